@@ -1,0 +1,1 @@
+"""SIP core (sans-IO)."""

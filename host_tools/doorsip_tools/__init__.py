@@ -1,0 +1,1 @@
+"""doorsip host tools: the `doorsip` command run on a PC or a Raspberry Pi."""

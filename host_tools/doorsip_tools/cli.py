@@ -1,0 +1,55 @@
+"""The `doorsip` command line.
+
+Subcommands register themselves in SUBCOMMANDS as (name, module) pairs; each module
+provides `add_arguments(parser)` and `run(args) -> int`. A failure raises
+`ToolError`, printed as one line (a traceback only with --debug).
+"""
+import argparse
+import importlib
+import sys
+
+from doorsip import __version__
+
+# (name, module, one-line help). A subcommand is listed only once it really works.
+SUBCOMMANDS = []
+
+
+class ToolError(Exception):
+    """A failure the user can act on: printed as one line, exit status 1."""
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="doorsip",
+        description="doorsip: SIP door-station firmware and its host tools.",
+    )
+    parser.add_argument("--version", action="version", version="doorsip " + __version__)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on failure")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name, help_text in SUBCOMMANDS:
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 0
+    try:
+        return args._module.run(args) or 0
+    except KeyboardInterrupt:
+        return 130
+    except ToolError as exc:
+        if args.debug:
+            raise
+        print("doorsip %s: error: %s" % (args.command, exc), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
