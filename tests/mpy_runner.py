@@ -2,6 +2,7 @@
 # command line and calls each function whose name starts with test_. Ends with the
 # line "N passed, N failed" (", N skipped" when some did not apply).
 # Usage: MICROPYPATH=firmware:tests micropython tests/mpy_runner.py tests/unit [tests/mpy] [-k WORD]
+# (-k WORD runs only the modules whose name contains WORD)
 import gc
 import os
 import sys
@@ -30,6 +31,8 @@ def main(argv):
     for folder in folders:
         sys.path.insert(0, folder)
         for name in _modules(folder):
+            if word and word not in name:
+                continue
             try:
                 module = __import__(name)
             except SkipTest as exc:
@@ -44,8 +47,6 @@ def main(argv):
             tests = [t for t in dir(module) if t.startswith("test_")]
             tests.sort()
             for test in tests:
-                if word and word not in test and word not in name:
-                    continue
                 func = getattr(module, test)
                 if not callable(func):
                     continue
