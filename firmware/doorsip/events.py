@@ -1,0 +1,70 @@
+# Station events and logs (DESIGN.md section 4, simulated board protocol): one JSON
+# object per line on stdout, each with "event" and "t_ms" (milliseconds since the
+# station started); human-readable logs go to stderr, never stdout, so a program
+# reading the events never has to skip log lines.
+import sys
+
+try:
+    import json
+except ImportError:  # some MicroPython builds name it ujson
+    import ujson as json
+
+from doorsip.compat import ticks_ms, ticks_diff
+
+
+class EventSink:
+    """Writes events as JSON lines and logs as text; keeps the last few events."""
+
+    def __init__(self, stream=None, log_stream=None, keep=16):
+        self._out = stream
+        self._log = log_stream
+        self._start = ticks_ms()
+        self._keep = keep
+        self.recent = []
+        self.listeners = []
+
+    def t_ms(self):
+        return ticks_diff(ticks_ms(), self._start)
+
+    def emit(self, name, fields=None):
+        event = {"event": name, "t_ms": self.t_ms()}
+        if fields:
+            for key in fields:
+                event[key] = fields[key]
+        self._write(event)
+        recent = self.recent
+        recent.append(event)
+        if len(recent) > self._keep:
+            recent.pop(0)
+        for listener in self.listeners:
+            listener(event)
+        return event
+
+    def _write(self, event):
+        out = self._out if self._out is not None else sys.stdout
+        out.write(json.dumps(event))
+        out.write("\n")
+        try:
+            out.flush()
+        except AttributeError:  # MicroPython's stdout may not buffer
+            pass
+
+    def log(self, message):
+        out = self._log if self._log is not None else sys.stderr
+        out.write("[%d] %s\n" % (self.t_ms(), message))
+
+
+class MemorySink(EventSink):
+    """Keeps events and logs in memory only: for tests and embedding."""
+
+    def __init__(self, keep=1000):
+        EventSink.__init__(self, keep=keep)
+        self.logs = []
+
+    def _write(self, event):
+        pass
+
+    def log(self, message):
+        self.logs.append(message)
+        if len(self.logs) > self._keep:
+            self.logs.pop(0)
