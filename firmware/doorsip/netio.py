@@ -1,0 +1,188 @@
+"""Non-blocking UDP for asyncio on MicroPython and CPython (DESIGN.md section 2).
+
+API (the runtime glue and media/stream.py use only these):
+  open_udp(port, host="0.0.0.0") -> sock        non-blocking, bound UDP socket
+  open_udp_free(host, first, last) -> (sock, port)  first free port in a range
+  await readable(sock)                           wait until a datagram is queued
+  await recvfrom(sock, bufsize) -> (data, addr)  waits; addr is a native sockaddr
+  recvfrom_nowait(sock, bufsize) -> (data, addr) or None
+  recv_into_nowait(sock, buf) -> n or None       one datagram copied into buf
+  sendto(sock, data, addr) -> bool               False when dropped (EAGAIN, ...)
+  addr_text(addr) -> (host str, port int)        the ONE native-address-to-text place
+  resolve(host, port) -> native sockaddr         for sendto, via getaddrinfo
+  await sleep_ms(ms)                             asyncio sleep in milliseconds
+A native sockaddr is a raw 16-byte sockaddr on the MicroPython unix port and a
+(host, port) tuple on CPython and the ESP32 port; only addr_text looks inside one.
+One task at a time may wait on a given socket.
+"""
+import errno
+import socket
+
+try:
+    import asyncio
+except ImportError:
+    # MicroPython freezes asyncio into the firmware; a MICROPYPATH set without
+    # ".frozen" hides it (the unix port test runs do that), so put it back.
+    import sys
+    if ".frozen" not in sys.path:
+        sys.path.append(".frozen")
+    import asyncio
+
+# Errors after which a datagram is simply lost, as UDP allows (RFC 768): a full
+# send buffer, or ICMP feedback from an earlier datagram to a closed port.
+_DROPPABLE = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN),
+              getattr(errno, "ENOBUFS", 105), getattr(errno, "ECONNREFUSED", 111),
+              getattr(errno, "EHOSTUNREACH", 113), getattr(errno, "ENETUNREACH", 101))
+_AGAIN = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN))
+# ICMP port unreachable for an earlier datagram surfaces on the next receive on
+# some stacks; it is not a datagram, so receivers ignore it.
+_RECV_IGNORED = (getattr(errno, "ECONNREFUSED", 111),)
+
+try:
+    _io_queue = asyncio.core._io_queue
+except AttributeError:
+    _io_queue = None
+
+if _io_queue is not None:
+    # MicroPython: park the task in asyncio's poller until the socket is readable
+    # (this is how asyncio.StreamReader.read waits); cancellation removes it.
+    def readable(sock):
+        """Awaitable: returns once sock has a datagram (or an error) queued."""
+        yield _io_queue.queue_read(sock)
+
+    sleep_ms = asyncio.sleep_ms
+else:
+    def _wake(fut):
+        if not fut.done():
+            fut.set_result(None)
+
+    async def readable(sock):
+        """Awaitable: returns once sock has a datagram (or an error) queued."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        fd = sock.fileno()
+        loop.add_reader(fd, _wake, fut)
+        try:
+            await fut
+        finally:
+            loop.remove_reader(fd)
+
+    async def sleep_ms(ms):
+        """asyncio.sleep in milliseconds (MicroPython has it natively)."""
+        await asyncio.sleep(ms / 1000)
+
+_HAS_RECV_INTO = hasattr(socket.socket, "recv_into")
+
+
+def resolve(host, port):
+    """Native IPv4 sockaddr for (host, port); OSError naming the host when unknown."""
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError("bad UDP port %r" % (port,))
+    try:
+        infos = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)
+    except OSError as exc:
+        raise OSError(exc.args[0] if exc.args else errno.ENOENT, "cannot resolve %s" % host)
+    for info in infos:
+        if info[0] == socket.AF_INET:
+            return info[-1]
+    raise OSError(errno.ENOENT, "no IPv4 address for %s" % host)
+
+
+def open_udp(port, host="0.0.0.0"):
+    """A bound, non-blocking UDP socket; OSError naming host:port if the bind fails."""
+    addr = resolve(host, port)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        # No SO_REUSEADDR: on Linux it would let two UDP sockets share a port.
+        sock.bind(addr)
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.args[0] if exc.args else errno.EADDRINUSE,
+                      "cannot bind UDP %s:%d" % (host, port))
+    sock.setblocking(False)
+    return sock
+
+
+def open_udp_free(host="0.0.0.0", first=20000, last=29999, step=1):
+    """(sock, port) on the first port of first..last (every step-th) that binds.
+
+    MicroPython has no getsockname(), so binding port 0 would leave the port unknown.
+    """
+    port = first
+    while port <= last:
+        try:
+            return open_udp(port, host), port
+        except OSError as exc:
+            if exc.args and exc.args[0] != errno.EADDRINUSE:
+                raise
+        port += step
+    raise OSError(errno.EADDRINUSE, "no free UDP port in %d..%d" % (first, last))
+
+
+def recvfrom_nowait(sock, bufsize):
+    """(data, addr) for one queued datagram, or None when none is queued."""
+    while True:
+        try:
+            return sock.recvfrom(bufsize)
+        except OSError as exc:
+            code = exc.args[0] if exc.args else None
+            if code in _AGAIN:
+                return None
+            if code not in _RECV_IGNORED:
+                raise
+
+
+def recv_into_nowait(sock, buf):
+    """Length of one queued datagram copied into buf, or None when none is queued."""
+    while True:
+        try:
+            if _HAS_RECV_INTO:
+                return sock.recv_into(buf)
+            # MicroPython: readinto is a stream read that concatenates queued
+            # datagrams (verified on 1.29), so take one datagram with recv.
+            data = sock.recv(len(buf))
+            n = len(data)
+            buf[:n] = data
+            return n
+        except OSError as exc:
+            code = exc.args[0] if exc.args else None
+            if code in _AGAIN:
+                return None
+            if code not in _RECV_IGNORED:
+                raise
+
+
+async def recvfrom(sock, bufsize):
+    """Wait for one datagram: (data, native addr)."""
+    while True:
+        got = recvfrom_nowait(sock, bufsize)
+        if got is not None:
+            return got
+        await readable(sock)
+
+
+def sendto(sock, data, addr):
+    """Send one datagram; False when the stack dropped it (full buffer, ICMP error)."""
+    try:
+        sock.sendto(data, addr)
+        return True
+    except OSError as exc:
+        if exc.args and exc.args[0] in _DROPPABLE:
+            return False
+        raise
+
+
+def addr_text(addr):
+    """(host, port) text form of a native socket address (tuple or raw sockaddr)."""
+    if isinstance(addr, tuple) or isinstance(addr, list):
+        return str(addr[0]), int(addr[1])
+    if not isinstance(addr, (bytes, bytearray)) or len(addr) < 8:
+        raise ValueError("not a socket address: %r" % (addr,))
+    try:
+        family, ip, port = socket.sockaddr(addr)
+    except AttributeError:
+        # struct sockaddr_in by hand: port in network byte order at 2, IPv4 at 4.
+        family, ip, port = socket.AF_INET, bytes(addr[4:8]), addr[2] << 8 | addr[3]
+    if family == socket.AF_INET:
+        return "%d.%d.%d.%d" % (ip[0], ip[1], ip[2], ip[3]), port
+    return socket.inet_ntop(family, ip), port
