@@ -1,0 +1,411 @@
+"""SIP digest authentication, client and verifier (RFC 3261 22, RFC 2617, RFC 7616, RFC 8760).
+
+Public API (all text values are str):
+- parse_challenges(value) -> list of dicts; parse_challenge(value) -> dict (the first).
+  A dict has "scheme" ("Digest" for digest, else as sent), "realm", "nonce",
+  "algorithm" (upper case, "MD5" when absent), "qop" (list of lower-case tokens),
+  "opaque" (str or None), "stale" (bool), "userhash" (bool), and every other
+  parameter under its lower-case name.
+- digest_response(algorithm, username, realm, password, method, uri, nonce,
+  qop=None, nc=None, cnonce=None, body=b"") -> hex str: the request-digest.
+- class DigestClient(auth_user, password):
+    authorize(response, method, uri, body=b"") -> (header_name, header_value) or None
+      response: a 401/407 message (.status, .headers(name)); header_name is
+      "Authorization" (401) or "Proxy-Authorization" (407). None: nothing we can
+      answer, or these credentials already failed in that realm (give up).
+    authorize_all(...) -> list of (header_name, header_value), one per realm
+      (RFC 3261 22.3: forking proxies may each add a challenge).
+    note_response(response): call with every final response to a request that
+      carried credentials; a status other than 401/407 clears the failure memory,
+      so a later challenge (registration refresh) is answered again.
+    reset(): forget failures (same effect).
+    preauthorize(method, uri, body=b"") -> (header_name, header_value) or None:
+      credentials for the next request from the last challenge, nc incremented
+      (RFC 7616 3.4: saves the 401 round trip on a refresh).
+- make_challenge(realm, nonce=None, algorithm="MD5", qop="auth", opaque=None,
+  stale=False) -> str: a WWW-Authenticate / Proxy-Authenticate value.
+- new_nonce() -> str (hex, random).
+- check_authorization(value, method, password_for_user, realm, nonce_ok=None,
+  body=b"", uri=None) -> user str or None: verifies an Authorization value.
+  password_for_user: a dict or a callable user -> password or None.
+- AuthError(ValueError): malformed challenge or credentials text.
+"""
+from doorsip.compat import const, hash_hex, random_bytes
+
+_AUTHORIZATION = ("Authorization", "Proxy-Authorization")
+
+# Hash name in hashlib and the rank used to choose among several challenges:
+# SHA-256 before MD5 (RFC 8760 3: a UAC should prefer the strongest), the plain
+# form before -sess at equal hash (it is the one servers implement most).
+# SHA-512-256 is not in MicroPython's hashlib, so it is not offered.
+_ALGORITHMS = {
+    "MD5": ("md5", 2),
+    "MD5-SESS": ("md5", 1),
+    "SHA-256": ("sha256", 4),
+    "SHA-256-SESS": ("sha256", 3),
+}
+
+# Consecutive stale=true challenges answered in one realm before giving up, so a
+# registrar that calls every nonce stale cannot make us loop (RFC 7616 3.3).
+_MAX_STALE = const(3)
+# Longest challenge or credentials text parsed; a header is far shorter.
+_MAX_TEXT = const(4096)
+
+
+class AuthError(ValueError):
+    """Malformed challenge or credentials."""
+
+
+def _is_space(ch):
+    return ch == " " or ch == "\t" or ch == "\r" or ch == "\n"
+
+
+def _token_end(text, i, n):
+    # token characters (RFC 3261 25.1): anything but separators, space and controls.
+    while i < n:
+        ch = text[i]
+        if ch in ' \t\r\n,=;"()<>@:\\/[]?{}':
+            break
+        i += 1
+    return i
+
+
+def _quoted(text, i, n):
+    """Parse a quoted-string starting at text[i] == '"'; return (value, next index)."""
+    i += 1
+    parts = []
+    start = i
+    while i < n:
+        ch = text[i]
+        if ch == "\\":
+            # quoted-pair (RFC 3261 25.1): the next character stands for itself
+            if i + 1 >= n:
+                break
+            parts.append(text[start:i])
+            start = i + 1
+            i += 2
+            continue
+        if ch == '"':
+            parts.append(text[start:i])
+            return "".join(parts), i + 1
+        i += 1
+    raise AuthError("unterminated quoted string")
+
+
+def parse_challenges(value):
+    """Every challenge (or credentials) in a header value; list of dicts."""
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            value = bytes(value).decode()
+        except UnicodeError:
+            raise AuthError("not UTF-8")
+    if len(value) > _MAX_TEXT:
+        raise AuthError("authentication header too long")
+    found = []
+    current = None
+    i = 0
+    n = len(value)
+    while i < n:
+        ch = value[i]
+        if _is_space(ch) or ch == ",":
+            i += 1
+            continue
+        end = _token_end(value, i, n)
+        if end == i:
+            raise AuthError("unexpected %r in authentication header" % ch)
+        name = value[i:end]
+        j = end
+        while j < n and _is_space(value[j]):
+            j += 1
+        if j < n and value[j] == "=":
+            # auth-param = token "=" ( token / quoted-string )
+            if current is None:
+                raise AuthError("parameter before scheme")
+            j += 1
+            while j < n and _is_space(value[j]):
+                j += 1
+            if j < n and value[j] == '"':
+                param, j = _quoted(value, j, n)
+            else:
+                k = j
+                while k < n and not _is_space(value[k]) and value[k] != ",":
+                    k += 1
+                param = value[j:k]
+                j = k
+            current[name.lower()] = param
+            i = j
+            continue
+        # a token not followed by "=" starts a new challenge (its scheme)
+        current = {"scheme": name}
+        found.append(current)
+        i = end
+    if not found:
+        raise AuthError("empty authentication header")
+    for params in found:
+        _normalize(params)
+    return found
+
+
+def _normalize(params):
+    if params["scheme"].lower() == "digest":
+        params["scheme"] = "Digest"
+    params["algorithm"] = params.get("algorithm", "MD5").upper()
+    qop = params.get("qop")
+    if qop is None:
+        params["qop"] = []
+    else:
+        params["qop"] = [q.strip().lower() for q in qop.split(",") if q.strip()]
+    params["stale"] = params.get("stale", "").lower() == "true"
+    params["userhash"] = params.get("userhash", "").lower() == "true"
+    params.setdefault("opaque", None)
+    params.setdefault("realm", "")
+    params.setdefault("nonce", "")
+
+
+def parse_challenge(value):
+    """The first challenge of a WWW-Authenticate / Proxy-Authenticate value."""
+    return parse_challenges(value)[0]
+
+
+def _h(hash_name, text):
+    return hash_hex(hash_name, text.encode())
+
+
+def digest_response(algorithm, username, realm, password, method, uri, nonce,
+                    qop=None, nc=None, cnonce=None, body=b""):
+    """The request-digest (RFC 2617 3.2.2.1, RFC 7616 3.4.1) as lower-case hex."""
+    spec = _ALGORITHMS.get(algorithm.upper())
+    if spec is None:
+        raise AuthError("unsupported algorithm " + algorithm)
+    hash_name = spec[0]
+    if qop and (nc is None or cnonce is None):
+        raise AuthError("qop needs nc and cnonce")
+    ha1 = _h(hash_name, username + ":" + realm + ":" + password)
+    if algorithm.upper().endswith("-SESS"):
+        # RFC 2617 3.2.2.2: the session key binds nonce and cnonce
+        ha1 = _h(hash_name, ha1 + ":" + nonce + ":" + (cnonce or ""))
+    if qop == "auth-int":
+        a2 = method + ":" + uri + ":" + hash_hex(hash_name, bytes(body))
+    else:
+        a2 = method + ":" + uri
+    ha2 = _h(hash_name, a2)
+    if qop:
+        return _h(hash_name, ha1 + ":" + nonce + ":" + nc + ":" + cnonce + ":" + qop + ":" + ha2)
+    # RFC 2069 compatibility: no qop, no cnonce/nc in the digest
+    return _h(hash_name, ha1 + ":" + nonce + ":" + ha2)
+
+
+def _quote(text):
+    if '"' in text or "\\" in text:
+        text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + text + '"'
+
+
+def new_nonce():
+    """A fresh random nonce (hex)."""
+    return hash_hex("md5", random_bytes(16))
+
+
+def _choose_qop(offered):
+    # "auth" is what every SIP server implements; auth-int only when it is all
+    # that is offered (RFC 2617 3.2.1: the client picks one of the offered).
+    if not offered:
+        return None
+    if "auth" in offered:
+        return "auth"
+    if "auth-int" in offered:
+        return "auth-int"
+    return False  # only unknown qop values: cannot answer
+
+
+class _Realm:
+    # What we remember about one realm: the challenge in use, its nonce count and
+    # cnonce, and whether credentials went out since the last success.
+    def __init__(self):
+        self.challenge = None
+        self.nc = 0
+        self.cnonce = None
+        self.tried = False
+        self.stale_count = 0
+
+
+class DigestClient:
+    """Answers digest challenges with one set of credentials (see module docstring)."""
+
+    def __init__(self, auth_user, password):
+        self.auth_user = auth_user
+        self.password = password
+        self._realms = {}
+        self._last = None  # (header_name, realm) of the last challenge answered
+
+    def reset(self):
+        """Forget failures: the next challenge in any realm is answered again."""
+        for state in self._realms.values():
+            state.tried = False
+            state.stale_count = 0
+
+    def note_response(self, response):
+        """Feed the final response to a request that carried credentials."""
+        status = response.status
+        if status is not None and 200 <= status and status not in (401, 407):
+            self.reset()
+
+    def _best(self, response, header):
+        # Per realm, the strongest challenge we can compute (RFC 8760 2.4: one
+        # realm may offer several algorithms, listed in the server's order).
+        values = response.headers(header)
+        if not values:
+            return []
+        # headers() may have split a challenge at its commas: joining again
+        # gives back the same challenge list (RFC 7235 4.1 list syntax).
+        try:
+            challenges = parse_challenges(", ".join(values))
+        except AuthError:
+            return []
+        best = {}
+        order = []
+        for ch in challenges:
+            if ch["scheme"] != "Digest" or not ch["nonce"]:
+                continue
+            spec = _ALGORITHMS.get(ch["algorithm"])
+            if spec is None or _choose_qop(ch["qop"]) is False:
+                continue
+            realm = ch["realm"]
+            have = best.get(realm)
+            if have is None:
+                order.append(realm)
+                best[realm] = ch
+            elif spec[1] > _ALGORITHMS[have["algorithm"]][1]:
+                best[realm] = ch
+        return [best[r] for r in order]
+
+    def authorize_all(self, response, method, uri, body=b""):
+        """A credentials header for every realm challenged in response (may be [])."""
+        status = response.status
+        if status == 401:
+            challenge_header, header_name = "WWW-Authenticate", _AUTHORIZATION[0]
+        elif status == 407:
+            challenge_header, header_name = "Proxy-Authenticate", _AUTHORIZATION[1]
+        else:
+            return []
+        result = []
+        for ch in self._best(response, challenge_header):
+            state = self._realms.get(ch["realm"])
+            if state is None:
+                state = self._realms[ch["realm"]] = _Realm()
+            if state.tried:
+                # RFC 3261 22.2 / RFC 7616 3.3: a fresh challenge after our
+                # credentials means they were wrong, unless the nonce only expired.
+                if not ch["stale"] or state.stale_count >= _MAX_STALE:
+                    return []
+                state.stale_count += 1
+            state.tried = True
+            self._use(state, ch)
+            result.append((header_name, self._credentials(state, method, uri, body)))
+            self._last = (header_name, ch["realm"])
+        return result
+
+    def authorize(self, response, method, uri, body=b""):
+        """(header_name, header_value) answering the best challenge, or None."""
+        found = self.authorize_all(response, method, uri, body)
+        return found[0] if found else None
+
+    def preauthorize(self, method, uri, body=b""):
+        """Credentials for a new request from the last challenge (nc + 1), or None."""
+        if self._last is None:
+            return None
+        header_name, realm = self._last
+        state = self._realms[realm]
+        return header_name, self._credentials(state, method, uri, body)
+
+    def _use(self, state, challenge):
+        if state.challenge is None or state.challenge["nonce"] != challenge["nonce"]:
+            # nc counts requests per nonce (RFC 7616 3.4): restart with a new nonce
+            state.nc = 0
+            state.cnonce = hash_hex("md5", random_bytes(12))[:16]
+        state.challenge = challenge
+
+    def _credentials(self, state, method, uri, body):
+        ch = state.challenge
+        qop = _choose_qop(ch["qop"])
+        algorithm = ch["algorithm"]
+        realm = ch["realm"]
+        state.nc += 1
+        nc = "%08x" % state.nc
+        cnonce = state.cnonce
+        response = digest_response(algorithm, self.auth_user, realm, self.password,
+                                   method, uri, ch["nonce"], qop, nc, cnonce, body)
+        username = self.auth_user
+        if ch["userhash"]:
+            # RFC 7616 3.4.4: the username travels hashed with the realm
+            username = _h(_ALGORITHMS[algorithm][0], username + ":" + realm)
+        parts = ["Digest username=", _quote(username), ", realm=", _quote(realm),
+                 ", nonce=", _quote(ch["nonce"]), ", uri=", _quote(uri),
+                 ", response=", _quote(response), ", algorithm=", algorithm]
+        if qop:
+            parts += [", qop=", qop, ", nc=", nc, ", cnonce=", _quote(cnonce)]
+        elif algorithm.endswith("-SESS"):
+            parts += [", cnonce=", _quote(cnonce)]
+        if ch["opaque"] is not None:
+            parts += [", opaque=", _quote(ch["opaque"])]
+        if ch["userhash"]:
+            parts.append(", userhash=true")
+        return "".join(parts)
+
+
+def make_challenge(realm, nonce=None, algorithm="MD5", qop="auth", opaque=None, stale=False):
+    """A challenge header value, for registrars in tests and `doorsip check`."""
+    parts = ["Digest realm=", _quote(realm), ", nonce=", _quote(nonce or new_nonce()),
+             ", algorithm=", algorithm]
+    if qop:
+        parts += [", qop=", _quote(qop)]
+    if opaque is not None:
+        parts += [", opaque=", _quote(opaque)]
+    if stale:
+        parts.append(", stale=true")
+    return "".join(parts)
+
+
+def check_authorization(value, method, password_for_user, realm, nonce_ok=None,
+                        body=b"", uri=None):
+    """Verify an Authorization value; the user name when it is right, else None.
+
+    password_for_user: dict or callable user -> password (None: unknown user);
+    nonce_ok: callable nonce -> bool (None accepts any nonce); uri: when given,
+    the credentials' uri must equal it (RFC 7616 3.4.6)."""
+    try:
+        creds = parse_challenge(value)
+    except AuthError:
+        return None
+    if creds["scheme"] != "Digest" or creds["realm"] != realm:
+        return None
+    user = creds.get("username")
+    given = creds.get("response")
+    digest_uri = creds.get("uri")
+    nonce = creds["nonce"]
+    if not user or not given or digest_uri is None or not nonce:
+        return None
+    if uri is not None and digest_uri != uri:
+        return None
+    if nonce_ok is not None and not nonce_ok(nonce):
+        return None
+    if creds["algorithm"] not in _ALGORITHMS:
+        return None
+    if callable(password_for_user):
+        password = password_for_user(user)
+    else:
+        password = password_for_user.get(user)
+    if password is None:
+        return None
+    qop = creds["qop"][0] if creds["qop"] else None
+    if qop not in (None, "auth", "auth-int"):
+        return None
+    nc = creds.get("nc")
+    cnonce = creds.get("cnonce")
+    if qop and (not nc or not cnonce):
+        return None
+    expected = digest_response(creds["algorithm"], user, realm, password, method,
+                               digest_uri, nonce, qop, nc, cnonce, body)
+    if expected != given.lower():
+        return None
+    return user
