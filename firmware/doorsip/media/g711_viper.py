@@ -1,0 +1,80 @@
+# Viper kernels for G.711 (imported by g711.py inside try; CPython and ports
+# without the viper emitter fall back to the plain-Python code). The encoders
+# compute the segment (G.711 tables 1 and 2) instead of reading the 24 KB
+# tables, so this path costs no table heap. Callers check buffer lengths first:
+# these write through raw pointers. Output is identical to g711.py's *_py
+# functions (tests/mpy/test_media_heap_lock.py and tests/unit/test_g711.py).
+import micropython
+
+
+@micropython.viper
+def ulaw_encode(pcm, out, n: int):
+    src = ptr8(pcm)
+    dst = ptr8(out)
+    i = 0
+    j = 0
+    while i < n:
+        u = src[j] | (src[j + 1] << 8)
+        if u & 0x8000:
+            # -(s >> 2) for a negative s, as the reference coder: ceil(|s| / 4)
+            mag = (0x10000 - u + 3) >> 2
+            mask = 0x7F
+        else:
+            mag = u >> 2
+            mask = 0xFF
+        if mag > 8159:  # clip the 14-bit magnitude (G.711 table 2 top level)
+            mag = 8159
+        mag += 33  # the µ-law bias, so segment ends are powers of two
+        seg = 0
+        while seg < 8 and mag >= (0x40 << seg):
+            seg += 1
+        if seg >= 8:  # the clipped top (8159 + 33) is past the last segment
+            code = 0x7F
+        else:
+            code = (seg << 4) | ((mag >> (seg + 1)) & 0xF)
+        dst[i] = code ^ mask
+        i += 1
+        j += 2
+
+
+@micropython.viper
+def alaw_encode(pcm, out, n: int):
+    src = ptr8(pcm)
+    dst = ptr8(out)
+    i = 0
+    j = 0
+    while i < n:
+        u = src[j] | (src[j + 1] << 8)
+        if u & 0x8000:
+            mag = (0xFFFF - u) >> 3  # ~(s >> 3): A-law's one's complement
+            mask = 0x55
+        else:
+            mag = u >> 3
+            mask = 0xD5
+        seg = 0
+        while seg < 8 and mag >= (0x20 << seg):
+            seg += 1
+        if seg >= 8:
+            code = 0x7F
+        elif seg < 2:
+            code = (seg << 4) | ((mag >> 1) & 0xF)
+        else:
+            code = (seg << 4) | ((mag >> seg) & 0xF)
+        dst[i] = code ^ mask
+        i += 1
+        j += 2
+
+
+@micropython.viper
+def decode(table, codes, out, n: int):
+    tab = ptr8(table)
+    src = ptr8(codes)
+    dst = ptr8(out)
+    i = 0
+    j = 0
+    while i < n:
+        c = src[i] << 1
+        dst[j] = tab[c]
+        dst[j + 1] = tab[c + 1]
+        i += 1
+        j += 2
