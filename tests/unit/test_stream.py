@@ -1,0 +1,183 @@
+# Paced sending and draining receive, on both interpreters. Timing bounds are lenient
+# (the machine is shared); the assertions target absolute-deadline behaviour: no
+# frame before its deadline, a stall that does not push the schedule back, and a
+# bounded catch-up burst.
+import struct
+
+from doorsip import netio
+from doorsip.compat import sleep_ms, ticks_diff, ticks_ms
+from doorsip.media.stream import PacedSender, PacketReceiver
+from support import raises
+
+asyncio = netio.asyncio
+
+
+class _Counter:
+    """A trivial packetizer: 4-byte frame index + 156 bytes of payload."""
+
+    def __init__(self, stall_at=-1, stall_ms=0):
+        self.buf = bytearray(160)
+        self.index = 0
+        self.times = []
+        self.stall_at = stall_at
+        self.stall_ms = stall_ms
+
+    def produce(self):
+        self.times.append(ticks_ms())
+        if self.index == self.stall_at:
+            sleep_ms(self.stall_ms)  # blocks the whole loop, like a GC pause would
+        struct.pack_into(">I", self.buf, 0, self.index)
+        self.index += 1
+        return self.buf
+
+    def skip(self, n):
+        self.index += n
+
+
+def test_frames_never_leave_before_their_deadline():
+    source = _Counter()
+    sender = PacedSender(source.produce, None)
+    t0 = ticks_ms()
+    asyncio.run(sender.run(frames=50))
+    elapsed = ticks_diff(ticks_ms(), t0)
+    assert sender.sent == 50 and sender.frames == 50 and sender.skipped == 0
+    start = source.times[0]
+    for k in range(50):
+        # frame k is due at start + 20 k; ticks have 1 ms granularity
+        assert ticks_diff(source.times[k], start) >= 20 * k - 1, (k, source.times[k] - start)
+    assert 49 * 20 - 2 <= elapsed < 49 * 20 + 500, elapsed
+
+
+def test_stall_skips_old_frames_and_keeps_the_schedule():
+    source = _Counter(stall_at=5, stall_ms=300)
+    skips = []
+
+    def on_skip(n):
+        skips.append(n)
+        source.skip(n)
+
+    sender = PacedSender(source.produce, None, max_late=3, on_skip=on_skip)
+    t0 = ticks_ms()
+    asyncio.run(sender.run(frames=40))
+    elapsed = ticks_diff(ticks_ms(), t0)
+    # 300 ms = 15 frame slots late; at most 3 overdue frames go out, the rest skip
+    assert sender.frames == 40
+    assert sender.sent + sender.skipped == 40
+    assert sender.skipped >= 8, sender.skipped
+    assert sum(skips) == sender.skipped
+    assert sender.overdue <= 3 + 2, sender.overdue
+    # the last frame index accounts for every slot, sent or skipped
+    assert source.index == 40
+    # absolute deadlines: the stall does not delay the end (relative sleep: +300 ms)
+    assert elapsed < 39 * 20 + 200, elapsed
+    # burst after the stall: frames produced within 2 ms of the stall's end are at
+    # most max_late overdue ones plus the one due now (not 15)
+    end_of_stall = source.times[6]
+    burst = [t for t in source.times[6:] if ticks_diff(t, end_of_stall) <= 2]
+    assert len(burst) <= 3 + 1, burst
+
+
+def test_none_from_produce_sends_nothing_but_counts_the_slot():
+    delivered = []
+    flip = [0]
+
+    def produce():
+        flip[0] += 1
+        return b"x" if flip[0] % 2 else None
+
+    sender = PacedSender(produce, delivered.append, frame_ms=5)
+    asyncio.run(sender.run(frames=10))
+    assert sender.frames == 10 and sender.sent == 5 and len(delivered) == 5
+
+
+def test_stop_cancels_and_is_idempotent():
+    source = _Counter()
+    sender = PacedSender(source.produce, None)
+    state = []
+
+    async def main():
+        task = sender.start()
+        assert sender.start() is task  # a second start does not fork a task
+        await netio.sleep_ms(110)
+        await sender.stop()
+        await sender.stop()
+        state.append(sender.frames)
+        await netio.sleep_ms(60)
+        state.append(sender.frames)
+
+    asyncio.run(main())
+    assert 3 <= state[0] <= 9, state
+    assert state[1] == state[0]  # nothing runs after stop
+
+
+def test_bad_parameters_are_rejected():
+    raises(ValueError, PacedSender, lambda: None, None, 0)
+    raises(ValueError, PacedSender, lambda: None, None, 20, -1)
+    raises(ValueError, PacketReceiver, None, None, 600, 0)
+
+
+def test_receiver_drains_a_burst_in_order_and_survives_garbage():
+    rx, prx = netio.open_udp_free("127.0.0.1", 34000, 34999)
+    tx, ptx = netio.open_udp_free("127.0.0.1", prx + 1, 35999)
+    dest = netio.resolve("127.0.0.1", prx)
+    got = []
+
+    def handle(data, addr):
+        if data == b"garbage":
+            raise ValueError("not RTP")
+        got.append((struct.unpack_from(">I", data, 0)[0], netio.addr_text(addr)))
+
+    receiver = PacketReceiver(rx, handle, max_per_wake=8)
+
+    async def main():
+        receiver.start()
+        await netio.sleep_ms(10)
+        for i in range(20):
+            netio.sendto(tx, struct.pack(">I", i), dest)
+        netio.sendto(tx, b"garbage", dest)
+        for i in range(20, 25):
+            netio.sendto(tx, struct.pack(">I", i), dest)
+        t0 = ticks_ms()
+        while len(got) < 25 and ticks_diff(ticks_ms(), t0) < 2000:
+            await netio.sleep_ms(5)
+        await receiver.stop()
+
+    try:
+        asyncio.run(main())
+    finally:
+        rx.close()
+        tx.close()
+    assert [g[0] for g in got] == list(range(25))
+    assert got[0][1] == ("127.0.0.1", ptx)
+    assert receiver.received == 26 and receiver.errors == 1
+
+
+def test_paced_loopback_stream_delivers_every_frame():
+    rx, prx = netio.open_udp_free("127.0.0.1", 36000, 36999)
+    tx, _ptx = netio.open_udp_free("127.0.0.1", prx + 1, 37999)
+    dest = netio.resolve("127.0.0.1", prx)
+    source = _Counter()
+    arrivals = []
+
+    def handle(data, addr):
+        arrivals.append((struct.unpack_from(">I", data, 0)[0], ticks_ms()))
+
+    sender = PacedSender(source.produce, lambda pkt: netio.sendto(tx, pkt, dest))
+    receiver = PacketReceiver(rx, handle)
+
+    async def main():
+        receiver.start()
+        await sender.run(frames=25)
+        t0 = ticks_ms()
+        while len(arrivals) < 25 and ticks_diff(ticks_ms(), t0) < 1000:
+            await netio.sleep_ms(5)
+        await receiver.stop()
+
+    try:
+        asyncio.run(main())
+    finally:
+        rx.close()
+        tx.close()
+    assert [a[0] for a in arrivals] == list(range(25))
+    span = ticks_diff(arrivals[-1][1], arrivals[0][1])
+    assert 24 * 20 - 2 <= span < 24 * 20 + 300, span
