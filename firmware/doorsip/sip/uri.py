@@ -1,0 +1,428 @@
+"""SIP URIs, name-addr/addr-spec and Via values (RFC 3261 sections 19.1, 20.10, 20.42, 25.1).
+
+API (text in, objects out; every malformed input raises SIPError(400)):
+  parse_uri(text) -> Uri: .scheme .user .password .host .port (int|None) .params .headers
+      (dicts, names lower-case, values str or None) and .opaque (the part after "scheme:" for
+      schemes other than sip/sips/tel). str(uri) re-serializes. User and parameter text keeps
+      its %HH escapes; unescape(text) decodes them.
+  parse_name_addr(text) -> NameAddr: .display (str, unquoted), .uri (str), .params (dict,
+      'tag' included); .tag shortcut; str() re-serializes.
+  parse_via(text) -> Via: .transport .host .port .params ('branch', 'rport', 'received', ...;
+      a parameter without value maps to None); .branch shortcut; str() re-serializes.
+  new_tag(), new_branch() ("z9hG4bK" + random), new_call_id(host).
+"""
+from binascii import hexlify
+
+from doorsip.compat import random_bytes
+from doorsip.sip.errors import SIPError
+
+# RFC 3261 25.1: token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
+_TOKEN_PUNCT = "-.!%*_+`'~"
+_WS = " \t\r\n"
+
+
+def _bad(what):
+    return SIPError(400, "Bad " + what)
+
+
+def is_token(text):
+    """True if text is a non-empty RFC 3261 token."""
+    if not text:
+        return False
+    for ch in text:
+        if not (ch.isalpha() or ch.isdigit() or ch in _TOKEN_PUNCT) or ord(ch) > 126:
+            return False
+    return True
+
+
+def _has_ws(text):
+    for ch in _WS:
+        if ch in text:
+            return True
+    return False
+
+
+def unescape(text):
+    """Decode %HH escapes (RFC 3261 25.1 'escaped'); a lone '%' stays literal."""
+    if "%" not in text:
+        return text
+    out = bytearray()
+    raw = text.encode()
+    i = 0
+    n = len(raw)
+    while i < n:
+        c = raw[i]
+        if c == 37 and i + 2 < n:
+            hexpair = raw[i + 1:i + 3]
+            if _is_hex(hexpair):
+                out.append(int(hexpair, 16))
+                i += 3
+                continue
+        out.append(c)
+        i += 1
+    try:
+        return bytes(out).decode()
+    except UnicodeError:
+        return "".join(chr(c) if c < 128 else "?" for c in out)
+
+
+def _is_hex(pair):
+    for c in pair:
+        if not (48 <= c <= 57 or 65 <= c <= 70 or 97 <= c <= 102):
+            return False
+    return True
+
+
+def _parse_params(text, start, unquote=False):
+    """Parse ';name[=value]' pairs from text[start:] (SEMI/EQUAL allow whitespace, values may
+    be quoted strings). Returns a dict with lower-case names; empty names are an error."""
+    params = {}
+    n = len(text)
+    i = start
+    while i < n:
+        # text[i] is ';'
+        if text[i] != ";":
+            raise _bad("parameter list")
+        i += 1
+        semi = text.find(";", i)
+        quote = text.find('"', i)
+        if quote >= 0 and (semi < 0 or quote < semi):
+            # The value is a quoted string that may hold ';': skip to its closing quote.
+            close = _quoted_end(text, quote)
+            semi = text.find(";", close)
+        if semi < 0:
+            semi = n
+        item = text[i:semi]
+        eq = item.find("=")
+        if eq < 0:
+            name = item.strip()
+            value = None
+        else:
+            name = item[:eq].strip()
+            value = item[eq + 1:].strip()
+            if not value:
+                raise _bad("parameter value")
+            if value[0] == '"':
+                if _quoted_end(value, 0) != len(value):
+                    raise _bad("quoted parameter")
+                if unquote:
+                    value = _unquote(value)
+            elif _has_ws(value):
+                raise _bad("parameter value")
+        if not name or _has_ws(name):
+            raise _bad("parameter")
+        params[name.lower()] = value
+        i = semi
+    return params
+
+
+def _quoted_end(text, start):
+    """Index just past the quoted string opening at text[start] (quoted-pair aware)."""
+    i = start + 1
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == '"':
+            return i + 1
+        i += 1
+    raise _bad("quoted string (unbalanced quote)")
+
+
+def _unquote(quoted):
+    inner = quoted[1:-1]
+    if "\\" not in inner:
+        return inner
+    out = []
+    i = 0
+    while i < len(inner):
+        ch = inner[i]
+        if ch == "\\" and i + 1 < len(inner):
+            i += 1
+            ch = inner[i]
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _quote(text):
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _params_text(params, first=None):
+    out = []
+    if first is not None and first in params:
+        _append_param(out, first, params[first])
+    for name in params:
+        if name != first:
+            _append_param(out, name, params[name])
+    return "".join(out)
+
+
+def _append_param(out, name, value):
+    out.append(";" + name if value is None else ";" + name + "=" + value)
+
+
+def _parse_hostport(text, what):
+    """(host, port) from 'host[:port]'; IPv6 references lose their brackets."""
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0:
+            raise _bad(what + " IPv6 reference")
+        host = text[1:close]
+        rest = text[close + 1:]
+        if rest and rest[0] != ":":
+            raise _bad(what + " host")
+        port_text = rest[1:] if rest else None
+        if not host or not _is_hostchars(host, ":."):
+            raise _bad(what + " host")
+    else:
+        colon = text.find(":")
+        if colon < 0:
+            host, port_text = text, None
+        else:
+            host, port_text = text[:colon], text[colon + 1:]
+        if not host or not _is_hostchars(host, "-._"):
+            raise _bad(what + " host")
+    port = None
+    if port_text is not None:
+        if not port_text.isdigit() or len(port_text) > 5:
+            raise _bad(what + " port")
+        port = int(port_text)
+        if port > 65535:
+            raise _bad(what + " port")
+    return host, port
+
+
+def _is_hostchars(text, extra):
+    for ch in text:
+        if not (ch.isalpha() or ch.isdigit() or ch in extra) or ord(ch) > 126:
+            return False
+    return True
+
+
+def _host_text(host):
+    return "[" + host + "]" if ":" in host else host
+
+
+class Uri:
+    """A parsed URI; sip/sips fully, other schemes kept opaque (RFC 3261 19.1.1)."""
+
+    def __init__(self, scheme, user=None, password=None, host=None, port=None, params=None,
+                 headers=None, opaque=None):
+        self.scheme = scheme
+        self.user = user
+        self.password = password
+        self.host = host
+        self.port = port
+        self.params = params if params is not None else {}
+        self.headers = headers if headers is not None else {}
+        self.opaque = opaque
+
+    def __str__(self):
+        if self.opaque is not None:
+            return self.scheme + ":" + self.opaque
+        out = self.scheme + ":"
+        if self.user is not None:
+            out += self.user
+            if self.password is not None:
+                out += ":" + self.password
+            out += "@"
+        out += _host_text(self.host)
+        if self.port is not None:
+            out += ":%d" % self.port
+        out += _params_text(self.params)
+        if self.headers:
+            out += "?" + "&".join(k + "=" + v for k, v in self.headers.items())
+        return out
+
+    def __repr__(self):
+        return "<Uri %s>" % self
+
+    def hostport(self):
+        """'host' or 'host:port' as it should appear in a Request-URI or Via."""
+        return _host_text(self.host) if self.port is None else "%s:%d" % (_host_text(self.host), self.port)
+
+
+def parse_uri(text):
+    """Parse a sip:/sips: URI (other schemes: .opaque); SIPError(400) if malformed."""
+    text = text.strip()
+    colon = text.find(":")
+    if colon <= 0 or not text[0].isalpha():
+        raise _bad("URI scheme")
+    scheme = text[:colon].lower()
+    for ch in scheme:
+        if not (ch.isalpha() or ch.isdigit() or ch in "+-.") or ord(ch) > 126:
+            raise _bad("URI scheme")
+    if _has_ws(text) or "<" in text or ">" in text:
+        raise _bad("URI characters")
+    rest = text[colon + 1:]
+    if scheme != "sip" and scheme != "sips":
+        if not rest:
+            raise _bad("URI")
+        return Uri(scheme, opaque=rest)
+    # userinfo ends at the first '@': '@' is neither a user nor a parameter character.
+    at = rest.find("@")
+    user = password = None
+    if at >= 0:
+        userinfo = rest[:at]
+        rest = rest[at + 1:]
+        ucolon = userinfo.find(":")
+        if ucolon >= 0:
+            user, password = userinfo[:ucolon], userinfo[ucolon + 1:]
+        else:
+            user = userinfo
+        if not user:
+            raise _bad("URI user")
+    headers = {}
+    q = rest.find("?")
+    if q >= 0:
+        for pair in rest[q + 1:].split("&"):
+            eq = pair.find("=")
+            if eq <= 0:
+                raise _bad("URI header")
+            headers[pair[:eq]] = pair[eq + 1:]
+        rest = rest[:q]
+    semi = rest.find(";")
+    hostport = rest if semi < 0 else rest[:semi]
+    params = {} if semi < 0 else _parse_params(rest, semi)
+    host, port = _parse_hostport(hostport, "URI")
+    return Uri(scheme, user, password, host, port, params, headers)
+
+
+class NameAddr:
+    """From/To/Contact/Route value: display name, URI (str), header parameters."""
+
+    def __init__(self, display, uri, params):
+        self.display = display
+        self.uri = uri
+        self.params = params
+
+    @property
+    def tag(self):
+        return self.params.get("tag")
+
+    def __str__(self):
+        out = (_quote(self.display) + " " if self.display else "") + "<" + self.uri + ">"
+        return out + _params_text(self.params, "tag")
+
+    def __repr__(self):
+        return "<NameAddr %s>" % self
+
+
+def parse_name_addr(text):
+    """Parse name-addr or addr-spec with header parameters (RFC 3261 20.10, 25.1)."""
+    s = text.strip()
+    if not s:
+        raise _bad("address")
+    if s == "*":  # Contact: * (RFC 3261 10.2.2)
+        return NameAddr("", "*", {})
+    display = ""
+    if s[0] == '"':
+        close = _quoted_end(s, 0)
+        display = _unquote(s[:close])
+        lt = close
+        while lt < len(s) and s[lt] in _WS:
+            lt += 1
+        if lt >= len(s) or s[lt] != "<":
+            raise _bad("address (display name without <URI>)")
+    else:
+        lt = s.find("<")
+        if lt >= 0:
+            # Unquoted display name: *(token LWS) (RFC 3261 25.1).
+            display = s[:lt].strip()
+            for word in display.split():
+                if not is_token(word):
+                    raise _bad("display name")
+    if lt >= 0:
+        gt = s.find(">", lt)
+        if gt < 0:
+            raise _bad("address (no closing >)")
+        uri = s[lt + 1:gt]
+        rest = s[gt + 1:].strip()
+        if rest and rest[0] != ";":
+            raise _bad("address")
+    else:
+        # addr-spec: the first ';' starts header parameters, and '?' / ',' need <> (20.10).
+        semi = s.find(";")
+        uri = s if semi < 0 else s[:semi].strip()
+        rest = "" if semi < 0 else s[semi:]
+        if "?" in uri or "," in uri:
+            raise _bad("address (URI needs <> here)")
+    _check_uri(uri)
+    params = _parse_params(rest, 0) if rest else {}
+    return NameAddr(display, uri, params)
+
+
+def _check_uri(uri):
+    colon = uri.find(":")
+    if colon <= 0 or not uri[0].isalpha() or _has_ws(uri):
+        raise _bad("URI")
+
+
+class Via:
+    """One Via value (RFC 3261 20.42); .params names are lower-case."""
+
+    def __init__(self, transport, host, port, params):
+        self.transport = transport
+        self.host = host
+        self.port = port
+        self.params = params
+
+    @property
+    def branch(self):
+        return self.params.get("branch")
+
+    def __str__(self):
+        out = "SIP/2.0/" + self.transport + " " + _host_text(self.host)
+        if self.port is not None:
+            out += ":%d" % self.port
+        return out + _params_text(self.params, "branch")
+
+    def __repr__(self):
+        return "<Via %s>" % self
+
+
+def parse_via(text):
+    """Parse one via-parm: 'SIP / 2.0 / UDP host[:port];params' (SWS allowed around / : ; =)."""
+    s = text.strip()
+    s1 = s.find("/")
+    s2 = s.find("/", s1 + 1) if s1 >= 0 else -1
+    if s2 < 0:
+        raise _bad("Via")
+    if s[:s1].strip().upper() != "SIP" or s[s1 + 1:s2].strip() != "2.0":
+        raise _bad("Via protocol")
+    rest = s[s2 + 1:].strip()
+    parts = rest.split(None, 1)
+    if len(parts) != 2 or not is_token(parts[0]):
+        raise _bad("Via transport")
+    transport = parts[0].upper()
+    sent = parts[1]
+    semi = sent.find(";")
+    sent_by = sent if semi < 0 else sent[:semi]
+    # COLON = SWS ":" SWS: whitespace around the port separator is legal.
+    sent_by = "".join(sent_by.split())
+    host, port = _parse_hostport(sent_by, "Via sent-by")
+    params = _parse_params(sent, semi) if semi >= 0 else {}
+    return Via(transport, host, port, params)
+
+
+def _random_hex(n):
+    return hexlify(random_bytes(n)).decode()
+
+
+def new_tag():
+    """A From/To tag with 64 random bits (RFC 3261 19.3 asks for at least 32)."""
+    return _random_hex(8)
+
+
+def new_branch():
+    """A branch id with the RFC 3261 magic cookie 'z9hG4bK' (8.1.1.7) and 64 random bits."""
+    return "z9hG4bK" + _random_hex(8)
+
+
+def new_call_id(host):
+    """A globally unique Call-ID: 96 random bits '@' host (RFC 3261 8.1.1.4)."""
+    return _random_hex(12) + "@" + host
