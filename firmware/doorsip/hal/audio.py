@@ -1,0 +1,84 @@
+"""Audio frames in and out: 8 kHz mono signed 16-bit little-endian, 20 ms frames.
+
+AudioIn.read_into(buf) -> n   fills buf[0:320] with the next frame; n = 320, or 0
+                              when no frame is ready yet (the caller sends silence
+                              or nothing). Never blocks for more than a frame.
+AudioOut.write(buf)           plays buf[0:320]; a frame that does not fit is dropped
+                              (counted in .dropped), never queued without bound.
+Both have close(). open_audio(audio, mic=None, speaker=None, machine=None) builds the
+pair from a board file's "audio" section ({"backend": "sim"|"alsa"|"i2s", ...});
+backend modules are imported only when chosen.
+"""
+from doorsip.compat import const
+
+RATE = const(8000)
+FRAME_SAMPLES = const(160)
+FRAME_BYTES = const(320)
+
+
+class AudioError(ValueError):
+    """Bad audio configuration or file format; the message says what and where."""
+
+
+class _Frames:
+    # A memoryview on the caller's first FRAME_BYTES, made once per buffer so the
+    # per-frame path allocates nothing when the caller reuses its buffer.
+    _view_of = None
+    _view = None
+    dropped = 0
+
+    def frame_view(self, buf):
+        if buf is self._view_of:
+            return self._view
+        if len(buf) < FRAME_BYTES:
+            raise AudioError("audio buffer holds %d bytes; a frame needs %d" % (len(buf), FRAME_BYTES))
+        self._view = memoryview(buf)[:FRAME_BYTES]
+        self._view_of = buf
+        return self._view
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class AudioIn(_Frames):
+    def read_into(self, buf):
+        raise NotImplementedError
+
+
+class AudioOut(_Frames):
+    def write(self, buf):
+        raise NotImplementedError
+
+
+def open_audio(audio, mic=None, speaker=None, machine=None):
+    """(AudioIn, AudioOut) for a board's audio section.
+
+    sim: mic is a WAV path (looped) or None for silence; speaker a WAV path or None
+    to discard. alsa: "capture"/"playback" device names. i2s: "mic"/"speaker" dicts
+    of id, sck, ws, sd, bits, rate; machine may be passed in (tests).
+    """
+    if not isinstance(audio, dict):
+        raise AudioError("board audio section must be an object")
+    backend = audio.get("backend")
+    if backend == "sim":
+        from doorsip.hal import sim_audio
+        source = sim_audio.WavIn(mic, loop=True) if mic else sim_audio.SilenceIn()
+        sink = sim_audio.WavOut(speaker) if speaker else sim_audio.NullOut()
+        return source, sink
+    if backend == "alsa":
+        from doorsip.hal import alsa_audio
+        return (alsa_audio.AlsaIn(audio.get("capture", "default")),
+                alsa_audio.AlsaOut(audio.get("playback", "default")))
+    if backend == "i2s":
+        for part in ("mic", "speaker"):
+            if not isinstance(audio.get(part), dict):
+                raise AudioError("audio.%s: i2s needs an object with id, sck, ws, sd, bits, rate" % part)
+        from doorsip.hal import mpy_i2s
+        return mpy_i2s.I2sIn(audio["mic"], machine), mpy_i2s.I2sOut(audio["speaker"], machine)
+    raise AudioError("audio.backend: %r is not one of sim, alsa, i2s" % (backend,))
