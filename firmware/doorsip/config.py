@@ -50,10 +50,10 @@ Schema (DESIGN.md section 4; "=" gives the default filled in when a key is absen
   call.hangup_after_open_s  null (stay in the call) or integer 1..600 = null
   indoor.door_code      code as above, or null (the open button then does nothing) = null
   indoor.dtmf_method    "rfc4733" | "info"                 = "rfc4733"
-  indoor.answer_button  board button name or null          = null
-  indoor.open_button    board button name or null          = null
+  indoor.answer_button  board button name, or null for none = "answer"
+  indoor.open_button    board button name or null           = "open"
   indoor.hangup_button  board button name or null (may equal answer_button:
-                        one button that answers, then hangs up) = null
+                        one button that answers, then hangs up) = "hangup"
   indoor.auto_answer_s  null (ring until answered) or integer 0..600 = null
   indoor.ring_timeout_s integer 5..600 (then decline with 480) = 30
 
@@ -384,8 +384,10 @@ def validate(cfg):
     r = _section(cfg.get("indoor"), "indoor")
     r.get("door_code", None, _code, True)
     r.get("dtmf_method", "rfc4733", _choice, ("rfc4733", "info"))
-    for key in ("answer_button", "open_button", "hangup_button"):
-        r.get(key, None, _opt_name)
+    # Defaults name the buttons of the sim and rpi boards (and app/intercom's).
+    for key, default in (("answer_button", "answer"), ("open_button", "open"),
+                         ("hangup_button", "hangup")):
+        r.get(key, default, _opt_name)
     r.get("auto_answer_s", None, _opt_int, 0, 600)
     r.get("ring_timeout_s", 30, _int, 5, 600)
     top.known.append("indoor")

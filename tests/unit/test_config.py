@@ -84,6 +84,9 @@ def test_defaults_filled_for_empty_config():
     assert out["indoor"]["dtmf_method"] == "rfc4733"
     assert out["indoor"]["door_code"] is None
     assert out["indoor"]["ring_timeout_s"] == 30
+    assert out["indoor"]["answer_button"] == "answer"
+    assert out["indoor"]["open_button"] == "open"
+    assert out["indoor"]["hangup_button"] == "hangup"
 
 
 def test_nested_defaults_filled():
@@ -227,6 +230,7 @@ def test_indoor_settings():
     assert out["answer_button"] == "talk" and out["hangup_button"] == "talk"
     assert out["auto_answer_s"] == 0
     assert _error(_with("indoor.open_button", "")).field == "indoor.open_button"
+    assert validate(_with("indoor.open_button", None))["indoor"]["open_button"] is None
     assert _error(_with("indoor.auto_answer_s", -1)).field == "indoor.auto_answer_s"
 
 
