@@ -1,0 +1,162 @@
+"""SIP dialogs, RFC 3261 section 12, sans-IO.
+
+Dialog.uac(from_header, request_uri, cseq, response, local_contact) -> Dialog   (12.1.2: 2xx or 1xx with a To tag)
+Dialog.uas(request, local_tag, local_contact) -> Dialog  (12.1.1)
+dialog.key / dialog_key(call_id, local_tag, remote_tag); request_key(msg) and
+response_key(msg) give the key an incoming message would have.
+dialog.confirm(response) (UAC: 2xx on an early dialog, recomputes the route set),
+dialog.refresh_target(msg) (Contact of a target refresh), dialog.check_remote_cseq(msg)
+-> None or the status to refuse with (500, 12.2.2),
+dialog.request(method, via_host, via_port, headers=(), body=b"") -> (bytes, dest, branch, cseq),
+dialog.ack(cseq, via_host, via_port, body=b"", headers=()) -> (bytes, dest)  (2xx ACK, new branch)
+dest is (host str, port int); a host name is left for the runtime to resolve.
+"""
+from doorsip.compat import random_bytes
+from doorsip.sip.message import build_request
+from doorsip.sip.transaction import tag_of
+from doorsip.sip.uri import new_branch, parse_name_addr, parse_uri
+
+
+def dialog_key(call_id, local_tag, remote_tag):
+    return "%s\n%s\n%s" % (call_id, local_tag, remote_tag or "")
+
+
+def request_key(msg):
+    """Key of the dialog an incoming request belongs to (To tag is ours)."""
+    return dialog_key(msg.call_id, tag_of(msg.header("To")), tag_of(msg.header("From")))
+
+
+def response_key(msg):
+    """Key of the dialog a response to our request belongs to (From tag is ours)."""
+    return dialog_key(msg.call_id, tag_of(msg.header("From")), tag_of(msg.header("To")))
+
+
+def _contact_uri(msg):
+    contacts = msg.headers("Contact")
+    if not contacts:
+        return None
+    return parse_name_addr(contacts[0]).uri
+
+
+def uri_dest(uri_text):
+    """(host, port) a request for this URI goes to (no DNS SRV: port 5060 by default)."""
+    uri = parse_uri(uri_text)
+    maddr = uri.params.get("maddr")
+    return (maddr or uri.host, uri.port or 5060)
+
+
+def _initial_seq():
+    # 12.2.1.1: any value below 2**31; random so a restarted UA does not collide.
+    b = random_bytes(2)
+    return (b[0] << 8 | b[1]) + 1
+
+
+class Dialog:
+    """State of one dialog (12): ids, CSeqs, remote target, route set."""
+
+    def __init__(self, call_id, local_tag, remote_tag, local_header, remote_header,
+                 remote_target, route_set, local_seq, remote_seq, local_contact, early):
+        self.call_id = call_id
+        self.local_tag = local_tag
+        self.remote_tag = remote_tag
+        self.local_header = local_header     # From value of our requests (with our tag)
+        self.remote_header = remote_header   # To value of our requests (with their tag)
+        self.remote_target = remote_target
+        self.route_set = route_set
+        self.local_seq = local_seq
+        self.remote_seq = remote_seq
+        self.local_contact = local_contact
+        self.early = early
+        self.ack_data = None     # the ACK we sent for the 2xx, resent on a retransmitted 2xx
+        self.ack_cseq = None
+        self.ack_dest = None
+        self.key = dialog_key(call_id, local_tag, remote_tag)
+
+    @classmethod
+    def uac(cls, from_header, request_uri, cseq, response, local_contact):
+        """From the From value and Request-URI of our INVITE, its CSeq and the response."""
+        # 12.1.2: route set = Record-Route of the response, reversed.
+        routes = response.headers("Record-Route")
+        routes.reverse()
+        return cls(response.call_id, tag_of(from_header), tag_of(response.header("To")),
+                   from_header, response.header("To"), _contact_uri(response) or request_uri,
+                   routes, cseq, None, local_contact, response.status < 200)
+
+    @classmethod
+    def uas(cls, request, local_tag, local_contact):
+        # 12.1.1: route set = Record-Route of the request, in order.
+        to = request.header("To")
+        if tag_of(to) is None:
+            to = to + ";tag=" + local_tag
+        return cls(request.call_id, local_tag, tag_of(request.header("From")), to,
+                   request.header("From"), _contact_uri(request) or "", request.headers("Record-Route"),
+                   None, request.cseq[0], local_contact, False)
+
+    def confirm(self, response):
+        """A 2xx arrived for this (possibly early) dialog: 13.2.2.4, 12.2.1.2."""
+        if self.early:
+            routes = response.headers("Record-Route")
+            routes.reverse()
+            self.route_set = routes
+            self.early = False
+        self.remote_header = response.header("To")
+        self.refresh_target(response)
+
+    def refresh_target(self, msg):
+        uri = _contact_uri(msg)
+        if uri:
+            self.remote_target = uri
+
+    def check_remote_cseq(self, msg):
+        """12.2.2: a request with a lower CSeq than the last one is refused with 500."""
+        num = msg.cseq[0]
+        if msg.method in ("ACK", "CANCEL"):
+            return None
+        if self.remote_seq is not None and num <= self.remote_seq:
+            return 500
+        self.remote_seq = num
+        return None
+
+    def _target_and_routes(self):
+        # 12.2.1.1: loose routing when the first route has ;lr, else strict routing
+        # (the first route becomes the Request-URI, the remote target the last route).
+        routes = self.route_set
+        if not routes:
+            return self.remote_target, [], uri_dest(self.remote_target)
+        first = parse_name_addr(routes[0])
+        if "lr" in parse_uri(first.uri).params:
+            return self.remote_target, routes, uri_dest(first.uri)
+        return first.uri, routes[1:] + ["<%s>" % self.remote_target], uri_dest(first.uri)
+
+    def _headers(self, method, cseq, via_host, via_port, branch, extra):
+        uri, routes, dest = self._target_and_routes()
+        headers = [("Via", "SIP/2.0/UDP %s:%d;branch=%s;rport" % (via_host, via_port, branch)),
+                   ("Max-Forwards", "70")]
+        for route in routes:
+            headers.append(("Route", route))
+        headers.append(("From", self.local_header))
+        headers.append(("To", self.remote_header))
+        headers.append(("Call-ID", self.call_id))
+        headers.append(("CSeq", "%d %s" % (cseq, method)))
+        if method in ("INVITE", "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER"):
+            headers.append(("Contact", self.local_contact))  # target refresh (12.2)
+        for item in extra:
+            headers.append(item)
+        return uri, headers, dest
+
+    def request(self, method, via_host, via_port, headers=(), body=b""):
+        """Build an in-dialog request (not ACK/CANCEL): the local CSeq goes up by one."""
+        if self.local_seq is None:
+            self.local_seq = _initial_seq()
+        self.local_seq += 1
+        branch = new_branch()
+        uri, hdrs, dest = self._headers(method, self.local_seq, via_host, via_port, branch, headers)
+        return build_request(method, uri, hdrs, body), dest, branch, self.local_seq
+
+    def ack(self, cseq, via_host, via_port, body=b"", headers=()):
+        """The ACK for a 2xx (13.2.2.4): its own branch, the INVITE's CSeq number."""
+        uri, hdrs, dest = self._headers("ACK", cseq, via_host, via_port, new_branch(), headers)
+        self.ack_data = build_request("ACK", uri, hdrs, body)
+        self.ack_cseq = cseq
+        self.ack_dest = dest
+        return self.ack_data, dest

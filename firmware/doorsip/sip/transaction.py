@@ -1,0 +1,479 @@
+"""SIP transactions, RFC 3261 section 17 (+ the RFC 6026 Accepted state), sans-IO.
+
+TransactionLayer(tu, t1=500, t2=4000, t4=5000, max_transactions=24)
+  .client(method, data, branch, dest, now_ms) -> ClientTransaction   (sends data)
+  .server(msg, reply_addr, now_ms) -> ServerTransaction             (new request)
+  .match_response(msg) -> ClientTransaction or None                  (17.1.3)
+  .match_request(msg) -> ServerTransaction or None                   (17.2.3, + RFC 2543)
+  .match_cancel(msg) -> the INVITE ServerTransaction a CANCEL names, or None
+  .response(tx, msg, now_ms)  feed a matched response; .request(tx, msg, now_ms) a
+  retransmitted request or ACK; tx.respond(data, status, now_ms) sends a TU response;
+  tx.ack_received(now_ms) stops the 2xx retransmission of an INVITE server transaction.
+  .next_deadline_ms() / .on_timer(now_ms); .out is the list of (bytes, (host, port)).
+The TU gets tu.tx_response(tx, msg) for every response a client transaction passes up
+and tu.tx_timeout(tx) for timers B, F, H and the 2xx-without-ACK timeout.
+Times are ticks (compat.ticks_diff arithmetic), so they may wrap.
+"""
+from doorsip.compat import const, ticks_add, ticks_diff
+from doorsip.sip.message import build_response, parse
+from doorsip.sip.uri import parse_name_addr, parse_via
+
+# Transaction kinds.
+ICT = const(0)   # INVITE client, 17.1.1
+NICT = const(1)  # non-INVITE client, 17.1.2
+IST = const(2)   # INVITE server, 17.2.1
+NIST = const(3)  # non-INVITE server, 17.2.2
+
+# States.
+CALLING = const(1)
+TRYING = const(2)
+PROCEEDING = const(3)
+COMPLETED = const(4)
+CONFIRMED = const(5)
+ACCEPTED = const(6)   # RFC 6026: after a 2xx, absorbs retransmissions
+TERMINATED = const(7)
+
+STATE_NAMES = ("", "calling", "trying", "proceeding", "completed", "confirmed", "accepted", "terminated")
+
+# Inputs. For client transactions 1XX/2XX/FINAL are received responses; for server
+# transactions they are responses the TU sends.
+_IN_REQUEST = const(0)  # retransmitted request (server)
+_IN_ACK = const(1)      # ACK matching an INVITE server transaction (non-2xx)
+_IN_1XX = const(2)
+_IN_2XX = const(3)
+_IN_FINAL = const(4)    # 300-699
+_IN_RETX = const(5)     # retransmission timer: A, E, G, 2xx resend; IST Proceeding: 100 timer
+_IN_TIMEOUT = const(6)  # B, F, H, 2xx-without-ACK
+_IN_END = const(7)      # D, K, I, J, L, M
+_IN_TU_ACK = const(8)   # the TU saw the ACK for a 2xx (13.3.1.4)
+
+# Actions: bit flags run in this order.
+_PASS = const(1)          # response up to the TU
+_SEND_ACK = const(2)      # ACK a non-2xx inside the transaction (17.1.1.3)
+_RESEND = const(4)        # last request (client) / last response (server) again
+_BACKOFF = const(8)       # double the retransmission interval (capped at T2 except ICT)
+_SEND = const(16)         # transmit the TU's response and remember it
+_TIMEOUT = const(32)      # report a timeout to the TU
+_SEND_100 = const(64)     # 100 Trying if the TU has not answered within 200 ms (17.2.1)
+_STOP = const(128)        # stop retransmission and timeout timers
+
+# The transition tables: (state, input, new state, actions). Anything not listed is an
+# illegal transition and raises TransactionError: for network inputs every legal
+# case, including "absorb and ignore", is listed explicitly.
+_ICT_ROWS = (
+    (CALLING, _IN_RETX, CALLING, _RESEND | _BACKOFF),          # timer A
+    (CALLING, _IN_TIMEOUT, TERMINATED, _TIMEOUT),              # timer B
+    (CALLING, _IN_1XX, PROCEEDING, _PASS),
+    (CALLING, _IN_2XX, ACCEPTED, _PASS),
+    (CALLING, _IN_FINAL, COMPLETED, _SEND_ACK | _PASS),
+    (PROCEEDING, _IN_1XX, PROCEEDING, _PASS),
+    (PROCEEDING, _IN_2XX, ACCEPTED, _PASS),
+    (PROCEEDING, _IN_FINAL, COMPLETED, _SEND_ACK | _PASS),
+    (COMPLETED, _IN_1XX, COMPLETED, 0),
+    (COMPLETED, _IN_2XX, COMPLETED, 0),
+    (COMPLETED, _IN_FINAL, COMPLETED, _SEND_ACK),              # retransmitted final: ACK again
+    (COMPLETED, _IN_END, TERMINATED, 0),                       # timer D
+    (ACCEPTED, _IN_1XX, ACCEPTED, 0),
+    (ACCEPTED, _IN_2XX, ACCEPTED, _PASS),                      # TU re-ACKs (13.2.2.4)
+    (ACCEPTED, _IN_FINAL, ACCEPTED, 0),
+    (ACCEPTED, _IN_END, TERMINATED, 0),                        # timer M (RFC 6026)
+)
+_NICT_ROWS = (
+    (TRYING, _IN_RETX, TRYING, _RESEND | _BACKOFF),            # timer E
+    (TRYING, _IN_TIMEOUT, TERMINATED, _TIMEOUT),               # timer F
+    (TRYING, _IN_1XX, PROCEEDING, _PASS),
+    (TRYING, _IN_2XX, COMPLETED, _PASS),
+    (TRYING, _IN_FINAL, COMPLETED, _PASS),
+    (PROCEEDING, _IN_RETX, PROCEEDING, _RESEND | _BACKOFF),
+    (PROCEEDING, _IN_TIMEOUT, TERMINATED, _TIMEOUT),
+    (PROCEEDING, _IN_1XX, PROCEEDING, _PASS),
+    (PROCEEDING, _IN_2XX, COMPLETED, _PASS),
+    (PROCEEDING, _IN_FINAL, COMPLETED, _PASS),
+    (COMPLETED, _IN_1XX, COMPLETED, 0),
+    (COMPLETED, _IN_2XX, COMPLETED, 0),
+    (COMPLETED, _IN_FINAL, COMPLETED, 0),
+    (COMPLETED, _IN_END, TERMINATED, 0),                       # timer K
+)
+_IST_ROWS = (
+    (PROCEEDING, _IN_REQUEST, PROCEEDING, _RESEND),            # last provisional again
+    (PROCEEDING, _IN_RETX, PROCEEDING, _SEND_100),
+    (PROCEEDING, _IN_1XX, PROCEEDING, _SEND),
+    (PROCEEDING, _IN_2XX, ACCEPTED, _SEND),
+    (PROCEEDING, _IN_FINAL, COMPLETED, _SEND),
+    (PROCEEDING, _IN_ACK, PROCEEDING, 0),                      # stray ACK: ignore
+    (COMPLETED, _IN_REQUEST, COMPLETED, _RESEND),
+    (COMPLETED, _IN_RETX, COMPLETED, _RESEND | _BACKOFF),      # timer G
+    (COMPLETED, _IN_TIMEOUT, TERMINATED, _TIMEOUT),            # timer H
+    (COMPLETED, _IN_ACK, CONFIRMED, 0),
+    (CONFIRMED, _IN_REQUEST, CONFIRMED, 0),
+    (CONFIRMED, _IN_ACK, CONFIRMED, 0),
+    (CONFIRMED, _IN_END, TERMINATED, 0),                       # timer I
+    # Accepted: RFC 6026 7.1. The 2xx retransmission RFC 3261 13.3.1.4 gives the UAS
+    # core runs here on the same timer machinery until the TU reports the ACK.
+    (ACCEPTED, _IN_REQUEST, ACCEPTED, _RESEND),
+    (ACCEPTED, _IN_ACK, ACCEPTED, 0),
+    (ACCEPTED, _IN_RETX, ACCEPTED, _RESEND | _BACKOFF),
+    (ACCEPTED, _IN_TIMEOUT, ACCEPTED, _TIMEOUT | _STOP),       # no ACK within 64*T1
+    (ACCEPTED, _IN_TU_ACK, ACCEPTED, _STOP),
+    (ACCEPTED, _IN_END, TERMINATED, 0),                        # timer L
+)
+_NIST_ROWS = (
+    (TRYING, _IN_REQUEST, TRYING, 0),
+    (TRYING, _IN_1XX, PROCEEDING, _SEND),
+    (TRYING, _IN_2XX, COMPLETED, _SEND),
+    (TRYING, _IN_FINAL, COMPLETED, _SEND),
+    (PROCEEDING, _IN_REQUEST, PROCEEDING, _RESEND),
+    (PROCEEDING, _IN_1XX, PROCEEDING, _SEND),
+    (PROCEEDING, _IN_2XX, COMPLETED, _SEND),
+    (PROCEEDING, _IN_FINAL, COMPLETED, _SEND),
+    (COMPLETED, _IN_REQUEST, COMPLETED, _RESEND),
+    (COMPLETED, _IN_END, TERMINATED, 0),                       # timer J
+)
+
+# Timers armed on entering a state: (retransmission, timeout, end), each one of:
+_Z = const(0)      # cleared
+_KEEP = const(1)   # left as it is
+_T1 = const(2)
+_T2 = const(3)
+_T4 = const(4)
+_T64 = const(5)    # 64*T1
+_D32 = const(6)    # timer D: at least 32 s on UDP
+_T100 = const(7)   # 200 ms before an automatic 100 Trying
+
+_ENTRY = (
+    {CALLING: (_T1, _T64, _Z), PROCEEDING: (_Z, _Z, _Z), COMPLETED: (_Z, _Z, _D32),
+     ACCEPTED: (_Z, _Z, _T64), TERMINATED: (_Z, _Z, _Z)},
+    # NICT Proceeding: timer E continues with T2 (17.1.2.2), timer F keeps running.
+    {TRYING: (_T1, _T64, _Z), PROCEEDING: (_T2, _KEEP, _Z), COMPLETED: (_Z, _Z, _T4),
+     TERMINATED: (_Z, _Z, _Z)},
+    {PROCEEDING: (_T100, _Z, _Z), COMPLETED: (_T1, _T64, _Z), CONFIRMED: (_Z, _Z, _T4),
+     ACCEPTED: (_T1, _T64, _T64), TERMINATED: (_Z, _Z, _Z)},
+    {TRYING: (_Z, _Z, _Z), PROCEEDING: (_Z, _Z, _Z), COMPLETED: (_Z, _Z, _T64),
+     TERMINATED: (_Z, _Z, _Z)},
+)
+
+# States in which a transaction only lingers to absorb retransmissions: the first
+# to be reaped when the table is full.
+_LINGERING = ((COMPLETED, ACCEPTED), (COMPLETED,), (CONFIRMED,), (COMPLETED,))
+
+
+def _compile(rows):
+    table = {}
+    for state, inp, new, actions in rows:
+        table[state << 4 | inp] = new << 8 | actions
+    return table
+
+
+_TABLES = (_compile(_ICT_ROWS), _compile(_NICT_ROWS), _compile(_IST_ROWS), _compile(_NIST_ROWS))
+del _ICT_ROWS, _NICT_ROWS, _IST_ROWS, _NIST_ROWS
+
+
+class TransactionError(Exception):
+    """An illegal transition or a full table: a local error, never caused by input alone."""
+
+
+def _status_input(status):
+    if status < 200:
+        return _IN_1XX
+    if status < 300:
+        return _IN_2XX
+    return _IN_FINAL
+
+
+def top_via(msg):
+    vias = msg.headers("Via")
+    if not vias:
+        return None
+    return parse_via(vias[0])
+
+
+def tag_of(value):
+    """The tag parameter of a From/To header value, or None."""
+    if not value:
+        return None
+    return parse_name_addr(value).params.get("tag")
+
+
+class Transaction:
+    """One transaction; kind is ICT, NICT, IST or NIST."""
+
+    def __init__(self, layer, kind, method, key, now_ms):
+        self.layer = layer
+        self.kind = kind
+        self.method = method
+        self.key = key
+        self.state = 0
+        self.retx = None      # deadlines (ticks) or None
+        self.timeout = None
+        self.end = None
+        self.interval = layer.t1
+        self.created = now_ms
+        self.dest = None      # client: where requests go; server: where responses go
+        self.request = None   # client: request bytes; server: the parsed request
+        self.last = None      # server: last response bytes
+        self.last_status = 0
+        self.ack = None       # ICT: the ACK for a non-2xx
+        self.to_tag = None    # IST: To tag of our final response (RFC 2543 ACK matching)
+        self.owner = None     # the TU's object (call, registration, ...)
+
+    @property
+    def state_name(self):
+        return STATE_NAMES[self.state]
+
+    def terminated(self):
+        return self.state == TERMINATED
+
+    # -- TU entry points (server side) --
+    def respond(self, data, status, now_ms, to_tag=None):
+        """Send a response built by the TU (bytes) through this server transaction."""
+        if self.kind < IST:
+            raise TransactionError("respond() on a client transaction")
+        self.last_status = status
+        if to_tag:
+            self.to_tag = to_tag
+        self._input(_status_input(status), data, now_ms)
+
+    def ack_received(self, now_ms):
+        """The TU matched the ACK for our 2xx: stop retransmitting it (13.3.1.4)."""
+        if self.kind == IST and self.state == ACCEPTED:
+            self._input(_IN_TU_ACK, None, now_ms)
+
+    # -- the machine --
+    def _input(self, inp, arg, now_ms):
+        entry = _TABLES[self.kind].get(self.state << 4 | inp)
+        if entry is None:
+            raise TransactionError("illegal input %d in state %s of %s transaction" % (
+                inp, self.state_name, ("ICT", "NICT", "IST", "NIST")[self.kind]))
+        new = entry >> 8
+        actions = entry & 0xFF
+        layer = self.layer
+        if actions & _STOP:
+            self.retx = self.timeout = None
+        if actions & _SEND:
+            self.last = arg
+            layer.out.append((arg, self.dest))
+        if actions & _RESEND:
+            data = self.request if self.kind < IST else self.last
+            if data is not None:
+                layer.out.append((data, self.dest))
+        if actions & _BACKOFF:
+            interval = self.interval * 2
+            if self.kind != ICT and interval > layer.t2:
+                interval = layer.t2
+            self.interval = interval
+            self.retx = ticks_add(now_ms, interval)
+        if actions & _SEND_100 and self.last is None:
+            self.last = build_response(self.request, 100)
+            layer.out.append((self.last, self.dest))
+        if actions & _SEND_ACK:
+            if self.ack is None:
+                self.ack = self._build_ack(arg)
+            layer.out.append((self.ack, self.dest))
+        if new != self.state:
+            self._enter(new, now_ms)
+        if actions & _PASS:
+            layer.tu.tx_response(self, arg)
+        if actions & _TIMEOUT:
+            layer.tu.tx_timeout(self)
+        if new == TERMINATED:
+            layer._remove(self)
+
+    def _enter(self, state, now_ms):
+        self.state = state
+        layer = self.layer
+        slots = _ENTRY[self.kind][state]
+        deadlines = [self.retx, self.timeout, self.end]
+        for i in range(3):
+            code = slots[i]
+            if code == _KEEP:
+                continue
+            if code == _Z:
+                deadlines[i] = None
+                continue
+            if code == _T1:
+                ms = layer.t1
+            elif code == _T2:
+                ms = layer.t2
+            elif code == _T4:
+                ms = layer.t4
+            elif code == _T64:
+                ms = 64 * layer.t1
+            elif code == _D32:
+                ms = 32000 if 64 * layer.t1 < 32000 else 64 * layer.t1
+            else:
+                ms = 200
+            if i == 0:
+                self.interval = ms
+            deadlines[i] = ticks_add(now_ms, ms)
+        self.retx, self.timeout, self.end = deadlines
+
+    def _build_ack(self, response):
+        # 17.1.1.3: same Request-URI, Call-ID, From, CSeq number and top Via as the
+        # INVITE, To from the response, the INVITE's Route headers.
+        from doorsip.sip.message import build_request
+        req = parse(self.request)
+        headers = [("Via", req.headers("Via")[0])]
+        for route in req.headers("Route"):
+            headers.append(("Route", route))
+        headers.append(("Max-Forwards", "70"))
+        headers.append(("From", req.header("From")))
+        headers.append(("To", response.header("To")))
+        headers.append(("Call-ID", req.call_id))
+        headers.append(("CSeq", "%d ACK" % req.cseq[0]))
+        return build_request("ACK", req.uri, headers)
+
+    def next_deadline(self):
+        best = None
+        for t in (self.retx, self.timeout, self.end):
+            if t is not None and (best is None or ticks_diff(t, best) < 0):
+                best = t
+        return best
+
+    def fire(self, now_ms):
+        """Run every timer due at now_ms, earliest first."""
+        while self.state != TERMINATED:
+            which = None
+            best = None
+            # Ties: retransmission, then timeout, then end (a due timeout wins over
+            # a simultaneous end so the TU hears of it).
+            for i, t in ((0, self.retx), (1, self.timeout), (2, self.end)):
+                if t is not None and ticks_diff(now_ms, t) >= 0 and (best is None or ticks_diff(t, best) < 0):
+                    best = t
+                    which = i
+            if which is None:
+                return
+            if which == 0:
+                self.retx = None
+                self._input(_IN_RETX, None, now_ms)
+            elif which == 1:
+                self.timeout = None
+                self._input(_IN_TIMEOUT, None, now_ms)
+            else:
+                self.end = None
+                self._input(_IN_END, None, now_ms)
+
+
+def _client_key(branch, method):
+    return branch + "\n" + method
+
+
+def server_key(msg, method=None):
+    """17.2.3 matching key of a request; ACK (and method=...) map onto INVITE."""
+    via = top_via(msg)
+    if via is None:
+        return None
+    if method is None:
+        method = msg.method
+        if method == "ACK":
+            method = "INVITE"
+    branch = via.params.get("branch") or ""
+    if branch.startswith("z9hG4bK"):
+        return "%s\n%s:%s\n%s" % (branch, via.host, via.port or 5060, method)
+    # RFC 2543 fallback (17.2.3): Request-URI, From tag, Call-ID, CSeq number, top Via.
+    # The To tag is checked separately for an ACK (it carries our tag).
+    return "2543\n%s\n%s\n%s\n%d\n%s\n%s" % (
+        msg.uri, tag_of(msg.header("From")), msg.call_id, msg.cseq[0], msg.headers("Via")[0], method)
+
+
+class TransactionLayer:
+    def __init__(self, tu, t1=500, t2=4000, t4=5000, max_transactions=24):
+        self.tu = tu
+        self.t1 = t1
+        self.t2 = t2
+        self.t4 = t4
+        self.max_transactions = max_transactions
+        self.out = []
+        self._txs = {}      # key -> Transaction (client keys start with "c\n")
+
+    def __len__(self):
+        return len(self._txs)
+
+    def transactions(self):
+        return list(self._txs.values())
+
+    def _make_room(self):
+        if len(self._txs) < self.max_transactions:
+            return
+        oldest = None
+        for tx in self._txs.values():
+            if tx.state in _LINGERING[tx.kind] and (oldest is None or ticks_diff(tx.created, oldest.created) < 0):
+                oldest = tx
+        if oldest is None:
+            raise TransactionError("transaction table full")
+        self._remove(oldest)
+
+    def _remove(self, tx):
+        if self._txs.get(tx.key) is tx:
+            del self._txs[tx.key]
+        tx.state = TERMINATED
+
+    def client(self, method, data, branch, dest, now_ms):
+        """Start a client transaction for request bytes `data` and send them."""
+        key = "c\n" + _client_key(branch, method)
+        if key in self._txs:
+            raise TransactionError("branch already in use")
+        self._make_room()
+        tx = Transaction(self, ICT if method == "INVITE" else NICT, method, key, now_ms)
+        tx.request = data
+        tx.dest = dest
+        self._txs[key] = tx
+        tx._enter(CALLING if method == "INVITE" else TRYING, now_ms)
+        self.out.append((data, dest))
+        return tx
+
+    def server(self, msg, reply_addr, now_ms):
+        """Start a server transaction for a new request (not ACK) and return it."""
+        key = server_key(msg)
+        if key is None or key in self._txs:
+            raise TransactionError("request already has a transaction")
+        self._make_room()
+        tx = Transaction(self, IST if msg.method == "INVITE" else NIST, msg.method, key, now_ms)
+        tx.request = msg
+        tx.dest = reply_addr
+        self._txs[key] = tx
+        tx._enter(PROCEEDING if msg.method == "INVITE" else TRYING, now_ms)
+        return tx
+
+    def match_response(self, msg):
+        via = top_via(msg)
+        if via is None:
+            return None
+        branch = via.params.get("branch")
+        if not branch:
+            return None
+        return self._txs.get("c\n" + _client_key(branch, msg.cseq[1]))
+
+    def match_request(self, msg):
+        key = server_key(msg)
+        tx = self._txs.get(key) if key else None
+        if tx is None:
+            return None
+        if msg.method == "ACK":
+            if tx.kind != IST:
+                return None
+            if key.startswith("2543") and tx.to_tag and tag_of(msg.header("To")) != tx.to_tag:
+                return None
+        return tx
+
+    def match_cancel(self, msg):
+        key = server_key(msg, "INVITE")
+        tx = self._txs.get(key) if key else None
+        return tx if tx is not None and tx.kind == IST else None
+
+    def response(self, tx, msg, now_ms):
+        tx._input(_status_input(msg.status), msg, now_ms)
+
+    def request(self, tx, msg, now_ms):
+        tx._input(_IN_ACK if msg.method == "ACK" else _IN_REQUEST, msg, now_ms)
+
+    def next_deadline_ms(self):
+        best = None
+        for tx in self._txs.values():
+            t = tx.next_deadline()
+            if t is not None and (best is None or ticks_diff(t, best) < 0):
+                best = t
+        return best
+
+    def on_timer(self, now_ms):
+        for tx in list(self._txs.values()):
+            tx.fire(now_ms)

@@ -1,0 +1,982 @@
+"""The SIP user agent core (RFC 3261 8, 10, 12-15), sans-IO in the h11 style.
+
+No socket, clock or asyncio here: the runtime feeds datagrams and the time in and writes
+out what the UA queues. Times are ticks in ms (compat.ticks_ms/ticks_diff arithmetic).
+
+    ua = UserAgent(user, domain, local_host, local_port=5060, auth_user=None, password=None,
+                   display_name=None, registrar=None, proxy=None, expires=300,
+                   user_agent="doorsip", t1=500, t2=4000, t4=5000,
+                   max_transactions=24, max_calls=4, now_ms=0)
+    ua = UserAgent.from_config(config["sip"], local_host, now_ms=0)   # config.py's "sip" dict
+        registrar/proxy: None, "host", "host:port" or (host, port).
+
+  Input:
+    ua.receive(datagram, (host, port), now_ms)  one UDP datagram from source (text address)
+    ua.on_timer(now_ms)                         run every timer due at now_ms
+    ua.next_deadline_ms() -> ticks or None      when on_timer must be called next
+  Output:
+    ua.datagrams() -> [(bytes, (host, port))]   drain the outgoing queue; host may be a name
+                                                 (the runtime resolves it)
+    ua.next_event() -> Event or None            drain events, oldest first
+  Commands (now_ms defaults to the time of the last receive/on_timer call; UAError when the
+  command does not fit the call's state or a table is full):
+    ua.register(now_ms=None, expires=None)      REGISTER now, then refresh before expiry
+    ua.unregister(now_ms=None)                  REGISTER with expires 0, stop refreshing
+    ua.invite(target_uri, sdp_body, now_ms=None, headers=()) -> Call
+    ua.answer(call, status, body=b"", now_ms=None, reason=None, headers=())
+        incoming call: 180/183 (ringing, optional early SDP), 200 (body = SDP answer),
+        or a final refusal such as 486, 403, 488, 603
+    ua.cancel(call, now_ms=None)                outgoing call not yet answered
+    ua.bye(call, now_ms=None)                   answered call
+    ua.hangup(call, now_ms=None)                whichever of cancel / 603 / bye fits
+    ua.send_info(call, content_type, body, now_ms=None)
+    ua.options(target_uri, now_ms=None) -> call_id str  (answer: "options_response")
+  State: ua.registered (bool), ua.calls (list of live Call), ua.stats (dict of counters:
+  received, sent_events, garbage, dropped, stray, errors), ua.last_error (str or None).
+
+  Event: .kind (str) and the fields below (others None / b""):
+    "registered"          .expires (s granted), .status
+    "registration_failed" .status, .reason (timeout: 408; auth refused: the 401/407)
+    "unregistered"        .status
+    "incoming_call"       .call, .uri (From URI), .display, .body (SDP offer, may be b"")
+    "ringing"             .call, .status (180/183), .body (early SDP or b"")
+    "answered"            .call, .body: the call is up (UAC: 2xx received and ACKed, body
+                          the SDP answer; UAS: ACK received, body the ACK's body)
+    "call_updated"        .call, .body: re-INVITE received (already answered with our SDP)
+    "call_failed"         .call, .status, .reason: an outgoing call ended unanswered
+                          (final status, 408 for timer B, "cancelled" after cancel())
+    "call_ended"          .call, .reason: "remote_bye", "local_bye", "cancelled" (caller
+                          cancelled an incoming call), "rejected" (we answered >= 300),
+                          "ack_timeout", "dialog_gone" (481/408 to an in-dialog request)
+    "info"                .call, .content_type, .body (INFO in dialog, answered 200)
+    "message"             .uri, .content_type, .body (MESSAGE, answered 200)
+    "options_response"    .call_id, .status, .reason (408 when unanswered)
+  Every call ends with exactly one call_failed or call_ended event.
+
+  Call: .id (int), .direction ("out"/"in"), .state ("calling", "early", "confirmed",
+  "ended"), .remote_uri, .display, .call_id, .local_sdp, .remote_sdp (bytes), .status
+  (last final status), .dialog.
+"""
+from doorsip.compat import ticks_add, ticks_diff
+from doorsip.sip.dialog import Dialog, request_key, response_key, uri_dest
+from doorsip.sip.errors import SIPError
+from doorsip.sip.message import build_request, build_response, parse
+from doorsip.sip.transaction import ACCEPTED, IST, TransactionError, TransactionLayer
+from doorsip.sip.uri import new_branch, new_call_id, new_tag, parse_name_addr
+
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY, MESSAGE"
+ACCEPT = "application/sdp, application/dtmf-relay, application/dtmf, text/plain"
+# Methods we know but do not implement: 405 with Allow (8.2.1). Others: 501.
+_KNOWN_UNSUPPORTED = ("REGISTER", "PRACK", "UPDATE", "REFER", "PUBLISH")
+_MAX_AUTH_TRIES = 2
+_REG_RETRY_MIN = 30000
+_REG_RETRY_MAX = 300000
+
+
+class UAError(Exception):
+    """A command that does not fit the current state (a local error)."""
+
+
+class Event:
+    """One thing that happened; see the module docstring for kinds and fields."""
+
+    def __init__(self, kind, call=None, status=None, reason=None, body=b"", content_type=None,
+                 uri=None, display=None, expires=None, call_id=None):
+        self.kind = kind
+        self.call = call
+        self.status = status
+        self.reason = reason
+        self.body = body
+        self.content_type = content_type
+        self.uri = uri
+        self.display = display
+        self.expires = expires
+        self.call_id = call_id
+
+    def __repr__(self):
+        return "<Event %s status=%s reason=%s>" % (self.kind, self.status, self.reason)
+
+
+class Call:
+    """One call, incoming or outgoing."""
+
+    def __init__(self, ident, direction, call_id):
+        self.id = ident
+        self.direction = direction
+        self.state = "calling"
+        self.call_id = call_id
+        self.remote_uri = None
+        self.display = None
+        self.local_sdp = b""
+        self.remote_sdp = b""
+        self.status = None
+        self.dialog = None
+        # outgoing
+        self.target = None
+        self.from_header = None
+        self.invite_headers = None   # headers of the current INVITE (for CANCEL, 9.1)
+        self.invite_cseq = 0
+        self.invite_tx = None
+        self.auth_tries = 0
+        self.provisional = False
+        self.cancel_wanted = False
+        self.cancel_deadline = None
+        # incoming
+        self.local_tag = None
+        self.awaiting_ack = False
+        self.ending = False
+
+    def __repr__(self):
+        return "<Call %d %s %s>" % (self.id, self.direction, self.state)
+
+
+def _hostport(value, default_port=5060):
+    if value is None:
+        return None
+    if isinstance(value, (tuple, list)):
+        return (value[0], int(value[1]))
+    host, sep, port = value.rpartition(":")
+    if sep and port.isdigit() and "]" not in port:
+        return (host, int(port))
+    return (value, default_port)
+
+
+def _reply_addr(msg, source):
+    # 18.2.2 with RFC 3581: to received/rport if stamped, else the sent-by port.
+    via = msg.via
+    params = via.params
+    host = params.get("received") or via.host
+    rport = params.get("rport")
+    if rport and rport.isdigit():
+        return (host, int(rport))
+    return (host, via.port or 5060)
+
+
+def _status_of_exc(exc):
+    return getattr(exc, "status", 400), getattr(exc, "reason", "Bad Request")
+
+
+# Compact and long names of the headers needed to answer an unparseable request.
+_NEEDED = {b"via": 0, b"v": 0, b"from": 1, b"f": 1, b"to": 2, b"t": 2, b"call-id": 3,
+           b"i": 3, b"cseq": 4}
+
+
+def reject_unparseable(data, status, reason):
+    """A response (bytes) to a request that failed to parse, or None when it was not a
+    request or lacks Via/From/To/Call-ID/CSeq (then it is dropped: 8.2 needs them)."""
+    head = data[:4096]
+    end = head.find(b"\r\n")
+    if end < 0:
+        return None
+    first = head[:end].split(b" ")
+    if len(first) != 3 or first[2] != b"SIP/2.0" or first[0] == b"ACK" or first[0] == b"SIP/2.0":
+        return None
+    found = [[], None, None, None, None]
+    for line in head[end + 2:].split(b"\r\n"):
+        if not line:
+            break
+        name, colon, value = line.partition(b":")
+        if not colon:
+            continue
+        slot = _NEEDED.get(name.strip().lower())
+        if slot is None:
+            continue
+        value = value.strip()
+        if slot == 0:
+            found[0].append(value)
+        elif found[slot] is None:
+            found[slot] = value
+    if not found[0] or None in found[1:]:
+        return None
+    out = [("SIP/2.0 %d %s" % (status, reason)).encode()]
+    for via in found[0]:
+        out.append(b"Via: " + via)
+    out.append(b"From: " + found[1])
+    out.append(b"To: " + found[2])
+    out.append(b"Call-ID: " + found[3])
+    out.append(b"CSeq: " + found[4])
+    out.append(b"Content-Length: 0")
+    return b"\r\n".join(out) + b"\r\n\r\n"
+
+
+class UserAgent:
+    def __init__(self, user, domain, local_host, local_port=5060, auth_user=None, password=None,
+                 display_name=None, registrar=None, proxy=None, expires=300, user_agent="doorsip",
+                 t1=500, t2=4000, t4=5000, max_transactions=24, max_calls=4, now_ms=0):
+        self.user = user
+        self.domain = domain
+        self.local_host = local_host
+        self.local_port = local_port
+        self.display_name = display_name
+        self.registrar = _hostport(registrar)
+        self.proxy = _hostport(proxy)
+        self.expires = expires
+        self.user_agent = user_agent
+        self.max_calls = max_calls
+        self.now = now_ms
+        self.layer = TransactionLayer(self, t1, t2, t4, max_transactions)
+        self._events = []
+        self._calls = {}
+        self._dialogs = {}
+        self._next_id = 1
+        self.digest = None
+        if password is not None:
+            from doorsip.sip.auth import DigestClient
+            self.digest = DigestClient(auth_user or user, password)
+        self.aor = "sip:%s@%s" % (user, domain)
+        self.contact_uri = "sip:%s@%s:%d" % (user, local_host, local_port)
+        self.contact = "<%s>" % self.contact_uri
+        self.stats = {"received": 0, "garbage": 0, "dropped": 0, "stray": 0, "errors": 0}
+        self.last_error = None
+        # registration (10.2): one Call-ID and From tag for every REGISTER to a registrar
+        self.registered = False
+        self._reg_call_id = new_call_id(local_host)
+        self._reg_tag = new_tag()
+        self._reg_cseq = 0
+        self._reg_tx = None
+        self._reg_expires = expires   # what we ask for next
+        self._reg_auth_tries = 0
+        self._reg_deadline = None     # refresh or retry
+        self._reg_retry = _REG_RETRY_MIN
+        self._reg_active = False      # keep registered (refresh, retry)
+
+    @classmethod
+    def from_config(cls, sip, local_host, now_ms=0, **extra):
+        return cls(sip["user"], sip["domain"], local_host, sip.get("local_port", 5060),
+                   sip.get("auth_user"), sip.get("password"), sip.get("display_name"),
+                   sip.get("registrar"), sip.get("proxy"), sip.get("expires", 300),
+                   now_ms=now_ms, **extra)
+
+    # ---------------------------------------------------------------- plumbing
+    @property
+    def calls(self):
+        return list(self._calls.values())
+
+    def next_event(self):
+        if self._events:
+            return self._events.pop(0)
+        return None
+
+    def datagrams(self):
+        out = self.layer.out
+        if not out:
+            return []
+        self.layer.out = []
+        return out
+
+    def _send(self, data, dest):
+        self.layer.out.append((data, dest))
+
+    def _event(self, kind, call=None, **fields):
+        self._events.append(Event(kind, call, **fields))
+
+    def _time(self, now_ms):
+        if now_ms is not None:
+            self.now = now_ms
+        return self.now
+
+    def _from_header(self, tag):
+        if self.display_name:
+            return '"%s" <%s>;tag=%s' % (self.display_name.replace('"', ""), self.aor, tag)
+        return "<%s>;tag=%s" % (self.aor, tag)
+
+    def _via(self, branch):
+        return "SIP/2.0/UDP %s:%d;branch=%s;rport" % (self.local_host, self.local_port, branch)
+
+    def _route_and_dest(self, uri):
+        # An outbound proxy is a loose-routing first hop (RFC 3261 8.1.2).
+        if self.proxy:
+            return [("Route", "<sip:%s:%d;lr>" % self.proxy)], self.proxy
+        return [], uri_dest(uri)
+
+    def _out_of_dialog(self, method, uri, to, call_id, from_tag, cseq, extra=(), body=b"",
+                       content_type=None, dest=None):
+        branch = new_branch()
+        routes, default_dest = self._route_and_dest(uri)
+        headers = [("Via", self._via(branch)), ("Max-Forwards", "70")]
+        headers.extend(routes)
+        headers.append(("From", self._from_header(from_tag)))
+        headers.append(("To", to))
+        headers.append(("Call-ID", call_id))
+        headers.append(("CSeq", "%d %s" % (cseq, method)))
+        if method in ("INVITE", "REGISTER"):
+            headers.append(("Contact", self.contact))
+        if method == "INVITE":
+            headers.append(("Allow", ALLOW))
+        headers.append(("User-Agent", self.user_agent))
+        for item in extra:
+            headers.append(item)
+        if content_type and body:
+            headers.append(("Content-Type", content_type))
+        data = build_request(method, uri, headers, body)
+        return data, branch, dest or default_dest, headers
+
+    def _client(self, method, data, branch, dest, owner, now_ms):
+        try:
+            tx = self.layer.client(method, data, branch, dest, now_ms)
+        except TransactionError as exc:
+            raise UAError(str(exc))
+        tx.owner = owner
+        return tx
+
+    # ---------------------------------------------------------------- timers
+    def next_deadline_ms(self):
+        best = self.layer.next_deadline_ms()
+        for t in [self._reg_deadline] + [c.cancel_deadline for c in self._calls.values()]:
+            if t is not None and (best is None or ticks_diff(t, best) < 0):
+                best = t
+        return best
+
+    def on_timer(self, now_ms):
+        self.now = now_ms
+        try:
+            self.layer.on_timer(now_ms)
+            if self._reg_deadline is not None and ticks_diff(now_ms, self._reg_deadline) >= 0:
+                self._reg_deadline = None
+                if self._reg_active and (self._reg_tx is None or self._reg_tx.terminated()):
+                    self._send_register(self._reg_expires, (), now_ms)
+            for call in list(self._calls.values()):
+                if call.cancel_deadline is not None and ticks_diff(now_ms, call.cancel_deadline) >= 0:
+                    # 9.1: no final response within 64*T1 of the CANCEL: give the INVITE up.
+                    call.cancel_deadline = None
+                    if call.invite_tx is not None:
+                        self.layer._remove(call.invite_tx)
+                    self._fail(call, 487, "cancelled")
+        except Exception as exc:  # never let one bad transaction stop the station
+            self._internal_error(exc)
+
+    def _internal_error(self, exc):
+        self.stats["errors"] += 1
+        self.last_error = "%s: %s" % (type(exc).__name__, exc)
+
+    # ---------------------------------------------------------------- registration
+    def register(self, now_ms=None, expires=None):
+        now_ms = self._time(now_ms)
+        if self.registrar is None:
+            raise UAError("no registrar configured")
+        if expires is not None:
+            self.expires = expires
+        self._reg_expires = self.expires
+        self._reg_active = True
+        self._reg_auth_tries = 0
+        if self._reg_tx is not None and not self._reg_tx.terminated():
+            self.layer._remove(self._reg_tx)
+        self._send_register(self._reg_expires, (), now_ms)
+
+    def unregister(self, now_ms=None):
+        now_ms = self._time(now_ms)
+        if self.registrar is None:
+            raise UAError("no registrar configured")
+        self._reg_active = False
+        self._reg_deadline = None
+        self._reg_auth_tries = 0
+        if self._reg_tx is not None and not self._reg_tx.terminated():
+            self.layer._remove(self._reg_tx)
+        self._send_register(0, (), now_ms)
+
+    def _send_register(self, expires, auth, now_ms):
+        # 10.2: same Call-ID, CSeq + 1, new branch for every REGISTER, retries included.
+        self._reg_cseq += 1
+        uri = "sip:" + self.domain
+        extra = [("Expires", str(expires))]
+        extra.extend(auth)
+        data, branch, dest, _ = self._out_of_dialog(
+            "REGISTER", uri, "<%s>" % self.aor, self._reg_call_id, self._reg_tag, self._reg_cseq,
+            extra, dest=self.proxy or self.registrar)
+        self._reg_sent_expires = expires
+        self._reg_tx = self._client("REGISTER", data, branch, dest, "register", now_ms)
+
+    def _granted_expires(self, msg):
+        # 10.2.4: our binding's expires parameter, else the Expires header, else ours.
+        for value in msg.headers("Contact"):
+            try:
+                na = parse_name_addr(value)
+            except SIPError:
+                continue
+            if na.uri == self.contact_uri or na.uri.startswith(self.contact_uri + ";"):
+                exp = na.params.get("expires")
+                if exp and exp.isdigit():
+                    return int(exp)
+        exp = msg.header("Expires")
+        if exp and exp.strip().isdigit():
+            return int(exp.strip())
+        return self._reg_sent_expires
+
+    def _reg_response(self, msg, now_ms):
+        status = msg.status
+        if status < 200:
+            return
+        if self.digest is not None:
+            self.digest.note_response(msg)
+        sent = self._reg_sent_expires
+        if 200 <= status < 300:
+            self._reg_auth_tries = 0
+            self._reg_retry = _REG_RETRY_MIN
+            if sent == 0:
+                self.registered = False
+                self._event("unregistered", status=status)
+                return
+            granted = self._granted_expires(msg)
+            if granted <= 0:
+                self._reg_failed(status, "registrar granted no binding", now_ms)
+                return
+            self.registered = True
+            self._event("registered", status=status, expires=granted)
+            # Refresh early enough for a full timer F of retransmissions before expiry.
+            margin = granted // 2
+            if margin > 32:
+                margin = 32
+            self._reg_deadline = ticks_add(now_ms, (granted - margin) * 1000)
+            return
+        if status in (401, 407) and self.digest is not None and self._reg_auth_tries < _MAX_AUTH_TRIES:
+            auth = self.digest.authorize_all(msg, "REGISTER", "sip:" + self.domain)
+            if auth:
+                self._reg_auth_tries += 1
+                self._send_register(sent, auth, now_ms)
+                return
+        if status == 423 and sent:
+            # 10.2.8: retry with the registrar's Min-Expires, if it is larger.
+            value = msg.header("Min-Expires")
+            if value and value.strip().isdigit() and int(value.strip()) > sent:
+                self._reg_expires = int(value.strip())
+                self._send_register(self._reg_expires, (), now_ms)
+                return
+        self._reg_failed(status, msg.reason, now_ms)
+
+    def _reg_failed(self, status, reason, now_ms):
+        was = self._reg_sent_expires
+        self.registered = False
+        self._reg_auth_tries = 0
+        self._event("registration_failed", status=status, reason=reason)
+        if self._reg_active and was:
+            self._reg_deadline = ticks_add(now_ms, self._reg_retry)
+            self._reg_retry = min(self._reg_retry * 2, _REG_RETRY_MAX)
+
+    # ---------------------------------------------------------------- outgoing calls
+    def _new_call(self, direction, call_id):
+        if len(self._calls) >= self.max_calls:
+            return None
+        call = Call(self._next_id, direction, call_id)
+        self._next_id += 1
+        self._calls[call.id] = call
+        return call
+
+    def invite(self, target_uri, sdp_body, now_ms=None, headers=()):
+        now_ms = self._time(now_ms)
+        call = self._new_call("out", new_call_id(self.local_host))
+        if call is None:
+            raise UAError("too many calls")
+        call.target = target_uri
+        call.remote_uri = target_uri
+        call.local_sdp = sdp_body
+        call.local_tag = new_tag()
+        call.from_header = self._from_header(call.local_tag)
+        call.extra_headers = list(headers)
+        call.invite_cseq = 0
+        try:
+            self._send_invite(call, (), now_ms)
+        except Exception:
+            del self._calls[call.id]
+            raise
+        return call
+
+    def _send_invite(self, call, auth, now_ms):
+        call.invite_cseq += 1
+        extra = list(call.extra_headers)
+        extra.extend(auth)
+        data, branch, dest, headers = self._out_of_dialog(
+            "INVITE", call.target, "<%s>" % call.target, call.call_id, call.local_tag,
+            call.invite_cseq, extra, call.local_sdp, "application/sdp")
+        call.invite_headers = headers
+        call.invite_dest = dest
+        call.invite_branch = branch
+        call.provisional = False
+        call.dialog = None
+        call.invite_tx = self._client("INVITE", data, branch, dest, call, now_ms)
+
+    def _send_cancel(self, call, now_ms):
+        # 9.1: same Request-URI, Call-ID, From, To, CSeq number and top Via as the
+        # INVITE, and its Route headers.
+        headers = []
+        for name, value in call.invite_headers:
+            if name in ("Via", "Route", "From", "To", "Call-ID", "Max-Forwards"):
+                headers.append((name, value))
+        headers.append(("CSeq", "%d CANCEL" % call.invite_cseq))
+        data = build_request("CANCEL", call.target, headers)
+        self._client("CANCEL", data, call.invite_branch, call.invite_dest, call, now_ms)
+        call.cancel_deadline = ticks_add(now_ms, 64 * self.layer.t1)
+
+    def cancel(self, call, now_ms=None):
+        now_ms = self._time(now_ms)
+        if call.direction != "out" or call.state in ("confirmed", "ended"):
+            raise UAError("cancel: call %d is %s" % (call.id, call.state))
+        if call.cancel_wanted:
+            return
+        call.cancel_wanted = True
+        # 9.1: a CANCEL waits for a provisional response (it might overtake the INVITE).
+        if call.provisional and call.invite_tx is not None and not call.invite_tx.terminated():
+            self._send_cancel(call, now_ms)
+
+    def _call_response(self, tx, call, msg, now_ms):
+        method = tx.method
+        status = msg.status
+        if method == "CANCEL":
+            return
+        if method != "INVITE":
+            self._in_dialog_response(tx, call, msg, now_ms)
+            return
+        if tx is not call.invite_tx:
+            # A 2xx from an earlier INVITE of this call (answered before the auth retry).
+            if 200 <= status < 300:
+                self._ack_and_bye(call, msg, now_ms)
+            return
+        if status < 200:
+            call.provisional = True
+            if call.cancel_wanted:
+                if call.cancel_deadline is None:
+                    self._send_cancel(call, now_ms)
+                return
+            if msg.to_tag:
+                if call.dialog is None or call.dialog.remote_tag != msg.to_tag:
+                    call.dialog = Dialog.uac(call.from_header, call.target, call.invite_cseq, msg,
+                                             self.contact)
+            if status > 100:
+                call.state = "early"
+                self._event("ringing", call, status=status, body=msg.body)
+            return
+        if status < 300:
+            if call.state == "confirmed" or call.state == "ended":
+                d = call.dialog
+                if d is not None and d.remote_tag == msg.to_tag and d.ack_data is not None:
+                    self._send(d.ack_data, d.ack_dest)  # retransmitted 2xx: ACK again
+                elif call.state == "confirmed":
+                    self._ack_and_bye(call, msg, now_ms)   # a second fork answered
+                return
+            if call.cancel_wanted:
+                # CANCEL lost the race with the 2xx (9.1): ACK, then BYE at once.
+                call.cancel_deadline = None
+                self._ack_and_bye(call, msg, now_ms)
+                self._fail(call, status, "cancelled")
+                return
+            d = call.dialog
+            if d is None or d.remote_tag != msg.to_tag:
+                d = Dialog.uac(call.from_header, call.target, call.invite_cseq, msg, self.contact)
+                call.dialog = d
+            d.confirm(msg)
+            data, dest = d.ack(call.invite_cseq, self.local_host, self.local_port)
+            self._send(data, dest)
+            self._dialogs[d.key] = call
+            call.state = "confirmed"
+            call.status = status
+            call.remote_sdp = msg.body
+            self._event("answered", call, status=status, body=msg.body)
+            return
+        if status in (401, 407) and self.digest is not None and not call.cancel_wanted \
+                and call.auth_tries < _MAX_AUTH_TRIES:
+            self.digest.note_response(msg)
+            auth = self.digest.authorize_all(msg, "INVITE", call.target, call.local_sdp)
+            if auth:
+                call.auth_tries += 1
+                self._send_invite(call, auth, now_ms)
+                return
+        call.cancel_deadline = None
+        self._fail(call, status, "cancelled" if call.cancel_wanted else msg.reason)
+
+    def _ack_and_bye(self, call, msg, now_ms):
+        d = Dialog.uac(call.from_header, call.target, msg.cseq[0], msg, self.contact)
+        d.confirm(msg)
+        data, dest = d.ack(msg.cseq[0], self.local_host, self.local_port)
+        self._send(data, dest)
+        data, dest, branch, _ = d.request("BYE", self.local_host, self.local_port)
+        try:
+            self._client("BYE", data, branch, dest, None, now_ms)
+        except UAError:
+            pass
+
+    def _fail(self, call, status, reason):
+        if call.state == "ended":
+            return
+        call.status = status
+        self._end(call)
+        self._event("call_failed", call, status=status, reason=reason)
+
+    def _end(self, call):
+        call.state = "ended"
+        call.cancel_deadline = None
+        if self._calls.get(call.id) is call:
+            del self._calls[call.id]
+        d = call.dialog
+        if d is not None and self._dialogs.get(d.key) is call:
+            del self._dialogs[d.key]
+
+    def _ended(self, call, reason, status=None):
+        if call.state == "ended":
+            return
+        self._end(call)
+        self._event("call_ended", call, reason=reason, status=status)
+
+    # ---------------------------------------------------------------- in-dialog, both ways
+    def _in_dialog(self, call, method, now_ms, headers=(), body=b""):
+        if call.state != "confirmed" or call.dialog is None:
+            raise UAError("call %d is not answered" % call.id)
+        data, dest, branch, _ = call.dialog.request(method, self.local_host, self.local_port,
+                                                    headers, body)
+        return self._client(method, data, branch, dest, call, now_ms)
+
+    def bye(self, call, now_ms=None):
+        now_ms = self._time(now_ms)
+        if call.ending:
+            return
+        self._in_dialog(call, "BYE", now_ms)
+        call.ending = True
+        call.end_reason = "local_bye"
+        if call.invite_tx is not None and call.invite_tx.kind == IST:
+            call.invite_tx.ack_received(now_ms)  # BYE before the ACK: stop resending 2xx
+
+    def hangup(self, call, now_ms=None):
+        now_ms = self._time(now_ms)
+        if call.state == "ended" or call.ending:
+            return
+        if call.state == "confirmed":
+            self.bye(call, now_ms)
+        elif call.direction == "out":
+            self.cancel(call, now_ms)
+        else:
+            self.answer(call, 603, now_ms=now_ms)
+
+    def send_info(self, call, content_type, body, now_ms=None):
+        now_ms = self._time(now_ms)
+        self._in_dialog(call, "INFO", now_ms, [("Content-Type", content_type)], body)
+
+    def _in_dialog_response(self, tx, call, msg, now_ms):
+        status = msg.status
+        if status < 200:
+            return
+        if tx.method == "BYE":
+            self._ended(call, getattr(call, "end_reason", "local_bye"), status)
+        elif status in (408, 481):
+            # 12.2.1.2: the dialog is gone on the far side.
+            self._ended(call, "dialog_gone", status)
+
+    # ---------------------------------------------------------------- incoming calls
+    def answer(self, call, status, body=b"", now_ms=None, reason=None, headers=()):
+        now_ms = self._time(now_ms)
+        tx = call.invite_tx
+        if call.direction != "in" or tx is None or call.state == "ended" or tx.last_status >= 200:
+            raise UAError("answer: call %d cannot be answered now" % call.id)
+        req = tx.request
+        extra = []
+        if 100 < status < 300:
+            # 12.1.1: Record-Route copied into responses that establish a dialog.
+            for rr in req.headers("Record-Route"):
+                extra.append(("Record-Route", rr))
+            extra.append(("Contact", self.contact))
+        if 200 <= status < 300:
+            extra.append(("Allow", ALLOW))
+        extra.extend(headers)
+        if body:
+            extra.append(("Content-Type", "application/sdp"))
+        tag = call.local_tag if status > 100 else None
+        data = build_response(req, status, reason, extra, body, tag)
+        try:
+            tx.respond(data, status, now_ms, tag)
+        except TransactionError as exc:
+            raise UAError(str(exc))
+        if status < 200:
+            if status > 100:
+                call.state = "early"
+        elif status < 300:
+            call.state = "confirmed"
+            call.status = status
+            call.local_sdp = body
+            call.awaiting_ack = True
+        else:
+            call.status = status
+            self._ended(call, "rejected", status)
+
+    def _incoming_invite(self, msg, tx, source, now_ms):
+        call = self._new_call("in", msg.call_id)
+        if call is None:
+            self._respond(tx, msg, 486, now_ms, to_tag=new_tag())
+            return
+        call.local_tag = new_tag()
+        call.invite_tx = tx
+        tx.owner = call
+        call.remote_uri = msg.from_addr.uri
+        call.display = msg.from_addr.display
+        call.remote_sdp = msg.body
+        d = Dialog.uas(msg, call.local_tag, self.contact)
+        call.dialog = d
+        self._dialogs[d.key] = call
+        self._event("incoming_call", call, uri=call.remote_uri, display=call.display, body=msg.body)
+
+    def _reinvite(self, call, msg, tx, now_ms):
+        call.dialog.refresh_target(msg)
+        tx.owner = call
+        call.invite_tx = tx
+        if msg.body:
+            call.remote_sdp = msg.body
+        extra = [("Contact", self.contact), ("Allow", ALLOW)]
+        body = call.local_sdp or b""
+        if body:
+            extra.append(("Content-Type", "application/sdp"))
+        tx.respond(build_response(msg, 200, None, extra, body), 200, now_ms)
+        call.awaiting_ack = True
+        self._event("call_updated", call, body=msg.body)
+
+    # ---------------------------------------------------------------- options
+    def options(self, target_uri, now_ms=None):
+        now_ms = self._time(now_ms)
+        call_id = new_call_id(self.local_host)
+        extra = [("Accept", ACCEPT)]
+        data, branch, dest, _ = self._out_of_dialog("OPTIONS", target_uri, "<%s>" % target_uri,
+                                                    call_id, new_tag(), 1, extra)
+        self._client("OPTIONS", data, branch, dest, "options", now_ms)
+        return call_id
+
+    # ---------------------------------------------------------------- TU callbacks
+    def tx_response(self, tx, msg):
+        owner = tx.owner
+        now_ms = self.now
+        if owner == "register":
+            if tx is self._reg_tx:
+                self._reg_response(msg, now_ms)
+        elif owner == "options":
+            if msg.status >= 200:
+                self._event("options_response", status=msg.status, reason=msg.reason,
+                            call_id=msg.call_id)
+        elif isinstance(owner, Call):
+            self._call_response(tx, owner, msg, now_ms)
+
+    def tx_timeout(self, tx):
+        owner = tx.owner
+        now_ms = self.now
+        if owner == "register":
+            if tx is self._reg_tx:
+                if self._reg_sent_expires == 0:
+                    self._event("unregistered", status=408)
+                else:
+                    self._reg_failed(408, "Request Timeout", now_ms)
+        elif owner == "options":
+            self._event("options_response", status=408, reason="Request Timeout",
+                        call_id=tx.request and parse(tx.request).call_id)
+        elif isinstance(owner, Call):
+            call = owner
+            if tx.kind == IST:
+                if tx.state == ACCEPTED and call.awaiting_ack and call.state == "confirmed":
+                    # 13.3.1.4: no ACK for our 2xx within 64*T1: end the dialog with BYE.
+                    call.awaiting_ack = False
+                    try:
+                        self.bye(call, now_ms)
+                        call.end_reason = "ack_timeout"
+                    except UAError:
+                        self._ended(call, "ack_timeout")
+            elif tx.method == "INVITE":
+                if tx is call.invite_tx:
+                    self._fail(call, 408, "Request Timeout")
+            elif tx.method == "BYE":
+                self._ended(call, getattr(call, "end_reason", "local_bye"), 408)
+            elif tx.method != "CANCEL":
+                self._ended(call, "dialog_gone", 408)
+
+    # ---------------------------------------------------------------- input
+    def receive(self, data, source, now_ms):
+        """Handle one datagram from source (host, port). Never raises."""
+        self.now = now_ms
+        self.stats["received"] += 1
+        try:
+            msg = parse(data)
+        except SIPError as exc:
+            self.stats["garbage"] += 1
+            try:
+                status, reason = _status_of_exc(exc)
+                reply = reject_unparseable(data, status, reason)
+            except Exception:
+                reply = None
+            if reply is not None:
+                self._send(reply, source)
+            return
+        except Exception as exc:
+            self.stats["garbage"] += 1
+            self._internal_error(exc)
+            return
+        try:
+            if msg.method is None:
+                self._receive_response(msg, now_ms)
+            else:
+                msg.stamp_received(source[0], source[1])
+                self._receive_request(msg, source, now_ms)
+        except SIPError as exc:
+            # A header we looked at more closely than parse() did is malformed.
+            self.stats["garbage"] += 1
+            if msg.method is not None and msg.method != "ACK":
+                try:
+                    status, reason = _status_of_exc(exc)
+                    self._send(build_response(msg, status, reason), _reply_addr(msg, source))
+                except Exception:
+                    pass
+        except Exception as exc:
+            self._internal_error(exc)
+
+    def _receive_response(self, msg, now_ms):
+        tx = self.layer.match_response(msg)
+        if tx is not None:
+            self.layer.response(tx, msg, now_ms)
+            return
+        # 13.2.2.4: a 2xx retransmitted after the INVITE transaction ended: ACK it again.
+        if msg.cseq[1] == "INVITE" and 200 <= msg.status < 300:
+            call = self._dialogs.get(response_key(msg))
+            if call is not None and call.dialog.ack_data is not None:
+                self._send(call.dialog.ack_data, call.dialog.ack_dest)
+                return
+        self.stats["stray"] += 1
+
+    def _respond(self, tx, msg, status, now_ms, headers=(), body=b"", to_tag=None, reason=None):
+        tx.respond(build_response(msg, status, reason, headers, body, to_tag), status, now_ms)
+
+    def _stateless(self, msg, source, status, headers=()):
+        self._send(build_response(msg, status, None, headers, b"", new_tag()),
+                   _reply_addr(msg, source))
+
+    def _receive_request(self, msg, source, now_ms):
+        layer = self.layer
+        method = msg.method
+        tx = layer.match_request(msg)
+        if tx is not None:
+            layer.request(tx, msg, now_ms)   # retransmission or non-2xx ACK: absorbed
+            return
+        if method == "ACK":
+            self._receive_ack(msg, now_ms)
+            return
+        if method == "CANCEL":
+            self._receive_cancel(msg, source, now_ms)
+            return
+        try:
+            tx = layer.server(msg, _reply_addr(msg, source), now_ms)
+        except TransactionError:
+            # Table full: refuse statelessly; the client may retry (21.5.4).
+            self._stateless(msg, source, 503, [("Retry-After", "5")])
+            return
+        # 8.2.2.3: extensions required of us that we do not support.
+        required = msg.headers("Require")
+        if required:
+            self._respond(tx, msg, 420, now_ms, [("Unsupported", ", ".join(required))],
+                          to_tag=new_tag())
+            return
+        if msg.to_tag is not None:
+            self._in_dialog_request(msg, tx, now_ms)
+            return
+        if method == "INVITE":
+            ctype = msg.header("Content-Type")
+            if msg.body and ctype and ctype.split(";")[0].strip().lower() != "application/sdp":
+                self._respond(tx, msg, 415, now_ms, [("Accept", "application/sdp")], to_tag=new_tag())
+                return
+            self._incoming_invite(msg, tx, source, now_ms)
+        elif method == "OPTIONS":
+            self._answer_options(tx, msg, now_ms, new_tag())
+        elif method in ("MESSAGE", "NOTIFY"):
+            self._respond(tx, msg, 200, now_ms, to_tag=new_tag())
+            if method == "MESSAGE":
+                self._event("message", uri=msg.from_addr.uri, content_type=msg.header("Content-Type"),
+                            body=msg.body)
+        elif method in ("BYE", "INFO"):
+            self._respond(tx, msg, 481, now_ms, to_tag=new_tag())
+        else:
+            self._refuse_method(tx, msg, now_ms, new_tag())
+
+    def _refuse_method(self, tx, msg, now_ms, to_tag):
+        method = msg.method
+        if method == "SUBSCRIBE":
+            self._respond(tx, msg, 489, now_ms, to_tag=to_tag)     # RFC 6665 8.2.1: no events
+        elif method in _KNOWN_UNSUPPORTED:
+            self._respond(tx, msg, 405, now_ms, [("Allow", ALLOW)], to_tag=to_tag)
+        else:
+            self._respond(tx, msg, 501, now_ms, [("Allow", ALLOW)], to_tag=to_tag)
+
+    def _answer_options(self, tx, msg, now_ms, to_tag):
+        # 11.2: what we would do with an INVITE; used by PBXs as a keepalive.
+        self._respond(tx, msg, 200, now_ms, [("Allow", ALLOW), ("Accept", ACCEPT),
+                                             ("Supported", ""), ("Contact", self.contact)],
+                      to_tag=to_tag)
+
+    def _in_dialog_request(self, msg, tx, now_ms):
+        call = self._dialogs.get(request_key(msg))
+        method = msg.method
+        if call is None:
+            # 12.2.2: a request that matches no dialog.
+            if method == "OPTIONS":
+                self._answer_options(tx, msg, now_ms, None)
+            else:
+                self._respond(tx, msg, 481, now_ms)
+            return
+        refuse = call.dialog.check_remote_cseq(msg)
+        if refuse:
+            self._respond(tx, msg, refuse, now_ms)
+            return
+        tx.owner = call
+        if method == "BYE":
+            self._respond(tx, msg, 200, now_ms)
+            itx = call.invite_tx
+            if itx is not None and itx.kind == IST:
+                if itx.last_status < 200:
+                    # 15.1.2: BYE before our final response: the INVITE gets 487.
+                    itx.respond(build_response(itx.request, 487, None, (), b"", call.local_tag),
+                                487, now_ms, call.local_tag)
+                itx.ack_received(now_ms)
+            self._ended(call, "remote_bye")
+        elif method == "INVITE":
+            if call.state != "confirmed" or call.awaiting_ack:
+                # 14.2: a re-INVITE while one is pending (or before our 2xx is ACKed).
+                self._respond(tx, msg, 491 if call.state == "confirmed" else 500, now_ms,
+                              [("Retry-After", "1")] if call.state != "confirmed" else ())
+                return
+            self._reinvite(call, msg, tx, now_ms)
+        elif method == "INFO":
+            self._respond(tx, msg, 200, now_ms)
+            self._event("info", call, content_type=msg.header("Content-Type"), body=msg.body)
+        elif method == "OPTIONS":
+            self._answer_options(tx, msg, now_ms, None)
+        elif method in ("NOTIFY", "MESSAGE"):
+            self._respond(tx, msg, 200, now_ms)
+            if method == "MESSAGE":
+                self._event("message", call, uri=call.remote_uri,
+                            content_type=msg.header("Content-Type"), body=msg.body)
+        else:
+            self._refuse_method(tx, msg, now_ms, None)
+
+    def _receive_ack(self, msg, now_ms):
+        # 13.3.1.4: the ACK for our 2xx has its own branch, so it matches the dialog only.
+        call = self._dialogs.get(request_key(msg))
+        if call is None:
+            self.stats["dropped"] += 1
+            return
+        tx = call.invite_tx
+        if tx is not None and tx.kind == IST and tx.request.cseq[0] == msg.cseq[0]:
+            tx.ack_received(now_ms)
+        if call.awaiting_ack:
+            call.awaiting_ack = False
+            first = call.state == "confirmed" and tx is not None and tx.request.to_tag is None
+            if first:
+                if msg.body:
+                    call.remote_sdp = msg.body
+                self._event("answered", call, status=call.status, body=msg.body)
+
+    def _receive_cancel(self, msg, source, now_ms):
+        invite_tx = self.layer.match_cancel(msg)
+        try:
+            tx = self.layer.server(msg, _reply_addr(msg, source), now_ms)
+        except TransactionError:
+            self._stateless(msg, source, 503, [("Retry-After", "5")])
+            return
+        if invite_tx is None:
+            self._respond(tx, msg, 481, now_ms, to_tag=new_tag())   # 9.2
+            return
+        call = invite_tx.owner
+        tag = call.local_tag if isinstance(call, Call) else new_tag()
+        self._respond(tx, msg, 200, now_ms, to_tag=tag)
+        if invite_tx.last_status < 200:
+            # 9.2: the INVITE gets 487 Request Terminated.
+            invite_tx.respond(build_response(invite_tx.request, 487, None, (), b"", tag), 487,
+                              now_ms, tag)
+            if isinstance(call, Call):
+                self._ended(call, "cancelled", 487)
