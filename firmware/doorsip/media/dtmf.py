@@ -1,0 +1,388 @@
+"""DTMF in three forms: RFC 4733 telephone-events, SIP INFO bodies, in-band tones.
+
+Digits are one-character str from DIGITS ("0"-"9", "*", "#", "A"-"D", RFC 4733
+event codes 0-15). Every digit is reported once with its method: "rfc4733",
+"info" or "inband" (METHOD_* below). Sans-IO: bytes and timestamps in, digits out.
+
+    rx = Rfc4733Receiver(end_timeout_ms=600)
+    rx.receive(payload, rtp_timestamp, now_ms) -> digits waiting (int)
+    rx.poll(now_ms)                            -> the same, after the end timeout
+    rx.next_digit()                            -> digit str or None
+    tx = Rfc4733Sender(clock_rate=8000, interval_ms=20, end_repeats=3, volume=10)
+    tx.start(digit, duration_ms, rtp_timestamp); tx.finish() ends it early
+    tx.next_payload(buf=None, offset=0) -> payload length, 0 when idle; then
+        tx.marker (set the RTP M bit), tx.timestamp (RTP timestamp of this
+        packet), tx.ended (last packet of the event), tx.active (more to come)
+    info_body(digit, duration_ms=160, content_type="application/dtmf-relay") -> bytes
+    parse_info(content_type, body) -> digit or None (never raises)
+    DigitDeduplicator(window_ms=500).accept(digit, method, now_ms) -> bool
+    InbandDetector(...) -> see dtmf_inband.py (imported only when asked for)
+
+Receive and the per-tick send allocate nothing (tests/mpy/test_dtmf_heap_lock.py).
+"""
+from doorsip.compat import const, ticks_diff
+
+DIGITS = "0123456789*#ABCD"
+# Preallocated one-character strings: indexing a tuple returns an existing object,
+# indexing a str would make a new one on some ports.
+_DIGIT_STR = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#", "A", "B", "C", "D")
+_DIGIT_BYTES = b"0123456789*#ABCD"
+
+METHOD_RFC4733 = "rfc4733"
+METHOD_INFO = "info"
+METHOD_INBAND = "inband"
+
+CONTENT_DTMF_RELAY = "application/dtmf-relay"
+CONTENT_DTMF = "application/dtmf"
+
+_EVENT_COUNT = const(16)       # RFC 4733 section 3.2: events 0-15 are the DTMF digits
+_MAX_DURATION = const(0xFFFF)  # 16-bit duration field (RFC 4733 section 2.3.5)
+_TS_MASK = const(0xFFFFFFFF)
+_TS_HALF = const(0x80000000)
+_END_BIT = const(0x80)
+_VOLUME_MASK = const(0x3F)
+
+
+def digit_code(digit):
+    """RFC 4733 event code (0-15) of a digit; ValueError for anything else."""
+    if isinstance(digit, str) and len(digit) == 1:
+        code = DIGITS.find(digit.upper())
+        if code >= 0:
+            return code
+    raise ValueError("not a DTMF digit: %r" % (digit,))
+
+
+def digit_of(code):
+    """The digit str of event code 0-15, None for other codes."""
+    if 0 <= code < _EVENT_COUNT:
+        return _DIGIT_STR[code]
+    return None
+
+
+class Rfc4733Receiver:
+    """RFC 4733 telephone-event receiver reporting each digit once.
+
+    An event is identified by its RTP timestamp (section 2.5.2.1): updates and the
+    repeated end packets (section 2.5.1.4) share it. A digit is reported at the
+    first end packet; if every end packet was lost, when a newer event starts or
+    when no packet of the event came for end_timeout_ms (checked in receive/poll).
+    Segments of a long event (section 2.5.1.3: same code, timestamp advanced by
+    0xFFFF) continue the same digit. Packets older than the current event
+    (reordered, serial-number arithmetic on the 32-bit timestamp) are ignored.
+    """
+
+    def __init__(self, end_timeout_ms=600, queue_size=8):
+        self.end_timeout_ms = end_timeout_ms
+        self._queue = bytearray(queue_size)
+        self._head = 0
+        self._count = 0
+        self._have = False     # an event has been seen
+        self._ts = 0           # its RTP timestamp (of the current segment)
+        self._code = 0
+        self._reported = True  # reported, or not a digit: nothing more to say
+        self._last_ms = 0
+        self.duration = 0      # last duration field (timestamp units)
+        self.volume = 0        # last volume field (-dBm0)
+        self.packets = 0
+        self.ignored = 0       # too short, stale or non-digit blocks
+        self.dropped = 0       # digits lost because the queue was full
+
+    def reset(self):
+        """Forget the current event and queued digits (new call or stream)."""
+        self._head = self._count = 0
+        self._have = False
+        self._reported = True
+
+    def receive(self, payload, timestamp, now_ms):
+        """Feed one telephone-event payload with its RTP timestamp; returns digits waiting."""
+        self.packets += 1
+        self.poll(now_ms)
+        n = len(payload)
+        if n < 4:
+            self.ignored += 1
+            return self._count
+        # Several events may be packed in one payload (RFC 4733 section 2.5.1.5):
+        # each starts where the previous one's duration ended.
+        pos = 0
+        offset = 0
+        while pos + 4 <= n:
+            duration = (payload[pos + 2] << 8) | payload[pos + 3]
+            ts = timestamp
+            if offset:
+                ts = (timestamp + offset) & _TS_MASK
+            self._block(ts, payload[pos], payload[pos + 1], duration, now_ms)
+            offset += duration
+            pos += 4
+        return self._count
+
+    def poll(self, now_ms):
+        """Report an event whose end packets never came; returns digits waiting."""
+        if not self._reported and ticks_diff(now_ms, self._last_ms) >= self.end_timeout_ms:
+            self._report()
+        return self._count
+
+    def next_digit(self):
+        """The oldest digit not yet taken, or None."""
+        if not self._count:
+            return None
+        code = self._queue[self._head]
+        self._head += 1
+        if self._head == len(self._queue):
+            self._head = 0
+        self._count -= 1
+        return _DIGIT_STR[code]
+
+    def _block(self, ts, code, flags, duration, now_ms):
+        if self._have:
+            if ts == self._ts:
+                # The same event: an update, an end packet or one of its repeats.
+                if self._reported:
+                    return
+                self._last_ms = now_ms
+                self.duration = duration
+                if flags & _END_BIT:
+                    self._report()
+                return
+            delta = (ts - self._ts) & _TS_MASK
+            if delta >= _TS_HALF:
+                self.ignored += 1  # older than the current event: reordered or late
+                return
+            if not self._reported and code == self._code and delta == _MAX_DURATION:
+                # Next segment of a long event (section 2.5.1.3): same digit.
+                self._ts = ts
+                self._last_ms = now_ms
+                self.duration = duration
+                if flags & _END_BIT:
+                    self._report()
+                return
+            if not self._reported:
+                self._report()  # a newer event started: the old one's end was lost
+        self._have = True
+        self._ts = ts
+        self._code = code
+        self._last_ms = now_ms
+        self.duration = duration
+        self.volume = flags & _VOLUME_MASK
+        if code >= _EVENT_COUNT:
+            self.ignored += 1  # not a DTMF digit (e.g. 16 flash): tracked, not reported
+            self._reported = True
+            return
+        self._reported = False
+        if flags & _END_BIT:
+            self._report()
+
+    def _report(self):
+        self._reported = True
+        size = len(self._queue)
+        if self._count == size:
+            self.dropped += 1
+            return
+        tail = self._head + self._count
+        if tail >= size:
+            tail -= size
+        self._queue[tail] = self._code
+        self._count += 1
+
+
+class Rfc4733Sender:
+    """RFC 4733 telephone-event payloads for one event at a time, one per tick.
+
+    start() an event, then call next_payload() every packet interval instead of
+    sending audio while tx.active: the first packet carries the marker (section
+    2.5.1.1), updates grow the duration, the final duration is sent end_repeats
+    times with the E bit (section 2.5.1.4). All packets carry the event start
+    timestamp; an event longer than 0xFFFF units is split into segments whose
+    timestamp advances by 0xFFFF (section 2.5.1.3).
+    """
+
+    def __init__(self, clock_rate=8000, interval_ms=20, end_repeats=3, volume=10):
+        if not 0 <= volume <= 63:
+            raise ValueError("volume must be 0-63 (-dBm0)")
+        if end_repeats < 1:
+            raise ValueError("end_repeats must be at least 1")
+        self.payload = bytearray(4)
+        self._units_per_ms = clock_rate // 1000
+        self._step = self._units_per_ms * interval_ms
+        self.end_repeats = end_repeats
+        self.volume = volume
+        self.active = False
+        self.marker = False
+        self.ended = False
+        self.timestamp = 0
+        self._code = 0
+        self._remaining = 0   # units still to cover, from the current segment start
+        self._elapsed = 0     # duration reported so far in this segment
+        self._ends_sent = 0
+        self._first = False
+        self._segment_full = False
+
+    def start(self, digit, duration_ms, timestamp):
+        """Begin sending digit for duration_ms, starting at RTP timestamp."""
+        code = digit_code(digit)
+        if not isinstance(duration_ms, int) or duration_ms <= 0:
+            raise ValueError("duration_ms must be a positive int")
+        self._code = code
+        self._remaining = duration_ms * self._units_per_ms
+        self._elapsed = 0
+        self._ends_sent = 0
+        self._first = True
+        self._segment_full = False
+        self.timestamp = timestamp & _TS_MASK
+        self.active = True
+        self.ended = False
+        self.marker = False
+
+    def finish(self):
+        """End the event at the duration already sent (key released early)."""
+        if self.active and not self._ends_sent:
+            self._remaining = self._elapsed if self._elapsed else self._step
+
+    def next_payload(self, buf=None, offset=0):
+        """Write the next 4-byte payload into buf[offset:] (or self.payload); its length, 0 if idle."""
+        if not self.active:
+            self.marker = False
+            self.ended = False
+            return 0
+        if buf is None:
+            buf = self.payload
+            offset = 0
+        end = 0
+        if self._ends_sent:
+            end = _END_BIT  # a repeat of the end packet: same duration and timestamp
+            duration = self._elapsed
+            self._ends_sent += 1
+        else:
+            if self._segment_full:
+                # The previous packet closed a full segment: continue in a new one.
+                self.timestamp = (self.timestamp + _MAX_DURATION) & _TS_MASK
+                self._remaining -= _MAX_DURATION
+                self._elapsed = 0
+                self._segment_full = False
+            duration = self._elapsed + self._step
+            if duration >= self._remaining:
+                duration = self._remaining
+                if duration <= _MAX_DURATION:
+                    end = _END_BIT
+            if duration >= _MAX_DURATION and not end:
+                duration = _MAX_DURATION  # reported without E bit (2.5.1.3)
+                self._segment_full = True
+            self._elapsed = duration
+            if end:
+                self._ends_sent = 1
+        self.marker = self._first
+        self._first = False
+        buf[offset] = self._code
+        buf[offset + 1] = end | self.volume
+        buf[offset + 2] = duration >> 8
+        buf[offset + 3] = duration & 0xFF
+        if self._ends_sent >= self.end_repeats:
+            self.active = False
+            self.ended = True
+        return 4
+
+
+def _text(value):
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode()
+    return value
+
+
+def _token_code(token, numeric):
+    # One digit character or, in dtmf-relay, its RFC 4733 event number (some
+    # phones send "Signal=10" for "*" and "Signal=11" for "#").
+    if len(token) == 1:
+        code = _DIGIT_BYTES.find(token.upper())
+        return code if code >= 0 else None
+    if numeric and len(token) == 2 and token.isdigit():
+        code = int(token)
+        return code if code < _EVENT_COUNT else None
+    return None
+
+
+def parse_info(content_type, body):
+    """The digit carried by a SIP INFO request, or None (never raises).
+
+    application/dtmf-relay: "Signal=5\\r\\nDuration=160\\r\\n" with any case,
+    whitespace and line ends; Duration may be missing. application/dtmf: the body
+    is the digit. Any other content type or a bad body gives None.
+    """
+    try:
+        media = _text(content_type).partition(";")[0].strip().lower()
+        if isinstance(body, str):
+            body = body.encode()
+        else:
+            body = bytes(body)
+        code = None
+        if media == CONTENT_DTMF_RELAY:
+            for line in body.split(b"\n"):
+                key, sep, value = line.partition(b"=")
+                if sep and key.strip().lower() == b"signal":
+                    code = _token_code(value.strip(), True)
+                    break
+        elif media == CONTENT_DTMF:
+            code = _token_code(body.strip(), False)
+        if code is None:
+            return None
+        return _DIGIT_STR[code]
+    except (ValueError, TypeError, AttributeError, UnicodeError):
+        return None
+
+
+def info_body(digit, duration_ms=160, content_type=CONTENT_DTMF_RELAY):
+    """The body of a SIP INFO request carrying digit, as bytes."""
+    code = digit_code(digit)
+    if not isinstance(duration_ms, int) or not 0 < duration_ms <= 65535:
+        raise ValueError("duration_ms must be 1-65535")
+    media = _text(content_type).partition(";")[0].strip().lower()
+    if media == CONTENT_DTMF_RELAY:
+        return ("Signal=%s\r\nDuration=%d\r\n" % (_DIGIT_STR[code], duration_ms)).encode()
+    if media == CONTENT_DTMF:
+        return _DIGIT_STR[code].encode()
+    raise ValueError("unsupported DTMF content type: %s" % media)
+
+
+_METHOD_BITS = {METHOD_RFC4733: 1, METHOD_INFO: 2, METHOD_INBAND: 4}
+
+
+class DigitDeduplicator:
+    """Counts a digit once when several methods report the same key press.
+
+    accept(digit, method, now_ms) is False when the same digit was accepted from
+    another method within window_ms and this method has not reported it yet;
+    otherwise it is a new key press. A repeat from the same method, a later one,
+    or one after a different digit counts again. The default window is wide enough
+    for a long press, whose RFC 4733 digit comes at the key's release while the
+    in-band detector reports it after 40 ms.
+    """
+
+    def __init__(self, window_ms=500):
+        self.window_ms = window_ms
+        self.reset()
+
+    def reset(self):
+        self._digit = None
+        self._ms = 0
+        self._methods = 0
+
+    def accept(self, digit, method, now_ms):
+        bit = _METHOD_BITS.get(method, 8)
+        if (digit == self._digit and not self._methods & bit
+                and 0 <= ticks_diff(now_ms, self._ms) <= self.window_ms):
+            self._methods |= bit
+            return False
+        self._digit = digit
+        self._ms = now_ms
+        self._methods = bit
+        return True
+
+    def report(self, digit, method, now_ms):
+        """(digit, method) when accepted, else None."""
+        if self.accept(digit, method, now_ms):
+            return (digit, method)
+        return None
+
+
+def InbandDetector(*args, **kwargs):
+    """An in-band detector (dtmf_inband.InbandDetector), imported on first use."""
+    from doorsip.media.dtmf_inband import InbandDetector as cls
+    return cls(*args, **kwargs)
