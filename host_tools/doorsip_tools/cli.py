@@ -11,7 +11,15 @@ import sys
 from doorsip import __version__
 
 # (name, module, one-line help). A subcommand is listed only once it really works.
-SUBCOMMANDS = []
+SUBCOMMANDS = [
+    ("build", "doorsip_tools.build", "compile firmware/ to .mpy for a board (mpy-cross)"),
+    ("flash", "doorsip_tools.flash", "write a MicroPython firmware image to an ESP32 with esptool"),
+    ("deploy", "doorsip_tools.deploy", "upload the build to a MicroPython board over the serial REPL"),
+    ("provision", "doorsip_tools.provision", "validate a station config and write it to a device (or --show it)"),
+    ("monitor", "doorsip_tools.monitor", "follow a device's events and logs on its serial port"),
+    ("ports", "doorsip_tools.ports", "list serial ports and the likely USB bridge or chip"),
+    ("install-service", "doorsip_tools.service", "install the systemd service on a Raspberry Pi"),
+]
 
 
 class ToolError(Exception):
