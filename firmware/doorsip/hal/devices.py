@@ -1,0 +1,335 @@
+"""Devices in the user's words (Button, Relay, Led) over a tiny pin interface.
+
+Pin backends (one module each, chosen by the board's "pins": make_pins(board)):
+  hal/sim_pins.SimPins, hal/gpiozero_pins.GpiozeroPins, hal/mpy_pins.MpyPins.
+Every backend offers:
+  pins.ticks_ms() -> int                   the clock devices use when now_ms is None
+  pins.input(pin, pull, idle) -> in_pin    pull "up"|"down"|None; idle: resting level
+  in_pin.value() -> 0|1                    raw level
+  in_pin.irq(handler)                      handler(arg) on every edge (None removes);
+                                           on MicroPython it runs in IRQ context
+  pins.output(pin, level, kind="gpio", color=None) -> out_pin   level set before driving
+  out_pin.value(level); out_pin.close()    close() drives the level given at creation
+  pins.close()                             closes every output (safe levels)
+
+Devices (time is a ticks_ms value passed in as now_ms, or the backend's clock):
+  Button(pins, pin, active_low=True, pull="up", bounce_ms=30, hold_ms=1000, name=None)
+    .when_pressed / .when_released / .when_held = callable(button); .is_pressed;
+    .poll(now_ms) commits a level that stayed put for bounce_ms and fires callbacks;
+    .wake = callable run (from micropython.schedule, not the IRQ) after an edge, e.g.
+    an asyncio ThreadSafeFlag's set, so the poll task need not spin.
+  Relay(pins, pin, active_low=False, max_on_ms=600000, name=None)
+    off at construction; .on(now_ms=None), .off(), .pulse(ms, now_ms=None) non-blocking,
+    .poll(now_ms) ends pulses and forces off after max_on_ms on (.guard_trips counts);
+    .close(); a context manager (closed on exit and on any exception).
+  Led(pins, pin, active_low=False, kind="gpio", color=None, name=None)
+    .pattern(name, now_ms=None) with names in PATTERNS, .on(), .off(), .poll(now_ms).
+  next_deadline_ms() on each: the ticks value of the next change, or None.
+  make_pins(board, **kw), make_button/make_relay/make_led(pins, board, name),
+  async poll_task(devices, pins, period_ms=10).
+"""
+from doorsip.compat import ticks_add, ticks_diff, schedule
+
+# LED patterns: durations in ms, alternately on and off, starting with on, repeated.
+# () is steady off, (0,) steady on. Distinct rhythms so a pattern can be told from a
+# glance at the door: fast = attention, slow = waiting, mostly-on = all is well.
+PATTERNS = {
+    "off": (),
+    "on": (0,),
+    "booting": (100, 100),
+    "registering": (200, 800),
+    "registered": (1900, 100),
+    "registration_failed": (100, 200, 100, 1600),
+    "ringing": (500, 500),
+    "calling": (1000, 1000),
+    "in_call": (0,),
+    "door_open": (50, 50),
+    "error": (100, 100, 100, 100, 100, 1500),
+}
+
+
+class Button:
+    def __init__(self, pins, pin, active_low=True, pull="up", bounce_ms=30, hold_ms=1000,
+                 name=None, now_ms=None):
+        self.name = name if name is not None else str(pin)
+        self.bounce_ms = bounce_ms
+        self.hold_ms = hold_ms
+        self.when_pressed = None
+        self.when_released = None
+        self.when_held = None
+        self.wake = None
+        self.presses = 0
+        self._active = 0 if active_low else 1
+        self._ticks = pins.ticks_ms
+        now = self._ticks() if now_ms is None else now_ms
+        self._in = pins.input(pin, pull, 1 - self._active)
+        self._raw = self._in.value()
+        # A button already down at boot is not a press: it must be released first.
+        self.is_pressed = self._raw == self._active
+        self._held = self.is_pressed
+        self._changed_ms = now
+        self._pressed_ms = now
+        self._edge_ms = now
+        self._edge_pending = False
+        self._scheduled = False
+        # Bound methods made once: the IRQ must not allocate (DESIGN.md section 2).
+        self._after_edge_ref = self._after_edge
+        self._in.irq(self._irq)
+
+    def _irq(self, _arg):
+        # IRQ context on MicroPython: record the tick and defer the rest.
+        self._edge_ms = self._ticks()
+        self._edge_pending = True
+        if not self._scheduled:
+            self._scheduled = True
+            try:
+                schedule(self._after_edge_ref, 0)
+            except RuntimeError:  # schedule queue full: the next poll sees the edge
+                self._scheduled = False
+
+    def _after_edge(self, _arg):
+        self._scheduled = False
+        wake = self.wake
+        if wake is not None:
+            wake()
+
+    def poll(self, now_ms=None):
+        now = self._ticks() if now_ms is None else now_ms
+        raw = self._in.value()
+        edge = self._edge_pending
+        if edge:
+            # Any edge restarts the quiet period, even a glitch already gone.
+            self._edge_pending = False
+            self._changed_ms = self._edge_ms
+        if raw != self._raw:
+            self._raw = raw
+            if not edge:  # polled without an IRQ: the change happened by now
+                self._changed_ms = now
+        pressed = raw == self._active
+        if pressed != self.is_pressed and ticks_diff(now, self._changed_ms) >= self.bounce_ms:
+            self.is_pressed = pressed
+            if pressed:
+                self._pressed_ms = self._changed_ms
+                self._held = False
+                self.presses += 1
+                if self.when_pressed is not None:
+                    self.when_pressed(self)
+            elif self.when_released is not None:
+                self.when_released(self)
+        if self.is_pressed and not self._held and \
+                ticks_diff(now, self._pressed_ms) >= self.hold_ms:
+            self._held = True
+            if self.when_held is not None:
+                self.when_held(self)
+
+    def next_deadline_ms(self):
+        if (self._raw == self._active) != self.is_pressed or self._edge_pending:
+            return ticks_add(self._changed_ms, self.bounce_ms)
+        if self.is_pressed and not self._held:
+            return ticks_add(self._pressed_ms, self.hold_ms)
+        return None
+
+    def close(self):
+        self._in.irq(None)
+
+
+class Relay:
+    def __init__(self, pins, pin, active_low=False, max_on_ms=600000, name=None):
+        if type(max_on_ms) is not int or max_on_ms <= 0:
+            raise ValueError("max_on_ms must be a positive integer")
+        self.name = name if name is not None else str(pin)
+        self.max_on_ms = max_on_ms
+        self.is_on = False
+        self.guard_trips = 0
+        self._on_level = 0 if active_low else 1
+        self._ticks = pins.ticks_ms
+        self._off_at = None
+        self._guard_at = None
+        # Off from the first instant: the backend sets the level before driving the pin.
+        self._out = pins.output(pin, 1 - self._on_level)
+
+    def _set(self, on):
+        try:
+            self._out.value(self._on_level if on else 1 - self._on_level)
+        except BaseException:
+            self.is_on = False
+            try:
+                self._out.value(1 - self._on_level)
+            except BaseException:
+                pass
+            raise
+        self.is_on = on
+
+    def on(self, now_ms=None):
+        """On until off(), but never longer than max_on_ms."""
+        now = self._ticks() if now_ms is None else now_ms
+        if not self.is_on:
+            self._guard_at = ticks_add(now, self.max_on_ms)
+        self._off_at = None
+        self._set(True)
+
+    def off(self):
+        self._off_at = None
+        self._guard_at = None
+        self._set(False)
+
+    def pulse(self, ms, now_ms=None):
+        """On for ms (at most max_on_ms); poll() turns it off. Non-blocking."""
+        if type(ms) is not int or ms <= 0:
+            raise ValueError("pulse length must be a positive integer of ms, got %r" % (ms,))
+        now = self._ticks() if now_ms is None else now_ms
+        if not self.is_on:
+            self._guard_at = ticks_add(now, self.max_on_ms)
+        end = ticks_add(now, min(ms, self.max_on_ms))
+        # A second pulse while on extends to the later end (the guard still rules).
+        if self._off_at is None or not self.is_on or ticks_diff(end, self._off_at) > 0:
+            self._off_at = end
+        self._set(True)
+
+    def poll(self, now_ms=None):
+        if not self.is_on:
+            return
+        now = self._ticks() if now_ms is None else now_ms
+        if self._off_at is not None and ticks_diff(now, self._off_at) >= 0:
+            self.off()
+        elif ticks_diff(now, self._guard_at) >= 0:
+            self.guard_trips += 1
+            self.off()
+
+    def next_deadline_ms(self):
+        if not self.is_on:
+            return None
+        if self._off_at is not None and ticks_diff(self._off_at, self._guard_at) < 0:
+            return self._off_at
+        return self._guard_at
+
+    def close(self):
+        try:
+            self.off()
+        finally:
+            self._out.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Led:
+    def __init__(self, pins, pin, active_low=False, kind="gpio", color=None, name=None):
+        self.name = name if name is not None else str(pin)
+        self.pattern_name = "off"
+        self._on_level = 0 if active_low else 1
+        self._ticks = pins.ticks_ms
+        self._steps = ()
+        self._step = 0
+        self._step_end = 0
+        self.is_lit = False
+        self._out = pins.output(pin, 1 - self._on_level, kind, color)
+
+    def _set(self, lit):
+        if lit != self.is_lit:
+            self._out.value(self._on_level if lit else 1 - self._on_level)
+            self.is_lit = lit
+
+    def pattern(self, name, now_ms=None):
+        steps = PATTERNS.get(name)
+        if steps is None:
+            raise ValueError("unknown LED pattern %r (known: %s)"
+                             % (name, ", ".join(sorted(PATTERNS))))
+        now = self._ticks() if now_ms is None else now_ms
+        self.pattern_name = name
+        self._steps = steps
+        self._step = 0
+        if not steps:
+            self._set(False)
+        else:
+            self._set(True)
+            if steps[0]:
+                self._step_end = ticks_add(now, steps[0])
+
+    def on(self, now_ms=None):
+        self.pattern("on", now_ms)
+
+    def off(self, now_ms=None):
+        self.pattern("off", now_ms)
+
+    def poll(self, now_ms=None):
+        steps = self._steps
+        if len(steps) < 2:
+            return
+        now = self._ticks() if now_ms is None else now_ms
+        # Catch up step by step so a late poll keeps the rhythm (at most one cycle).
+        n = len(steps)
+        for _ in range(n):
+            if ticks_diff(now, self._step_end) < 0:
+                break
+            self._step = (self._step + 1) % n
+            self._step_end = ticks_add(self._step_end, steps[self._step])
+        else:
+            # Far behind (no poll for a whole cycle): restart the pattern from now.
+            self._step = 0
+            self._step_end = ticks_add(now, steps[0])
+        self._set(self._step % 2 == 0)
+
+    def next_deadline_ms(self):
+        return self._step_end if len(self._steps) >= 2 else None
+
+    def close(self):
+        self._out.close()
+
+
+def make_pins(board, **options):
+    """The pin backend the board names ("pins": "sim" | "gpiozero" | "mpy")."""
+    backend = board.get("pins")
+    if backend == "sim":
+        from doorsip.hal.sim_pins import SimPins
+        return SimPins(**options)
+    if backend == "gpiozero":
+        from doorsip.hal.gpiozero_pins import GpiozeroPins
+        return GpiozeroPins(**options)
+    if backend == "mpy":
+        from doorsip.hal.mpy_pins import MpyPins
+        return MpyPins(**options)
+    raise ValueError("board pins backend %r is not one of sim, gpiozero, mpy" % (backend,))
+
+
+def _spec(board, kind, name):
+    from doorsip.board import device_spec
+    return device_spec(board, kind, name)
+
+
+def make_button(pins, board, name):
+    s = _spec(board, "buttons", name)
+    return Button(pins, s["pin"], s["active_low"], s.get("pull"), s.get("bounce_ms", 30),
+                  s.get("hold_ms", 1000), name)
+
+
+def make_relay(pins, board, name, max_on_ms=None):
+    """max_on_ms: the config's guard (doors.<name>.max_on_ms); the board's hardware
+    rating applies when it is shorter."""
+    s = _spec(board, "relays", name)
+    limit = s.get("max_on_ms", 600000)
+    if max_on_ms is not None:
+        limit = min(limit, max_on_ms)
+    return Relay(pins, s["pin"], s["active_low"], limit, name)
+
+
+def make_led(pins, board, name):
+    s = _spec(board, "leds", name)
+    return Led(pins, s["pin"], s["active_low"], s.get("type", "gpio"), s.get("color"), name)
+
+
+async def poll_task(devices, pins, period_ms=10):
+    """Poll every device each period_ms on the backend's clock, forever."""
+    import asyncio
+    sleep_ms = getattr(asyncio, "sleep_ms", None)
+    while True:
+        now = pins.ticks_ms()
+        for device in devices:
+            device.poll(now)
+        if sleep_ms is not None:
+            await sleep_ms(period_ms)
+        else:
+            await asyncio.sleep(period_ms / 1000)

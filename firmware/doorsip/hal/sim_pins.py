@@ -1,0 +1,136 @@
+"""Simulated pins: a real backend with recorded history (like gpiozero's MockFactory).
+
+SimPins(now_ms=None, history_limit=256): now_ms given -> a manual clock moved by
+advance(ms) (tests); None -> the real ticks_ms (the sim station).
+  drive(pin, level)   set an input's level as the outside world would; edges call
+                      the pin's irq handler at once, as a real edge would
+  level(pin)          current level of any pin
+  history             [(t_ms, pin, level)] of every level change, inputs and outputs,
+                      oldest first; trimmed to history_limit entries
+  levels(pin)         the levels a pin went through, in order
+Pins are numbers or names. Using a pin twice is a ValueError, as on hardware.
+"""
+from doorsip.compat import ticks_ms as _real_ticks_ms, ticks_add
+
+
+class SimInput:
+    def __init__(self, pins, pin, level):
+        self._pins = pins
+        self.pin = pin
+        self.level = level
+        self.handler = None
+        self.pull = None
+
+    def value(self):
+        return self.level
+
+    def irq(self, handler):
+        self.handler = handler
+
+    def close(self):
+        self.handler = None
+        self._pins._release(self.pin)
+
+
+class SimOutput:
+    def __init__(self, pins, pin, level, kind, color):
+        self._pins = pins
+        self.pin = pin
+        self.level = level
+        self.safe_level = level
+        self.kind = kind
+        self.color = color
+        self.closed = False
+
+    def value(self, level):
+        if self.closed:
+            raise ValueError("pin %s is closed" % (self.pin,))
+        level = 1 if level else 0
+        if level != self.level:
+            self.level = level
+            self._pins._record(self.pin, level)
+
+    def close(self):
+        if not self.closed:
+            self.value(self.safe_level)
+            self.closed = True
+            self._pins._release(self.pin)
+
+
+class SimPins:
+    name = "sim"
+
+    def __init__(self, now_ms=None, history_limit=256):
+        self._manual = now_ms is not None
+        self._now = now_ms if now_ms is not None else 0
+        self.history = []
+        self.history_limit = history_limit
+        self._pins = {}
+
+    def ticks_ms(self):
+        return self._now if self._manual else _real_ticks_ms()
+
+    def advance(self, ms):
+        if not self._manual:
+            raise ValueError("advance() needs a manual clock: SimPins(now_ms=0)")
+        self._now = ticks_add(self._now, ms)
+        return self._now
+
+    def _claim(self, pin, obj):
+        if pin in self._pins:
+            raise ValueError("pin %s is already in use" % (pin,))
+        self._pins[pin] = obj
+
+    def _release(self, pin):
+        self._pins.pop(pin, None)
+
+    def _record(self, pin, level):
+        if len(self.history) >= self.history_limit:
+            del self.history[: self.history_limit // 2]
+        self.history.append((self.ticks_ms(), pin, level))
+
+    def input(self, pin, pull=None, idle=None):
+        if pull == "up":
+            level = 1
+        elif pull == "down":
+            level = 0
+        else:
+            level = 1 if idle is None else idle
+        p = SimInput(self, pin, level)
+        p.pull = pull
+        self._claim(pin, p)
+        return p
+
+    def output(self, pin, level, kind="gpio", color=None):
+        p = SimOutput(self, pin, 1 if level else 0, kind, color)
+        self._claim(pin, p)
+        self._record(pin, p.level)
+        return p
+
+    def drive(self, pin, level):
+        p = self._pins.get(pin)
+        if not isinstance(p, SimInput):
+            raise ValueError("pin %s is not an input in use" % (pin,))
+        level = 1 if level else 0
+        if level != p.level:
+            p.level = level
+            self._record(pin, level)
+            if p.handler is not None:
+                p.handler(p)
+
+    def level(self, pin):
+        p = self._pins.get(pin)
+        if p is None:
+            raise ValueError("pin %s is not in use" % (pin,))
+        return p.level
+
+    def levels(self, pin):
+        return [entry[2] for entry in self.history if entry[1] == pin]
+
+    def has_pin(self, pin):
+        return pin in self._pins
+
+    def close(self):
+        for p in list(self._pins.values()):
+            if isinstance(p, SimOutput):
+                p.close()
