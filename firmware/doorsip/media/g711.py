@@ -5,6 +5,9 @@
     alaw_encode_into / alaw_decode_into: the same for A-law
     IMPLEMENTATION: "viper" or "python" (which kernels the names above are)
     SILENCE_ULAW, SILENCE_ALAW: the code of a zero sample
+    copy_into(dst, dst_off, src, src_off, n)  byte copy without a slice (slices
+        allocate on MicroPython); scale_into(pcm, n, gain16): S16LE samples times
+        gain16/16 in place (loss concealment). Both with viper kernels too.
 
 pcm and codes may be bytes, bytearray or memoryview; out a bytearray or
 writable memoryview. Nothing is allocated per call. The viper kernels
@@ -112,6 +115,34 @@ def alaw_decode_into_py(codes, out, n):
     _decode_py(_ALAW_DECODE, codes, out, n)
 
 
+def copy_into_py(dst, dst_off, src, src_off, n):
+    for i in range(n):
+        dst[dst_off + i] = src[src_off + i]
+
+
+def scale_into_py(pcm, n, gain16):
+    j = 0
+    for _ in range(n):
+        v = pcm[j] | (pcm[j + 1] << 8)
+        if v & 0x8000:
+            v = 0x10000 - ((0x10000 - v) * gain16 >> 4)
+        else:
+            v = v * gain16 >> 4
+        pcm[j] = v & 0xFF
+        pcm[j + 1] = (v >> 8) & 0xFF
+        j += 2
+
+
+def _check_copy(dst, dst_off, src, src_off, n):
+    if n < 0 or dst_off < 0 or src_off < 0 or dst_off + n > len(dst) or src_off + n > len(src):
+        raise ValueError("copy: range outside the buffers")
+
+
+def _check_scale(pcm, n, gain16):
+    if n < 0 or n + n > len(pcm) or not 0 <= gain16 <= 16:
+        raise ValueError("scale: bad length or gain")
+
+
 try:
     from doorsip.media import g711_viper as _viper
 except Exception:  # CPython, or a port built without the viper emitter
@@ -134,8 +165,24 @@ if _viper is not None:
         _check(codes, n, out, n + n)
         _viper.decode(_ALAW_DECODE, codes, out, n)
 
+    def copy_into(dst, dst_off, src, src_off, n):
+        _check_copy(dst, dst_off, src, src_off, n)
+        _viper.copy(dst, dst_off, src, src_off, n)
+
+    def scale_into(pcm, n, gain16):
+        _check_scale(pcm, n, gain16)
+        _viper.scale(pcm, n, gain16)
+
     IMPLEMENTATION = "viper"
 else:
+    def copy_into(dst, dst_off, src, src_off, n):
+        _check_copy(dst, dst_off, src, src_off, n)
+        copy_into_py(dst, dst_off, src, src_off, n)
+
+    def scale_into(pcm, n, gain16):
+        _check_scale(pcm, n, gain16)
+        scale_into_py(pcm, n, gain16)
+
     ulaw_encode_into = ulaw_encode_into_py
     alaw_encode_into = alaw_encode_into_py
     ulaw_decode_into = ulaw_decode_into_py

@@ -78,3 +78,33 @@ def decode(table, codes, out, n: int):
         dst[j + 1] = tab[c + 1]
         i += 1
         j += 2
+
+
+@micropython.viper
+def copy(dst, dst_off: int, src, src_off: int, n: int):
+    # Slicing allocates on MicroPython (a slice object, a view or a copy), so
+    # the jitter buffer copies payloads with this loop instead.
+    d = ptr8(dst)
+    s = ptr8(src)
+    i = 0
+    while i < n:
+        d[dst_off + i] = s[src_off + i]
+        i += 1
+
+
+@micropython.viper
+def scale(pcm, n: int, gain16: int):
+    # S16LE samples times gain16 / 16, rounded toward zero (loss concealment).
+    p = ptr8(pcm)
+    j = 0
+    end = n + n
+    while j < end:
+        v = p[j] | (p[j + 1] << 8)
+        if v & 0x8000:
+            v = 0x10000 - v
+            v = 0x10000 - ((v * gain16) >> 4)
+        else:
+            v = (v * gain16) >> 4
+        p[j] = v & 0xFF
+        p[j + 1] = (v >> 8) & 0xFF
+        j += 2

@@ -1,0 +1,249 @@
+"""Adaptive jitter buffer on a fixed ring of frame slots.
+
+JitterBuffer(decode_into, silence_code=0xFF, frame_samples=160, frame_ms=20,
+             slots=16, start_ms=40, min_ms=20, max_ms=200)
+    .put(timestamp, buf, offset, length) -> PUT_STORED | PUT_DUPLICATE | PUT_LATE
+        | PUT_RESYNC | PUT_BAD. timestamp: the RTP timestamp (any width; the low
+        30 bits are used, see rtp.py). A payload longer than a frame fills the
+        following slots (a peer sending 40 ms packets still plays).
+    .get_into(out_pcm) -> GOT_FRAME | GOT_CONCEALED | GOT_SILENCE; writes one frame
+        (frame_samples S16LE samples) into out_pcm, every 20 ms.
+    .reset()       forget the stream (new SSRC); counters stay.
+    .depth_ms      the current target depth; .buffered() frames held ahead.
+    counters: received, played, concealed, silent, late, duplicates, resyncs,
+    skipped (frames dropped to shrink the delay), bad.
+
+The ring holds codes (one byte per sample), decoded on the way out. Memory is
+slots * frame_samples bytes, allocated once; put and get allocate nothing.
+Playout starts once start_ms of audio is held. A late packet grows the target
+by one frame (up to max_ms) and holds playout one frame; after 5 s without one
+the target shrinks by a frame (down to min_ms) and a frame is dropped. A missing
+frame is concealed by the last frame at 3/4, 1/2, 1/4 level, then silence.
+"""
+from doorsip.compat import const
+from doorsip.media.g711 import copy_into, scale_into
+
+PUT_STORED = const(0)
+PUT_DUPLICATE = const(1)
+PUT_LATE = const(2)
+PUT_RESYNC = const(3)
+PUT_BAD = const(4)
+
+GOT_FRAME = const(0)
+GOT_CONCEALED = const(1)
+GOT_SILENCE = const(2)
+
+_MASK30 = const(0x3FFFFFFF)
+_HALF30 = const(0x20000000)
+_PERIOD30 = const(0x40000000)
+_LATE_WINDOW = const(50)   # frames: older than this is a new stream, not a late packet
+_CALM_FRAMES = const(250)  # 5 s of 20 ms frames without a late packet
+_CONCEAL_FRAMES = const(3)
+_SLACK = const(2)          # frames held beyond the target before trimming
+
+
+class JitterBuffer:
+    def __init__(self, decode_into, silence_code=0xFF, frame_samples=160, frame_ms=20,
+                 slots=16, start_ms=40, min_ms=20, max_ms=200):
+        if not 0 < min_ms <= start_ms <= max_ms or max_ms // frame_ms + _SLACK >= slots:
+            raise ValueError("jitter: need min <= start <= max and max shorter than the ring")
+        self._decode = decode_into
+        self.frame_samples = frame_samples
+        self.frame_ms = frame_ms
+        self._slots = slots
+        self._min = min_ms // frame_ms
+        self._max = max_ms // frame_ms
+        self._start = start_ms // frame_ms
+        data = bytearray(slots * frame_samples)
+        mv = memoryview(data)
+        self._data = data
+        # One view per slot, made once: slicing at play time would allocate.
+        self._views = [mv[i * frame_samples:(i + 1) * frame_samples] for i in range(slots)]
+        self._ts = [0] * slots
+        self._full = bytearray(slots)
+        self._silence = bytes([silence_code]) * frame_samples
+        self.received = 0
+        self.played = 0
+        self.concealed = 0
+        self.silent = 0
+        self.late = 0
+        self.duplicates = 0
+        self.resyncs = 0
+        self.skipped = 0
+        self.bad = 0
+        self.reset()
+
+    def reset(self):
+        """Empty the ring and wait for start_ms of audio again."""
+        full = self._full
+        for i in range(self._slots):
+            full[i] = 0
+        self._count = 0
+        self._head = 0        # slot of the next frame to play
+        self._play_ts = 0     # its timestamp (30 bits)
+        self._newest = 0      # newest timestamp held
+        self._playing = False
+        self._target = self._start
+        self._stall = 0
+        self._calm = 0
+        self._conceal_run = 0
+        self._last = -1       # slot last played, while its codes are intact
+
+    @property
+    def depth_ms(self):
+        return self._target * self.frame_ms
+
+    def buffered(self):
+        """Frames from the play position to the newest held (0 when empty)."""
+        if self._count == 0:
+            return 0
+        d = (self._newest - self._play_ts) & _MASK30
+        return d // self.frame_samples + 1 if d < _HALF30 else 0
+
+    def _rebase(self, ts):
+        self._play_ts = ts
+        self._newest = ts
+        self._head = 0
+        self._last = -1
+
+    def put(self, timestamp, buf, offset, length):
+        """Store a payload of length codes at buf[offset:] played at timestamp."""
+        if length <= 0 or offset < 0 or offset + length > len(buf):
+            self.bad += 1
+            return PUT_BAD
+        self.received += 1
+        ts = timestamp & _MASK30
+        spf = self.frame_samples
+        status = PUT_STORED
+        if self._count == 0 and not self._playing:
+            self._rebase(ts)
+        d = (ts - self._play_ts) & _MASK30
+        if d >= _HALF30:
+            d -= _PERIOD30
+        if d < 0:
+            if not self._playing and d > -spf * (self._slots - self.buffered()):
+                # Reordered packets before playout: start earlier.
+                k = d // spf
+                self._head = (self._head + k) % self._slots
+                self._play_ts = (self._play_ts + k * spf) & _MASK30
+                d -= k * spf
+            elif d > -spf * _LATE_WINDOW:
+                # RFC 3550 6.4.1's jitter made real: grow the target and hold
+                # playout a frame, so the next packets make it in time.
+                self.late += 1
+                self._calm = 0
+                if self._target < self._max:
+                    self._target += 1
+                    self._stall += 1
+                return PUT_LATE
+            else:
+                d = self._resync(ts)
+                status = PUT_RESYNC
+        elif d // spf + (length - 1) // spf >= self._slots:
+            # Far ahead of the ring: the sender jumped (restart, long pause).
+            d = self._resync(ts)
+            status = PUT_RESYNC
+        # Store frame by frame (a long payload spans several slots).
+        k = d // spf
+        stored = False
+        while length > 0:
+            n = spf if length > spf else length
+            slot = (self._head + k) % self._slots
+            if self._full[slot]:
+                self.duplicates += 1
+            else:
+                copy_into(self._data, slot * spf, buf, offset, n)
+                if n < spf:
+                    copy_into(self._data, slot * spf + n, self._silence, 0, spf - n)
+                self._full[slot] = 1
+                self._ts[slot] = (self._play_ts + k * spf) & _MASK30
+                self._count += 1
+                if slot == self._last:
+                    self._last = -1
+                newest = self._ts[slot]
+                if self._count == 1 or ((newest - self._newest) & _MASK30) < _HALF30:
+                    self._newest = newest
+                stored = True
+            offset += n
+            length -= n
+            k += 1
+        if not stored:
+            return PUT_DUPLICATE
+        return status
+
+    def _resync(self, ts):
+        self.resyncs += 1
+        target = self._target
+        self.reset()
+        self._target = target
+        self._rebase(ts)
+        return 0
+
+    def get_into(self, out):
+        """Write the next frame (S16LE) into out; how it was made."""
+        spf = self.frame_samples
+        if not self._playing:
+            if self._count and self.buffered() >= self._target:
+                self._playing = True
+            else:
+                self._decode(self._silence, out, spf)
+                self.silent += 1
+                return GOT_SILENCE
+        if self._stall:
+            # Hold the play position one frame: the delay grows by a frame.
+            self._stall -= 1
+            return self._conceal(out)
+        head = self._head
+        if self._full[head] and self.buffered() > self._target + _SLACK:
+            # More held than needed (a burst, or the sender's clock runs fast):
+            # drop a frame to bring the delay back.
+            self._discard(head)
+            self.skipped += 1
+            head = self._head
+        if self._calm >= _CALM_FRAMES:
+            self._calm = 0
+            if self._target > self._min:
+                self._target -= 1
+                if self._full[head] and self.buffered() > 1:
+                    self._discard(head)
+                    self.skipped += 1
+                    head = self._head
+        if self._full[head]:
+            self._decode(self._views[head], out, spf)
+            self._full[head] = 0
+            self._count -= 1
+            self._last = head
+            self._conceal_run = 0
+            self._calm += 1
+            self.played += 1
+            kind = GOT_FRAME
+        else:
+            kind = self._conceal(out)
+            if self._count == 0 and self._conceal_run > self._max:
+                # Nothing arrives (hold, a vanished peer): start over on the
+                # next packet instead of counting losses forever.
+                self._playing = False
+        self._head = (head + 1) % self._slots
+        self._play_ts = (self._play_ts + spf) & _MASK30
+        return kind
+
+    def _discard(self, head):
+        self._full[head] = 0
+        self._count -= 1
+        self._head = (head + 1) % self._slots
+        self._play_ts = (self._play_ts + self.frame_samples) & _MASK30
+
+    def _conceal(self, out):
+        spf = self.frame_samples
+        self._conceal_run += 1
+        run = self._conceal_run
+        if run <= _CONCEAL_FRAMES and self._last >= 0:
+            # Repeat the last frame, quieter each time (a plain form of the
+            # packet loss concealment G.711 Appendix I describes).
+            self._decode(self._views[self._last], out, spf)
+            scale_into(out, spf, 16 - 4 * run)
+            self.concealed += 1
+            return GOT_CONCEALED
+        self._decode(self._silence, out, spf)
+        self.silent += 1
+        return GOT_SILENCE

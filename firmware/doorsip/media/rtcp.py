@@ -1,0 +1,282 @@
+"""RTCP (RFC 3550 section 6) for one RTP session, sans-IO.
+
+RtcpSession(sender, receiver, cname=b"doorsip", interval_ms=5000)
+    sender/receiver: the call's RtpSender and RtpReceiver (rtp.py).
+    .due(now_ms) -> bool       time to send a report (RFC 3550 6.3.1: the interval
+                               is randomized to 0.5..1.5 x interval_ms)
+    .build_report(now_ms) -> memoryview   compound SR (we sent media since the last
+                               report) or RR, with a report block on the far end's
+                               stream (loss, jitter, LSR/DLSR) and SDES CNAME (6.1)
+    .build_bye(now_ms, reason=b"") -> memoryview   report + BYE (6.6), at hang-up
+    .on_packet(buf, n, source, now_ms) -> bit mask of RTCP_SR, RTCP_RR, RTCP_SDES,
+                               RTCP_BYE, RTCP_OTHER; 0 when dropped (malformed,
+                               wrong host): counted in .dropped
+    What the far end reports about our stream: .peer_fraction_lost (0..255),
+    .peer_lost (cumulative), .peer_jitter (timestamp units), .rtt_ms (None until
+    known), .peer_packets (its sender report's count); .bye (it said BYE).
+    .remote: (host, port) the far end's RTCP comes from (send there: symmetric).
+The NTP timestamps count from the session's own clock (6.4.1 allows a clock
+that is not wallclock time); round-trip times only need it to be steady.
+"""
+from doorsip.compat import const, random_bytes, ticks_diff
+
+RTCP_SR = const(1)
+RTCP_RR = const(2)
+RTCP_SDES = const(4)
+RTCP_BYE = const(8)
+RTCP_OTHER = const(16)
+
+_PT_SR = const(200)
+_PT_RR = const(201)
+_PT_SDES = const(202)
+_PT_BYE = const(203)
+_NTP_1970 = const(2208988800)  # NTP seconds at the Unix epoch, a plausible base
+
+
+def _u32(buf, off):
+    return (buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]
+
+
+def _put32(buf, off, value):
+    buf[off] = (value >> 24) & 0xFF
+    buf[off + 1] = (value >> 16) & 0xFF
+    buf[off + 2] = (value >> 8) & 0xFF
+    buf[off + 3] = value & 0xFF
+
+
+class RtcpSession:
+    def __init__(self, sender, receiver, cname=b"doorsip", interval_ms=5000):
+        if len(cname) > 255 or interval_ms <= 0:
+            raise ValueError("rtcp: bad cname or interval")
+        self.sender = sender
+        self.receiver = receiver
+        self.cname = cname
+        self.interval_ms = interval_ms
+        self._buf = bytearray(64 + 24 + len(cname) + 8 + 260)
+        self._started = False
+        self._elapsed = 0     # ms since the session started
+        self._last_ms = 0
+        self._next = 0        # elapsed ms when the next report is due
+        self._sent_packets = 0
+        self._lsr = 0         # middle 32 bits of the last SR's NTP time (6.4.1)
+        self._lsr_at = 0      # elapsed ms when it arrived
+        self.remote = None
+        self.sent = 0
+        self.received = 0
+        self.dropped = 0
+        self.peer_fraction_lost = 0
+        self.peer_lost = 0
+        self.peer_jitter = 0
+        self.peer_packets = 0
+        self.rtt_ms = None
+        self.bye = False
+
+    def _clock(self, now_ms):
+        if self._started:
+            self._elapsed += ticks_diff(now_ms, self._last_ms)
+        else:
+            self._started = True
+            self._schedule(self.interval_ms // 2)  # 6.2: first report soon
+        self._last_ms = now_ms
+        return self._elapsed
+
+    def _schedule(self, mean_ms):
+        r = random_bytes(1)[0]  # 0.5 .. 1.5 x mean (6.3.1)
+        self._next = self._elapsed + mean_ms // 2 + mean_ms * r // 255
+
+    def _ntp(self, elapsed):
+        seconds = _NTP_1970 + elapsed // 1000
+        fraction = ((elapsed % 1000) << 32) // 1000
+        return seconds & 0xFFFFFFFF, fraction
+
+    def due(self, now_ms):
+        return self._clock(now_ms) >= self._next
+
+    def _report(self, now_ms):
+        elapsed = self._clock(now_ms)
+        self._schedule(self.interval_ms)
+        buf = self._buf
+        sender = self.sender
+        receiver = self.receiver
+        blocks = 1 if receiver is not None and receiver.ssrc is not None else 0
+        is_sr = sender is not None and sender.packets != self._sent_packets
+        off = 0
+        buf[0] = 0x80 | blocks
+        if is_sr:
+            self._sent_packets = sender.packets
+            buf[1] = _PT_SR
+            length = 6 + 6 * blocks
+            _put32(buf, 4, sender.ssrc)
+            seconds, fraction = self._ntp(elapsed)
+            _put32(buf, 8, seconds)
+            _put32(buf, 12, fraction)
+            _put32(buf, 16, sender.timestamp)
+            _put32(buf, 20, sender.packets & 0xFFFFFFFF)
+            _put32(buf, 24, sender.octets & 0xFFFFFFFF)
+            off = 28
+        else:
+            buf[1] = _PT_RR
+            length = 1 + 6 * blocks
+            _put32(buf, 4, sender.ssrc if sender is not None else 0)
+            off = 8
+        buf[2] = length >> 8
+        buf[3] = length & 0xFF
+        if blocks:
+            # 6.4.1 report block on the far end's stream (A.3 loss, A.8 jitter).
+            _put32(buf, off, receiver.ssrc)
+            lost = receiver.lost()
+            if lost > 0x7FFFFF:
+                lost = 0x7FFFFF
+            elif lost < -0x800000:
+                lost = -0x800000
+            _put32(buf, off + 4, (receiver.fraction_lost() << 24) | (lost & 0xFFFFFF))
+            _put32(buf, off + 8, receiver.extended_max() & 0xFFFFFFFF)
+            _put32(buf, off + 12, receiver.jitter_units())
+            if self._lsr:
+                dlsr = ((elapsed - self._lsr_at) << 16) // 1000
+                _put32(buf, off + 16, self._lsr)
+                _put32(buf, off + 20, dlsr & 0xFFFFFFFF)
+            else:
+                _put32(buf, off + 16, 0)
+                _put32(buf, off + 20, 0)
+            off += 24
+        # SDES with the CNAME: every compound packet carries one (6.1, 6.5.1).
+        ssrc = sender.ssrc if sender is not None else 0
+        cname = self.cname
+        start = off
+        buf[off] = 0x81
+        buf[off + 1] = _PT_SDES
+        _put32(buf, off + 4, ssrc)
+        buf[off + 8] = 1  # CNAME
+        buf[off + 9] = len(cname)
+        off += 10
+        for c in cname:
+            buf[off] = c
+            off += 1
+        # The item list ends with a null octet, then pads to 32 bits.
+        buf[off] = 0
+        off += 1
+        while off & 3:
+            buf[off] = 0
+            off += 1
+        words = (off - start) // 4 - 1
+        buf[start + 2] = words >> 8
+        buf[start + 3] = words & 0xFF
+        self.sent += 1
+        return off
+
+    def build_report(self, now_ms):
+        """A compound SR or RR + SDES packet; the next one is scheduled."""
+        return memoryview(self._buf)[:self._report(now_ms)]
+
+    def build_bye(self, now_ms, reason=b""):
+        """A report followed by BYE for our SSRC (6.6), reason optional."""
+        if len(reason) > 255:
+            reason = reason[:255]
+        off = self._report(now_ms)
+        buf = self._buf
+        start = off
+        buf[off] = 0x81
+        buf[off + 1] = _PT_BYE
+        _put32(buf, off + 4, self.sender.ssrc if self.sender is not None else 0)
+        off += 8
+        if reason:
+            buf[off] = len(reason)
+            off += 1
+            for c in reason:
+                buf[off] = c
+                off += 1
+            while off & 3:
+                buf[off] = 0
+                off += 1
+        words = (off - start) // 4 - 1
+        buf[start + 2] = words >> 8
+        buf[start + 3] = words & 0xFF
+        return memoryview(buf)[:off]
+
+    def on_packet(self, buf, n, source, now_ms):
+        """Check and apply one compound RTCP datagram; a mask of what it held."""
+        if n > len(buf) or not self._valid(buf, n):
+            self.dropped += 1
+            return 0
+        rtp_remote = self.receiver.remote if self.receiver is not None else None
+        if rtp_remote is not None and source[0] != rtp_remote[0]:
+            self.dropped += 1
+            return 0
+        if self.remote is None:
+            self.remote = source
+        elapsed = self._clock(now_ms)
+        mask = 0
+        off = 0
+        while off < n:
+            count = buf[off] & 0x1F
+            pt = buf[off + 1]
+            size = (((buf[off + 2] << 8) | buf[off + 3]) + 1) * 4
+            if pt == _PT_SR:
+                mask |= RTCP_SR
+                self._lsr = ((_u32(buf, off + 8) & 0xFFFF) << 16) | (_u32(buf, off + 12) >> 16)
+                self._lsr_at = elapsed
+                self.peer_packets = _u32(buf, off + 20)
+                self._blocks(buf, off + 28, count, elapsed)
+            elif pt == _PT_RR:
+                mask |= RTCP_RR
+                self._blocks(buf, off + 8, count, elapsed)
+            elif pt == _PT_SDES:
+                mask |= RTCP_SDES
+            elif pt == _PT_BYE:
+                mask |= RTCP_BYE
+                peer = self.receiver.ssrc if self.receiver is not None else None
+                for i in range(count):
+                    if peer is None or _u32(buf, off + 4 + 4 * i) == peer:
+                        self.bye = True
+            else:
+                mask |= RTCP_OTHER
+            off += size
+        self.received += 1
+        return mask
+
+    def _valid(self, buf, n):
+        # RFC 3550 A.2: version 2 everywhere, the first packet an SR or RR,
+        # padding only on the last one, lengths adding up to the datagram, and
+        # (beyond A.2) every packet long enough for what its count announces.
+        if n < 8 or buf[1] not in (_PT_SR, _PT_RR):
+            return False
+        off = 0
+        while off < n:
+            if off + 4 > n or buf[off] >> 6 != 2:
+                return False
+            count = buf[off] & 0x1F
+            pt = buf[off + 1]
+            size = (((buf[off + 2] << 8) | buf[off + 3]) + 1) * 4
+            if off + size > n:
+                return False
+            if buf[off] & 0x20 and off + size != n:
+                return False
+            if pt == _PT_SR and size < 28 + 24 * count:
+                return False
+            if pt == _PT_RR and size < 8 + 24 * count:
+                return False
+            if pt == _PT_BYE and size < 4 + 4 * count:
+                return False
+            off += size
+        return off == n
+
+    def _blocks(self, buf, off, count, elapsed):
+        ours = self.sender.ssrc if self.sender is not None else None
+        for i in range(count):
+            b = off + 24 * i
+            if _u32(buf, b) != ours:
+                continue
+            self.peer_fraction_lost = buf[b + 4]
+            lost = (buf[b + 5] << 16) | (buf[b + 6] << 8) | buf[b + 7]
+            self.peer_lost = lost - 0x1000000 if lost & 0x800000 else lost
+            self.peer_jitter = _u32(buf, b + 12)
+            lsr = _u32(buf, b + 16)
+            dlsr = _u32(buf, b + 20)
+            if lsr:
+                # 6.4.1: round trip = arrival - LSR - DLSR, in 1/65536 s.
+                seconds, fraction = self._ntp(elapsed)
+                now_mid = ((seconds & 0xFFFF) << 16) | (fraction >> 16)
+                rtt = (now_mid - lsr - dlsr) & 0xFFFFFFFF
+                if rtt < 0x80000000:
+                    self.rtt_ms = (rtt * 1000) >> 16
