@@ -334,6 +334,10 @@ class UserAgent:
             if self._reg_deadline is not None and ticks_diff(now_ms, self._reg_deadline) >= 0:
                 self._reg_deadline = None
                 if self._reg_active and (self._reg_tx is None or self._reg_tx.terminated()):
+                    if not self.registered and self.digest is not None:
+                        # A retry after a failure: the credentials get one more chance
+                        # (fresh nonce, 30 s or more later: not a loop).
+                        self.digest.reset()
                     self._send_register(self._reg_expires, (), now_ms)
             for call in list(self._calls.values()):
                 if call.cancel_deadline is not None and ticks_diff(now_ms, call.cancel_deadline) >= 0:

@@ -1,0 +1,476 @@
+# The sans-IO UserAgent end to end: two UAs (and test registrars / auth gates) on the
+# in-memory network of sip_harness, with a simulated clock, loss, duplication, reordering.
+from sip_harness import AuthGate, EventLog, Network, Registrar, Stateless
+
+from doorsip.sip.message import build_request, parse
+
+DOOR = ("127.0.0.1", 5060)
+FLAT = ("127.0.0.1", 5062)
+PBX = ("127.0.0.1", 5070)
+FLAT_URI = "sip:flat@127.0.0.1:5062"
+OFFER = b"v=0\r\no=door 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+ANSWER = b"v=0\r\no=flat 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4002 RTP/AVP 0\r\n"
+
+
+class Sink(Stateless):
+    """Records every datagram it receives (parsed)."""
+
+    def receive(self, data, source, now_ms):
+        self.requests.append(parse(data))   # our responses must parse
+
+
+def pair(**kw):
+    net = Network(**kw)
+    door = net.ua("door", port=5060)
+    flat = net.ua("flat", port=5062)
+    return net, door, flat, EventLog(door), EventLog(flat)
+
+
+def no_errors(*uas):
+    for ua in uas:
+        assert ua.stats["errors"] == 0, ua.last_error
+
+
+def auto_answer(net, flat, lf, status=200, body=ANSWER, ring=True):
+    """Answer the next incoming call of flat as soon as it arrives."""
+    assert net.run_until(lambda: lf.has("incoming_call"), 60000)
+    call = lf.first("incoming_call").call
+    if ring:
+        flat.answer(call, 180, now_ms=net.now)
+    flat.answer(call, status, body if status == 200 else b"", now_ms=net.now)
+    return call
+
+
+def test_full_call_invite_180_200_ack_bye():
+    net, door, flat, ld, lf = pair()
+    call = door.invite(FLAT_URI, OFFER, net.now)
+    assert net.run_until(lambda: lf.has("incoming_call"), 1000)
+    inc = lf.first("incoming_call")
+    assert inc.uri == "sip:door@127.0.0.1" and inc.body == OFFER and inc.call.direction == "in"
+    flat.answer(inc.call, 180, now_ms=net.now)
+    assert net.run_until(lambda: ld.has("ringing"), 1000)
+    assert ld.first("ringing").status == 180 and call.state == "early"
+    flat.answer(inc.call, 200, ANSWER, now_ms=net.now)
+    assert net.run_until(lambda: lf.has("answered"), 1000)
+    assert ld.first("answered").body == ANSWER and call.state == "confirmed"
+    assert inc.call.state == "confirmed" and inc.call.remote_sdp == OFFER
+    net.run(5000)   # no retransmissions of the 200 once ACKed
+    assert len(net.sent(b"200 OK")) == 1 and len(net.sent(b"ACK ")) == 1
+    door.bye(call, net.now)
+    assert net.run_until(lambda: ld.has("call_ended") and lf.has("call_ended"), 2000)
+    assert ld.first("call_ended").reason == "local_bye"
+    assert lf.first("call_ended").reason == "remote_bye"
+    assert ld.kinds() == ["ringing", "answered", "call_ended"]
+    assert lf.kinds() == ["incoming_call", "answered", "call_ended"]
+    assert door.calls == [] and flat.calls == []
+    net.run(40000)   # every transaction ends
+    assert len(door.layer) == 0 and len(flat.layer) == 0
+    no_errors(door, flat)
+
+
+def test_callee_hangs_up_and_info_in_dialog():
+    net, door, flat, ld, lf = pair()
+    call = door.invite(FLAT_URI, OFFER, net.now)
+    inc = auto_answer(net, flat, lf)
+    assert net.run_until(lambda: ld.has("answered") and lf.has("answered"), 2000)
+    door.send_info(call, "application/dtmf-relay", b"Signal=1\r\nDuration=160\r\n", now_ms=net.now)
+    assert net.run_until(lambda: lf.has("info"), 1000)
+    info = lf.first("info")
+    assert info.content_type == "application/dtmf-relay" and info.body.startswith(b"Signal=1")
+    assert info.call is inc
+    flat.bye(inc, net.now)
+    assert net.run_until(lambda: ld.has("call_ended"), 2000)
+    assert ld.first("call_ended").reason == "remote_bye"
+    no_errors(door, flat)
+
+
+def test_100_trying_when_the_app_is_slow():
+    net, door, flat, ld, lf = pair()
+    door.invite(FLAT_URI, OFFER, net.now)
+    net.run(1000)
+    assert len(net.sent(b"100 Trying")) == 1
+    assert len(net.sent(b"INVITE ")) == 1   # the 100 stopped timer A
+
+
+def test_cancel_before_answer():
+    net, door, flat, ld, lf = pair()
+    call = door.invite(FLAT_URI, OFFER, net.now)
+    assert net.run_until(lambda: lf.has("incoming_call"), 1000)
+    flat.answer(lf.first("incoming_call").call, 180, now_ms=net.now)
+    assert net.run_until(lambda: ld.has("ringing"), 1000)
+    door.cancel(call, net.now)
+    assert net.run_until(lambda: ld.has("call_failed"), 5000)
+    failed = ld.first("call_failed")
+    assert failed.status == 487 and failed.reason == "cancelled"
+    assert lf.first("call_ended").reason == "cancelled"
+    assert len(net.sent(b"CANCEL ")) == 1 and len(net.sent(b"487 ")) == 1
+    assert door.calls == [] and flat.calls == []
+    no_errors(door, flat)
+
+
+def test_cancel_waits_for_a_provisional_response():
+    net, door, flat, ld, lf = pair()
+    net.filters.append(lambda data, src, dst: data.startswith(b"SIP/2.0 100"))
+    call = door.invite(FLAT_URI, OFFER, net.now)
+    door.cancel(call, net.now)
+    net.run(100)
+    assert net.sent(b"CANCEL ") == []     # 9.1: not before a provisional
+    flat.answer(lf.first("incoming_call").call, 180, now_ms=net.now)
+    assert net.run_until(lambda: ld.has("call_failed"), 5000)
+    assert ld.first("call_failed").status == 487
+
+
+def test_cancel_racing_a_200_ends_with_ack_and_bye():
+    net, door, flat, ld, lf = pair(delay_ms=50)
+    call = door.invite(FLAT_URI, OFFER, net.now)
+    assert net.run_until(lambda: lf.has("incoming_call"), 1000)
+    inc = lf.first("incoming_call").call
+    flat.answer(inc, 180, now_ms=net.now)
+    assert net.run_until(lambda: ld.has("ringing"), 1000)
+    # Both at once: the 200 and the CANCEL cross on the wire.
+    flat.answer(inc, 200, ANSWER, now_ms=net.now)
+    door.cancel(call, net.now)
+    assert net.run_until(lambda: lf.has("call_ended"), 5000)
+    failed = ld.first("call_failed")
+    assert failed.status == 200 and failed.reason == "cancelled"
+    assert len(net.sent(b"487 ")) == 0              # the INVITE was already answered
+    assert len(net.sent(b"ACK ")) >= 1 and len(net.sent(b"BYE ")) == 1
+    assert lf.kinds() == ["incoming_call", "answered", "call_ended"]
+    assert lf.first("call_ended").reason == "remote_bye"
+    assert [e.kind for e in ld.all].count("call_failed") == 1 and not ld.has("call_ended")
+    no_errors(door, flat)
+
+
+def test_rejected_call_busy_and_forbidden():
+    for status in (486, 403, 488):
+        net, door, flat, ld, lf = pair()
+        call = door.invite(FLAT_URI, OFFER, net.now)
+        auto_answer(net, flat, lf, status=status, ring=False)
+        assert net.run_until(lambda: ld.has("call_failed"), 2000)
+        assert ld.first("call_failed").status == status and call.state == "ended"
+        assert lf.first("call_ended").reason == "rejected"
+        net.run(40000)
+        assert len(net.sent(b"ACK ")) == 1     # ACKed once, inside the transaction
+        assert len(door.layer) == 0 and len(flat.layer) == 0
+        no_errors(door, flat)
+
+
+def test_call_limit_answers_busy():
+    net = Network()
+    door = net.ua("door", port=5060)
+    flat = net.ua("flat", port=5062, max_calls=1)
+    ld, lf = EventLog(door), EventLog(flat)
+    door.invite(FLAT_URI, OFFER, net.now)
+    second = door.invite(FLAT_URI, OFFER, net.now)
+    assert net.run_until(lambda: ld.has("call_failed"), 3000)
+    assert ld.first("call_failed").call is second and ld.first("call_failed").status == 486
+    assert len(flat.calls) == 1
+
+
+def registrar_pair(**kw):
+    net = Network(seed=kw.pop("seed", 1))
+    reg = net.add(PBX, Registrar(users={"door100": "secret100"}, **kw))
+    door = net.ua("door100", port=5060, domain="doorsip.test", registrar="127.0.0.1:5070",
+                  password="secret100", expires=300)
+    return net, reg, door, EventLog(door)
+
+
+def test_register_with_401_digest_retry():
+    net, reg, door, ld = registrar_pair()
+    door.register(net.now)
+    assert net.run_until(lambda: ld.has("registered"), 5000)
+    assert door.registered and ld.first("registered").expires == 300
+    first, second = reg.requests[0], reg.requests[1]
+    assert first.header("Authorization") is None and second.header("Authorization")
+    # 10.2 / 8.1.3.5: same Call-ID, CSeq + 1, a new branch.
+    assert first.call_id == second.call_id and second.cseq[0] == first.cseq[0] + 1
+    assert first.via.params["branch"] != second.via.params["branch"]
+    assert "rport" in second.via.params
+    assert reg.bindings["sip:door100@doorsip.test"] == "sip:door100@127.0.0.1:5060"
+    no_errors(door)
+
+
+def test_register_uses_granted_expiry_and_refreshes_before_it():
+    net, reg, door, ld = registrar_pair(max_expires=60)
+    door.register(net.now)
+    assert net.run_until(lambda: ld.has("registered"), 5000)
+    assert ld.first("registered").expires == 60
+    count = len(reg.requests)
+    start = net.now
+    net.run(59000)
+    # Refreshed after 30 s (half of 60): new REGISTER (and its auth round) before expiry.
+    assert len(reg.requests) > count
+    refresh_time = [t for t, src, dst, line in net.sent(b"REGISTER ")][count]
+    assert 29000 <= refresh_time - start <= 31000
+    assert ld.kinds().count("registered") >= 2
+    assert door.registered
+
+
+def test_register_423_retries_with_min_expires():
+    net, reg, door, ld = registrar_pair(min_expires=600)
+    door.register(net.now, expires=60)
+    assert net.run_until(lambda: ld.has("registered"), 5000)
+    assert ld.first("registered").expires == 600
+    assert any(r.header("Expires") == "600" for r in reg.requests)
+
+
+def test_register_wrong_password_fails_without_looping():
+    net = Network()
+    reg = net.add(PBX, Registrar(users={"door100": "right"}))
+    door = net.ua("door100", port=5060, domain="doorsip.test", registrar=PBX, password="wrong")
+    ld = EventLog(door)
+    door.register(net.now)
+    assert net.run_until(lambda: ld.has("registration_failed"), 5000)
+    assert ld.first("registration_failed").status == 401
+    assert len(reg.requests) <= 3 and not door.registered
+    # It tries again later (a registrar that restarts or gets fixed), not at once.
+    net.run(20000)
+    assert len(reg.requests) <= 3
+    net.run(20000)
+    assert len(reg.requests) > 3
+
+
+def test_unregister_sends_expires_zero():
+    net, reg, door, ld = registrar_pair()
+    door.register(net.now)
+    assert net.run_until(lambda: ld.has("registered"), 5000)
+    door.unregister(net.now)
+    assert net.run_until(lambda: ld.has("unregistered"), 5000)
+    assert reg.requests[-1].header("Expires") == "0" and reg.bindings == {}
+    assert not door.registered
+    net.run(600000)
+    assert len(net.sent(b"REGISTER ")) == len(reg.requests)   # no refresh after that
+    assert not [e for e in ld.pump() if e.kind == "registered"][1:]
+
+
+def test_register_timeout_reports_408_and_retries():
+    net = Network()
+    door = net.ua("door100", port=5060, domain="doorsip.test", registrar="127.0.0.1:5999",
+                  password="x")
+    ld = EventLog(door)
+    door.register(net.now)
+    assert net.run_until(lambda: ld.has("registration_failed"), 40000)
+    assert ld.first("registration_failed").status == 408
+    n = len(net.sent(b"REGISTER "))
+    net.run(31000)
+    assert len(net.sent(b"REGISTER ")) > n
+
+
+def invite_through_gate(proxy_auth):
+    net = Network()
+    door = net.ua("door100", port=5060, password="secret100")
+    flat_ua = net.ua("flat", port=5062)
+    gate = AuthGate(flat_ua, {"door100": "secret100"}, proxy=proxy_auth)
+    net.add(FLAT, gate)
+    ld, lf = EventLog(door), EventLog(flat_ua)
+    call = door.invite(FLAT_URI, OFFER, net.now)
+    auto_answer(net, flat_ua, lf)
+    assert net.run_until(lambda: lf.has("answered"), 5000)
+    assert ld.first("answered").call is call
+    return net, gate, ld
+
+
+def test_invite_with_407_proxy_auth_retry():
+    net, gate, ld = invite_through_gate(True)
+    invites = net.sent(b"INVITE ")
+    assert gate.challenged == 1 and len(invites) == 2
+    assert len(net.sent(b"407 ")) == 1 and len(net.sent(b"ACK ")) == 2   # 407 ACK + 2xx ACK
+    assert ld.kinds() == ["ringing", "answered"]
+
+
+def test_invite_with_401_auth_retry():
+    net, gate, ld = invite_through_gate(False)
+    assert gate.challenged == 1 and len(net.sent(b"401 ")) == 1
+    assert ld.has("answered")
+
+
+def test_invite_timeout_timer_b_when_nobody_answers():
+    net, door, flat, ld, lf = pair()
+    call = door.invite("sip:nobody@127.0.0.1:5999", OFFER, net.now)
+    start = net.now
+    assert net.run_until(lambda: ld.has("call_failed"), 40000)
+    assert ld.first("call_failed").status == 408 and net.now - start == 32000
+    assert len(net.sent(b"INVITE ")) == 7 and call.state == "ended"
+
+
+def test_options_keepalive_and_timer_f():
+    net, door, flat, ld, lf = pair()
+    cid = door.options(FLAT_URI, net.now)
+    assert net.run_until(lambda: ld.has("options_response"), 1000)
+    e = ld.first("options_response")
+    assert e.status == 200 and e.call_id == cid
+    sink = net.add(("127.0.0.1", 6000), Sink())
+    raw = build_request("OPTIONS", FLAT_URI, [
+        ("Via", "SIP/2.0/UDP 127.0.0.1:6000;branch=z9hG4bKopt1;rport"), ("From", "<sip:pbx@x>;tag=p1"),
+        ("To", "<sip:flat@x>"), ("Call-ID", "ka1"), ("CSeq", "1 OPTIONS")])
+    net.send(raw, ("127.0.0.1", 6000), FLAT)
+    net.run(100)
+    ok = sink.requests[0]
+    assert ok.status == 200 and "INVITE" in ok.header("Allow") and "BYE" in ok.headers("Allow")
+    assert "application/sdp" in ok.headers("Accept") and ok.header("Supported") is not None
+    assert ok.to_tag
+    door.options("sip:gone@127.0.0.1:5999", net.now)
+    assert net.run_until(lambda: [x for x in ld.pump() if x.kind == "options_response" and x.status == 408], 40000)
+
+
+def raw_request(method, to_tag=None, call_id="raw1", branch="z9hG4bKraw1", extra=()):
+    to = "<sip:flat@127.0.0.1>" + (";tag=" + to_tag if to_tag else "")
+    headers = [("Via", "SIP/2.0/UDP 127.0.0.1:6000;branch=%s;rport" % branch),
+               ("From", "<sip:x@127.0.0.1>;tag=r1"), ("To", to), ("Call-ID", call_id),
+               ("CSeq", "5 " + method), ("Max-Forwards", "70")]
+    headers.extend(extra)
+    return build_request(method, FLAT_URI, headers)
+
+
+def statuses_for(*datagrams):
+    net, door, flat, ld, lf = pair()
+    sink = net.add(("127.0.0.1", 6000), Sink())
+    for data in datagrams:
+        net.send(data, ("127.0.0.1", 6000), FLAT)
+    net.run(200)
+    no_errors(flat)
+    return [m.status for m in sink.requests], flat
+
+
+def test_unknown_method_501_known_405_subscribe_489():
+    got, _ = statuses_for(raw_request("FOOBAR"))
+    assert got == [501]
+    got, _ = statuses_for(raw_request("REGISTER", branch="z9hG4bKr2"))
+    assert got == [405]
+    got, _ = statuses_for(raw_request("SUBSCRIBE", branch="z9hG4bKr3", extra=[("Event", "presence")]))
+    assert got == [489]
+    got, _ = statuses_for(raw_request("MESSAGE", branch="z9hG4bKr4"), raw_request("NOTIFY", branch="z9hG4bKr5"))
+    assert got == [200, 200]
+
+
+def test_requests_outside_any_dialog_get_481():
+    got, _ = statuses_for(raw_request("BYE", to_tag="nosuch"))
+    assert got == [481]
+    got, _ = statuses_for(raw_request("BYE"))
+    assert got == [481]
+    got, _ = statuses_for(raw_request("CANCEL"))
+    assert got == [481]
+    got, _ = statuses_for(raw_request("INFO", to_tag="nosuch"))
+    assert got == [481]
+
+
+def test_require_unknown_extension_gets_420():
+    got, _ = statuses_for(raw_request("OPTIONS", extra=[("Require", "100rel")]))
+    assert got == [420]
+
+
+def test_retransmitted_request_gets_the_same_response_once_processed():
+    raw = raw_request("FOOBAR")
+    got, flat = statuses_for(raw, raw, raw)
+    assert got == [501, 501, 501] and flat.stats["received"] == 3
+
+
+def test_garbage_is_answered_or_dropped_never_a_crash():
+    # A request whose body is shorter than its Content-Length (18.3: 400).
+    bad_cseq = raw_request("OPTIONS").replace(b"Content-Length: 0", b"Content-Length: 50")
+    junk = [b"", b"\x00\xff" * 40, b"INVITE\r\n\r\n", b"SIP/2.0 200 OK\r\n\r\n",
+            b"INVITE sip:x SIP/2.0\r\nVia: nonsense\r\n\r\n", bytes(range(256)) * 4]
+    got, flat = statuses_for(bad_cseq, *junk)
+    assert got == [400]
+    assert flat.stats["garbage"] == 1 + len(junk)
+
+
+def test_response_goes_to_source_port_with_rport():
+    # The request claims port 5999 in Via but comes from 6000 (a NAT): rport wins.
+    net, door, flat, ld, lf = pair()
+    sink = net.add(("127.0.0.1", 6000), Sink())
+    raw = raw_request("OPTIONS").replace(b"127.0.0.1:6000;branch", b"127.0.0.1:5999;branch")
+    net.send(raw, ("127.0.0.1", 6000), FLAT)
+    net.run(100)
+    assert len(sink.requests) == 1
+    via = sink.requests[0].via
+    assert via.params["rport"] == "6000"
+
+
+def test_lost_ack_gets_200_retransmitted_and_reacked():
+    net, door, flat, ld, lf = pair()
+    dropped = []
+
+    def drop_first_ack(data, src, dst):
+        if data.startswith(b"ACK ") and not dropped:
+            dropped.append(1)
+            return True
+        return False
+    net.filters.append(drop_first_ack)
+    door.invite(FLAT_URI, OFFER, net.now)
+    auto_answer(net, flat, lf)
+    assert net.run_until(lambda: lf.has("answered"), 5000)
+    assert len(net.sent(b"200 OK")) == 2 and len(net.sent(b"ACK ")) == 2
+    assert [e.kind for e in ld.pump()].count("answered") == 1
+
+
+def test_no_ack_at_all_ends_the_call_with_bye():
+    net, door, flat, ld, lf = pair()
+    net.filters.append(lambda data, src, dst: data.startswith(b"ACK "))
+    door.invite(FLAT_URI, OFFER, net.now)
+    auto_answer(net, flat, lf)
+    assert net.run_until(lambda: lf.has("call_ended"), 40000)
+    assert lf.first("call_ended").reason == "ack_timeout"
+    assert not lf.has("answered") and len(net.sent(b"BYE ")) >= 1
+    assert net.run_until(lambda: ld.has("call_ended"), 5000)
+
+
+def test_reinvite_answered_with_our_sdp():
+    net, door, flat, ld, lf = pair()
+    call = door.invite(FLAT_URI, OFFER, net.now)
+    inc = auto_answer(net, flat, lf)
+    assert net.run_until(lambda: lf.has("answered"), 2000)
+    data, dest, branch, _ = call.dialog.request("INVITE", "127.0.0.1", 5060, [("Content-Type", "application/sdp")],
+                                                OFFER.replace(b"t=0 0", b"t=0 0\r\na=sendonly"))
+    sink_resp = []
+    door.layer.client("INVITE", data, branch, dest, net.now).owner = "test"
+    net.run(500)
+    assert lf.has("call_updated") and b"sendonly" in lf.first("call_updated").body
+    assert inc.state == "confirmed"
+    assert len(net.sent(b"200 OK")) == 2
+
+
+def complete_call(seed, loss=30, dup=0, reorder=0):
+    net, door, flat, ld, lf = pair(seed=seed, loss=loss, dup=dup, reorder=reorder)
+    call = door.invite(FLAT_URI, OFFER, net.now)
+    if not net.run_until(lambda: lf.has("incoming_call") or ld.has("call_failed"), 40000):
+        return "no invite"
+    if ld.has("call_failed"):
+        return "invite lost"
+    inc = lf.first("incoming_call").call
+    flat.answer(inc, 180, now_ms=net.now)
+    flat.answer(inc, 200, ANSWER, now_ms=net.now)
+    if not net.run_until(lambda: ld.has("answered") and lf.has("answered"), 40000):
+        return "not answered"
+    door.send_info(call, "application/dtmf-relay", b"Signal=#\r\nDuration=100\r\n", now_ms=net.now)
+    net.run_until(lambda: lf.has("info"), 40000)
+    door.bye(call, net.now)
+    if not net.run_until(lambda: ld.has("call_ended") and lf.has("call_ended"), 40000):
+        return "not ended"
+    no_errors(door, flat)
+    assert [e.kind for e in ld.all].count("answered") == 1
+    assert [e.kind for e in lf.all].count("incoming_call") == 1
+    assert lf.has("info")
+    return "ok"
+
+
+def test_calls_complete_under_30_percent_loss():
+    results = [complete_call(seed) for seed in (1, 2, 3, 4, 5, 6)]
+    assert results == ["ok"] * 6, results
+
+
+def test_calls_complete_with_duplication_and_reordering():
+    results = [complete_call(seed, loss=10, dup=30, reorder=40) for seed in (11, 12, 13, 14)]
+    assert results == ["ok"] * 4, results
+
+
+def test_registration_under_loss():
+    for seed in (21, 22, 23):
+        net = Network(seed=seed, loss=30)
+        net.add(PBX, Registrar(users={"door100": "secret100"}))
+        door = net.ua("door100", port=5060, domain="doorsip.test", registrar=PBX,
+                      password="secret100")
+        ld = EventLog(door)
+        door.register(net.now)
+        assert net.run_until(lambda: ld.has("registered"), 120000), ld.kinds()
+        no_errors(door)
