@@ -258,7 +258,7 @@ def _default_dirs():
     dirs = []
     here = globals().get("__file__")
     if here:
-        # firmware/doorsip/board.py -> <checkout>/boards
+        # <checkout>/firmware/doorsip/board.py -> <checkout>/boards
         parts = here.replace("\\", "/").rsplit("/", 3)
         if len(parts) == 4:
             dirs.append(parts[0] + "/boards")
