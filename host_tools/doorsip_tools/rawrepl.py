@@ -123,7 +123,8 @@ class RawRepl:
         self.baudrate = baudrate
         self.root = root
         self.console = console
-        self.reconnect_s = reconnect_s
+        # DOORSIP_RECONNECT_S: how long to wait for a reset board to come back.
+        self.reconnect_s = float(os.environ.get("DOORSIP_RECONNECT_S", reconnect_s))
         self.timeout_s = timeout_s
         self.chunk = chunk or int(os.environ.get("DOORSIP_UPLOAD_CHUNK", DEFAULT_CHUNK))
         self.serial = None

@@ -1,0 +1,137 @@
+# `doorsip deploy` against a real MicroPython REPL: the unix port behind a pty
+# (socat), sandboxed so only its device root is writable (fake_device.py).
+import hashlib
+import json
+import os
+import pty
+import threading
+import time
+
+import pytest
+
+from doorsip_tools import build as build_mod
+from fake_device import FakeDevice
+from host_support import assert_one_line_error, run_cli
+
+BOARD = "esp32-devkitc"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("build") / BOARD)
+    return build_mod.build(BOARD, out)
+
+
+@pytest.fixture
+def device(tmp_path):
+    dev = FakeDevice(tmp_path).start()
+    try:
+        yield dev
+    finally:
+        dev.stop()
+
+
+def deploy(capsys, device, out):
+    return run_cli(capsys, "deploy", "--port", device.port, "--board", BOARD, "--out", out, "--root", device.root)
+
+
+def device_matches(device, manifest):
+    wrong = []
+    for rel, info in manifest["files"].items():
+        path = device.path(rel)
+        if not os.path.isfile(path) or hashlib.sha256(open(path, "rb").read()).hexdigest() != info["sha256"]:
+            wrong.append(rel)
+    return wrong
+
+
+def wait_boots(device, count, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while device.boots() < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return device.boots()
+
+
+def test_deploy_uploads_verifies_resets_then_only_changes(device, built, capsys):
+    out, manifest = built
+    status, _o, err = deploy(capsys, device, out)
+    assert status == 0, err
+    assert device_matches(device, manifest) == []
+    assert json.load(open(device.path("manifest.json")))["files"] == manifest["files"]
+    n = len(manifest["files"])
+    assert "%d of %d files differ" % (n, n) in err and "all %d verified" % n in err
+    assert wait_boots(device, 1) == 1  # the soft reset restarted the interpreter
+    assert not [p for p in os.listdir(device.root) if p.endswith(".tmp")]
+
+    # Nothing changed: nothing uploaded.
+    status, _o, err = deploy(capsys, device, out)
+    assert status == 0 and "0 of %d files differ" % n in err
+
+    # One module damaged on the device and a stale source that would shadow its .mpy.
+    with open(device.path("doorsip/compat.mpy"), "r+b") as f:
+        f.write(b"XX")
+    open(device.path("doorsip/config.py"), "w").write("raise ImportError('stale')\n")
+    status, _o, err = deploy(capsys, device, out)
+    assert status == 0, err
+    assert "1 of %d files differ" % n in err and "removed stale doorsip/config.py" in err
+    assert device_matches(device, manifest) == [] and not os.path.exists(device.path("doorsip/config.py"))
+
+
+def test_deploy_survives_a_reboot_in_the_middle(device, built, capsys):
+    out, manifest = built
+    killed = []
+
+    def cut_power_after_some_files():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            done = [r for r in manifest["files"] if os.path.isfile(device.path(r))]
+            if len(done) >= 4:
+                device.kill_interpreter()
+                killed.append(len(done))
+                return
+            time.sleep(0.001)
+
+    cutter = threading.Thread(target=cut_power_after_some_files)
+    cutter.start()
+    status, _o, err = deploy(capsys, device, out)
+    cutter.join()
+    assert killed and killed[0] < len(manifest["files"]), "the reboot did not land mid-deploy"
+    assert status == 0, err
+    assert "reconnecting" in err and "after 1 device reset" in err
+    assert device_matches(device, manifest) == []
+    assert wait_boots(device, 2) == 2  # the cut, then the final soft reset
+
+
+def test_sandbox_keeps_the_device_inside_its_root(device):
+    if not device.sandboxed:
+        pytest.skip("bubblewrap unavailable: the fake device runs with its root as working directory")
+    from doorsip_tools.rawrepl import DeviceError, RawRepl
+    with RawRepl(device.port, root=device.root) as repl:
+        with pytest.raises(DeviceError) as info:
+            repl.exec_("open('/tmp/doorsip-escape-test','w')")
+        assert "30" in info.value.last_line()  # EROFS
+        repl.put("inside.txt", b"ok")
+    assert open(device.path("inside.txt"), "rb").read() == b"ok"
+
+
+def test_deploy_error_paths(tmp_path, built, capsys):
+    out, _manifest = built
+    status, _o, err = run_cli(capsys, "deploy", "--port", tmp_path / "ttyNOPE", "--board", BOARD, "--out", out)
+    assert_one_line_error(status, err, "no such port", "doorsip ports")
+    status, _o, err = run_cli(capsys, "deploy", "--port", tmp_path / "ttyNOPE", "--board", "esp33")
+    assert_one_line_error(status, err, "esp33", "unknown board")
+
+    # A port where nothing speaks MicroPython.
+    master, slave = pty.openpty()
+    try:
+        status, _o, err = run_cli(capsys, "deploy", "--port", os.ttyname(slave), "--board", BOARD, "--out", out)
+        assert_one_line_error(status, err, "no MicroPython raw REPL")
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_deploy_to_a_root_that_does_not_exist(device, built, capsys):
+    out, _manifest = built
+    status, _o, err = run_cli(capsys, "deploy", "--port", device.port, "--board", BOARD, "--out", out,
+                              "--root", "/no/such/root")
+    assert_one_line_error(status, err, "/no/such/root")
