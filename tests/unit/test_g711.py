@@ -179,3 +179,26 @@ def test_viper_matches_plain_everywhere():
         fast(codes, x, 256)
         plain(codes, y, 256)
         assert x == y
+
+
+def test_copy_into_and_scale_into():
+    src = bytes(range(50))
+    for copy in (g711.copy_into, g711.copy_into_py):
+        dst = bytearray(40)
+        copy(dst, 5, src, 10, 20)
+        assert dst[5:25] == src[10:30] and dst[:5] == bytearray(5) and dst[25:] == bytearray(15)
+    raises(ValueError, g711.copy_into, bytearray(10), 5, src, 0, 6)
+    raises(ValueError, g711.copy_into, bytearray(10), 0, src, 45, 6)
+    raises(ValueError, g711.copy_into, bytearray(10), -1, src, 0, 1)
+    # S16LE 1000, -1000, 32767, -32768, -1, 0 times 12/16, toward zero
+    pcm = b"\xe8\x03\x18\xfc\xff\x7f\x00\x80\xff\xff\x00\x00"
+    want = b"\xee\x02\x12\xfd\xff\x5f\x00\xa0\x00\x00\x00\x00"
+    for scale in (g711.scale_into, g711.scale_into_py):
+        buf = bytearray(pcm)
+        scale(buf, 6, 12)
+        assert bytes(buf) == want, (scale, bytes(buf))
+        buf = bytearray(pcm)
+        scale(buf, 6, 0)
+        assert buf == bytearray(12)
+    raises(ValueError, g711.scale_into, bytearray(10), 6, 8)
+    raises(ValueError, g711.scale_into, bytearray(12), 6, 17)

@@ -1,0 +1,245 @@
+# The jitter buffer: prebuffering, reordering, duplicates, late packets and
+# adaptive depth, loss concealment, timestamp wrap-around, resync, bounded memory.
+from doorsip.media import g711
+from doorsip.media import jitter as J
+from support import raises
+
+SPF = 160
+
+
+def fake_decode(codes, out, n):
+    # code c -> sample c: lets a test read back which frame was played
+    for i in range(n):
+        out[2 * i] = codes[i]
+        out[2 * i + 1] = 0
+
+
+def make(**kw):
+    return J.JitterBuffer(fake_decode, 0, **kw)
+
+
+def frame(value):
+    return bytes([value]) * SPF
+
+
+def put(jb, ts, value):
+    data = frame(value)
+    return jb.put(ts, data, 0, len(data))
+
+
+def play(jb):
+    out = bytearray(2 * SPF)
+    kind = jb.get_into(out)
+    return kind, out[0]
+
+
+def test_prebuffers_then_plays_in_order():
+    jb = make()
+    assert jb.depth_ms == 40
+    assert play(jb) == (J.GOT_SILENCE, 0)
+    assert put(jb, 1000, 1) == J.PUT_STORED
+    assert play(jb) == (J.GOT_SILENCE, 0)     # 20 ms held, 40 wanted
+    assert put(jb, 1000 + SPF, 2) == J.PUT_STORED
+    assert play(jb) == (J.GOT_FRAME, 1)
+    assert play(jb) == (J.GOT_FRAME, 2)
+    assert jb.played == 2 and jb.received == 2
+
+
+def test_frame_content_is_the_decoded_payload():
+    jb = J.JitterBuffer(g711.alaw_decode_into, g711.SILENCE_ALAW)
+    codes = bytes(range(SPF))
+    # payload at an offset inside a bigger packet buffer
+    packet = b"\x80" * 12 + codes + b"junk"
+    jb.put(0, packet, 12, SPF)
+    jb.put(SPF, packet, 12, SPF)
+    out = bytearray(320)
+    assert jb.get_into(out) == J.GOT_FRAME
+    want = bytearray(320)
+    g711.alaw_decode_into(codes, want, SPF)
+    assert out == want
+
+
+def test_reordered_packets_play_in_timestamp_order():
+    jb = make()
+    put(jb, 0, 1)
+    put(jb, 2 * SPF, 3)
+    assert play(jb) == (J.GOT_FRAME, 1)
+    put(jb, SPF, 2)
+    put(jb, 4 * SPF, 5)
+    assert play(jb) == (J.GOT_FRAME, 2)
+    put(jb, 3 * SPF, 4)
+    assert [play(jb)[1] for _ in range(3)] == [3, 4, 5]
+    assert jb.late == 0 and jb.concealed == 0
+
+
+def test_reordering_before_playout_moves_the_start_back():
+    jb = make()
+    put(jb, 5 * SPF, 2)
+    put(jb, 4 * SPF, 1)        # arrived second, plays first
+    assert play(jb) == (J.GOT_FRAME, 1)
+    assert play(jb) == (J.GOT_FRAME, 2)
+
+
+def test_duplicates_are_dropped_and_counted():
+    jb = make()
+    assert put(jb, 0, 1) == J.PUT_STORED
+    assert put(jb, 0, 9) == J.PUT_DUPLICATE
+    put(jb, SPF, 2)
+    assert play(jb) == (J.GOT_FRAME, 1)      # the first copy won
+    assert jb.duplicates == 1
+
+
+def test_loss_is_concealed_then_silent():
+    jb = make()
+    put(jb, 0, 100)
+    put(jb, SPF, 100)
+    play(jb)
+    play(jb)
+    got = [play(jb) for _ in range(5)]
+    assert got == [(J.GOT_CONCEALED, 75), (J.GOT_CONCEALED, 50), (J.GOT_CONCEALED, 25),
+                   (J.GOT_SILENCE, 0), (J.GOT_SILENCE, 0)]
+    assert jb.concealed == 3
+    put(jb, 7 * SPF, 7)                       # the stream comes back in time
+    assert play(jb) == (J.GOT_FRAME, 7)
+
+
+def test_concealment_attenuates_real_pcm():
+    jb = J.JitterBuffer(g711.ulaw_decode_into, g711.SILENCE_ULAW)
+    loud = bytes([0x80]) * SPF                # µ-law full scale positive: 32124
+    jb.put(0, loud, 0, SPF)
+    jb.put(SPF, loud, 0, SPF)
+    out = bytearray(320)
+    jb.get_into(out)
+    jb.get_into(out)
+    assert jb.get_into(out) == J.GOT_CONCEALED
+    assert out[0] | out[1] << 8 == 32124 * 12 // 16
+    neg = bytes([0x00]) * SPF                 # full scale negative: -32124
+    jb.reset()
+    jb.put(0, neg, 0, SPF)
+    jb.put(SPF, neg, 0, SPF)
+    jb.get_into(out)
+    jb.get_into(out)
+    jb.get_into(out)
+    assert (out[0] | out[1] << 8) - 65536 == -(32124 * 12 // 16)
+
+
+def test_late_packets_grow_the_depth_up_to_the_maximum():
+    jb = make()
+    ts = 0
+    put(jb, ts, 1)
+    put(jb, ts + SPF, 2)
+    play(jb)
+    play(jb)
+    for i in range(9):
+        play(jb)
+        assert put(jb, 0, 3) == J.PUT_LATE   # behind the play position
+        assert jb.depth_ms == min(40 + 20 * (i + 1), 200)
+    assert jb.late == 9 and jb.depth_ms == 200   # capped at max_ms
+
+
+def test_depth_grows_by_holding_playout():
+    jb = make()
+    for k in range(3):
+        put(jb, k * SPF, k + 1)
+    play(jb)
+    play(jb)
+    put(jb, 0, 9)                      # late: target 60 ms, one frame of hold
+    assert play(jb)[0] == J.GOT_CONCEALED
+    assert play(jb) == (J.GOT_FRAME, 3)   # nothing lost, just later
+
+
+def test_calm_shrinks_the_depth_again():
+    jb = make()
+    ts = 0
+    put(jb, ts, 1)
+    put(jb, ts + SPF, 1)
+    ts += 2 * SPF
+    play(jb)
+    play(jb)
+    for _ in range(3):                  # three late packets: 100 ms
+        put(jb, 0, 1)
+    assert jb.depth_ms == 100
+    for _ in range(1100):               # 22 s of steady packets
+        put(jb, ts, 1)
+        ts += SPF
+        play(jb)
+    assert jb.depth_ms == 20, jb.depth_ms
+    assert jb.skipped >= 1
+    assert jb.buffered() <= 2
+
+
+def test_timestamp_wraparound():
+    jb = make()
+    base = 0xFFFFFFFF - 2 * SPF + 1
+    played = []
+    for k in range(6):
+        assert put(jb, (base + k * SPF) & 0xFFFFFFFF, k + 1) == J.PUT_STORED
+        played.append(play(jb)[1])
+    assert played == [0, 1, 2, 3, 4, 5]      # one frame of prebuffering first
+    assert jb.late == 0 and jb.resyncs == 0
+
+
+def test_a_burst_is_trimmed_to_the_target():
+    jb = make()
+    for k in range(8):                 # 160 ms arriving at once
+        put(jb, k * SPF, k + 1)
+    assert play(jb) == (J.GOT_FRAME, 2)   # one frame dropped per tick...
+    assert play(jb) == (J.GOT_FRAME, 4)
+    assert play(jb) == (J.GOT_FRAME, 5)   # ...until target + slack is left
+    assert jb.skipped == 2
+
+
+def test_far_jumps_resync():
+    jb = make()
+    put(jb, 0, 1)
+    put(jb, SPF, 2)
+    play(jb)
+    assert put(jb, 5000000, 7) == J.PUT_RESYNC            # far ahead
+    put(jb, 5000000 + SPF, 8)
+    assert play(jb) == (J.GOT_FRAME, 7)
+    assert put(jb, 5000000 - 100 * SPF, 3) == J.PUT_RESYNC  # far behind: new stream
+    assert jb.resyncs == 2
+
+
+def test_long_payload_fills_several_frames():
+    jb = make()
+    data = frame(1) + frame(2) + bytes([3]) * 80   # 50 ms packet (ptime 50)
+    assert jb.put(0, data, 0, len(data)) == J.PUT_STORED
+    assert [play(jb)[1] for _ in range(3)] == [1, 2, 3]
+    out = bytearray(320)
+    jb.reset()
+    jb.put(0, data, 0, len(data))
+    for _ in range(3):
+        jb.get_into(out)
+    assert out[158] == 3 and out[160] == 0       # short frame padded with silence
+
+
+def test_stops_after_a_long_gap_and_restarts_on_the_next_packet():
+    jb = make()
+    put(jb, 0, 1)
+    put(jb, SPF, 2)
+    for _ in range(30):                      # the peer went quiet (hold)
+        play(jb)
+    put(jb, 30 * SPF + 48000, 5)             # resumes 6 s later: prebuffer again
+    assert play(jb)[0] == J.GOT_SILENCE
+    put(jb, 31 * SPF + 48000, 6)
+    assert play(jb) == (J.GOT_FRAME, 5)
+
+
+def test_bad_input_and_bounded_memory():
+    jb = make()
+    assert jb.put(0, b"", 0, 0) == J.PUT_BAD
+    assert jb.put(0, b"\x01\x02", 1, 5) == J.PUT_BAD
+    assert jb.put(0, b"\x01\x02", -1, 1) == J.PUT_BAD
+    assert jb.bad == 3 and jb.received == 0
+    raises(ValueError, J.JitterBuffer, fake_decode, 0, 160, 20, 16, 40, 20, 400)
+    raises(ValueError, J.JitterBuffer, fake_decode, 0, 160, 20, 16, 10, 20, 200)
+    seed = 7
+    data = frame(1)
+    for i in range(3000):
+        seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
+        jb.put(seed * 97, data, 0, 1 + seed % SPF)
+        if i % 3 == 0:
+            play(jb)
+        assert 0 <= jb._count <= 16
+    assert len(jb._ts) == 16 and len(jb._data) == 16 * SPF and len(jb._views) == 16
