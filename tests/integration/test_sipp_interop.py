@@ -1,0 +1,141 @@
+# Interop smoke test with SIPp on 127.0.0.1: the sans-IO UserAgent, driven by a small
+# test-side UDP loop, answers SIPp's built-in "uac" scenario and calls its "uas" scenario.
+# Success is SIPp's exit code 0 (every call of the run successful).
+import select
+import socket
+import subprocess
+import time
+
+from tooling import require
+
+from doorsip.compat import ticks_diff, ticks_ms
+from doorsip.sip import sdp
+from doorsip.sip.useragent import UserAgent
+
+HOST = "127.0.0.1"
+
+
+def free_udp_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((HOST, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Loop:
+    """The runtime glue in miniature: socket in, UA, socket out, timers from the UA."""
+
+    def __init__(self, ua, sock):
+        self.ua = ua
+        self.sock = sock
+        self.events = []
+
+    def flush(self):
+        for data, dest in self.ua.datagrams():
+            self.sock.sendto(data, (dest[0], int(dest[1])))
+
+    def run(self, until, limit_s, on_event=None):
+        end = time.monotonic() + limit_s
+        while time.monotonic() < end and not until():
+            now = ticks_ms()
+            deadline = self.ua.next_deadline_ms()
+            wait = 0.05
+            if deadline is not None:
+                wait = max(0.0, min(wait, ticks_diff(deadline, now) / 1000))
+            ready, _, _ = select.select([self.sock], [], [], wait)
+            if ready:
+                data, addr = self.sock.recvfrom(65535)
+                self.ua.receive(data, (addr[0], addr[1]), ticks_ms())
+            deadline = self.ua.next_deadline_ms()
+            if deadline is not None and ticks_diff(ticks_ms(), deadline) >= 0:
+                self.ua.on_timer(ticks_ms())
+            while True:
+                event = self.ua.next_event()
+                if event is None:
+                    break
+                self.events.append(event)
+                if on_event:
+                    on_event(event)
+            self.flush()
+
+    def kinds(self):
+        return [e.kind for e in self.events]
+
+
+def start_sipp(args):
+    sipp = require("sipp")
+    return subprocess.Popen([sipp] + args + ["-nostdin", "-m", "1", "-timeout", "20s",
+                                             "-timeout_error", "-i", HOST],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.kill()
+    out = proc.communicate(timeout=5)[0]
+    return out.decode(errors="replace")
+
+
+def make_ua(port):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((HOST, port))
+    ua = UserAgent("door", HOST, HOST, port, now_ms=ticks_ms())
+    return Loop(ua, sock)
+
+
+def test_sipp_uac_calls_us():
+    port = free_udp_port()
+    loop = make_ua(port)
+    proc = None
+    try:
+        proc = start_sipp(["-sn", "uac", "%s:%d" % (HOST, port), "-p", str(free_udp_port())])
+
+        def on_event(event):
+            if event.kind == "incoming_call":
+                body, _media = sdp.answer(event.body, HOST, 40000)
+                loop.ua.answer(event.call, 180, now_ms=ticks_ms())
+                loop.ua.answer(event.call, 200, body, now_ms=ticks_ms())
+        loop.run(lambda: proc.poll() is not None, 25, on_event)
+        # Let our side finish the BYE exchange's last datagrams.
+        loop.run(lambda: False, 0.3, on_event)
+        code = proc.wait(timeout=10)
+        output = stop(proc)
+        assert code == 0, output[-2000:]
+        assert loop.kinds() == ["incoming_call", "answered", "call_ended"], loop.kinds()
+        assert loop.events[-1].reason == "remote_bye"
+        assert loop.ua.stats["errors"] == 0 and loop.ua.stats["garbage"] == 0
+    finally:
+        if proc is not None:
+            stop(proc)
+        loop.sock.close()
+
+
+def test_we_call_sipp_uas():
+    sipp_port = free_udp_port()
+    port = free_udp_port()
+    loop = make_ua(port)
+    proc = None
+    try:
+        proc = start_sipp(["-sn", "uas", "-p", str(sipp_port)])
+        time.sleep(0.3)   # let SIPp bind its socket
+        offer = sdp.build_offer(HOST, 40002)
+        call = loop.ua.invite("sip:service@%s:%d" % (HOST, sipp_port), offer, ticks_ms())
+        loop.flush()
+        loop.run(lambda: "answered" in loop.kinds() or "call_failed" in loop.kinds(), 15)
+        assert "answered" in loop.kinds(), (loop.kinds(), stop(proc)[-2000:])
+        media = sdp.accept_answer(loop.events[-1].body)
+        assert media.remote_port > 0
+        loop.ua.bye(call, ticks_ms())
+        loop.flush()
+        loop.run(lambda: "call_ended" in loop.kinds(), 10)
+        assert loop.kinds() == ["ringing", "answered", "call_ended"], loop.kinds()
+        code = proc.wait(timeout=10)
+        output = stop(proc)
+        assert code == 0, output[-2000:]
+        assert loop.ua.stats["errors"] == 0
+    finally:
+        if proc is not None:
+            stop(proc)
+        loop.sock.close()
