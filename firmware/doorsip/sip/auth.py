@@ -180,19 +180,18 @@ def digest_response(algorithm, username, realm, password, method, uri, nonce,
     hash_name = spec[0]
     if qop and (nc is None or cnonce is None):
         raise AuthError("qop needs nc and cnonce")
-    ha1 = _h(hash_name, username + ":" + realm + ":" + password)
+    ha1 = _h(hash_name, "%s:%s:%s" % (username, realm, password))
     if algorithm.upper().endswith("-SESS"):
         # RFC 2617 3.2.2.2: the session key binds nonce and cnonce
-        ha1 = _h(hash_name, ha1 + ":" + nonce + ":" + (cnonce or ""))
+        ha1 = _h(hash_name, "%s:%s:%s" % (ha1, nonce, cnonce or ""))
     if qop == "auth-int":
-        a2 = method + ":" + uri + ":" + hash_hex(hash_name, bytes(body))
+        ha2 = _h(hash_name, "%s:%s:%s" % (method, uri, hash_hex(hash_name, bytes(body))))
     else:
-        a2 = method + ":" + uri
-    ha2 = _h(hash_name, a2)
+        ha2 = _h(hash_name, "%s:%s" % (method, uri))
     if qop:
-        return _h(hash_name, ha1 + ":" + nonce + ":" + nc + ":" + cnonce + ":" + qop + ":" + ha2)
+        return _h(hash_name, "%s:%s:%s:%s:%s:%s" % (ha1, nonce, nc, cnonce, qop, ha2))
     # RFC 2069 compatibility: no qop, no cnonce/nc in the digest
-    return _h(hash_name, ha1 + ":" + nonce + ":" + ha2)
+    return _h(hash_name, "%s:%s:%s" % (ha1, nonce, ha2))
 
 
 def _quote(text):

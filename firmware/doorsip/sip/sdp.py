@@ -69,11 +69,11 @@ class MediaParams:
 class Media:
     """One m= section."""
 
-    def __init__(self, media, port, proto, formats):
+    def __init__(self, media, port, proto, format_text):
         self.media = media
         self.port = port
         self.proto = proto
-        self.formats = formats
+        self._format_text = format_text
         self.payload_types = []
         self.connection = None
         self.addrtype = None
@@ -81,6 +81,14 @@ class Media:
         self.fmtp = {}
         self.ptime = None
         self.direction = None
+
+    @property
+    def formats(self):
+        """The m= line's format tokens (str)."""
+        try:
+            return self._format_text.decode().split()
+        except UnicodeError:
+            return []
 
     def encoding(self, pt):
         """(NAME, rate, channels) of payload type pt, or None when unknown."""
@@ -94,148 +102,235 @@ class Sdp:
     """A parsed session description."""
 
     def __init__(self):
-        self.origin = None
+        self._origin = None
         self.connection = None
         self.addrtype = None
         self.direction = None
         self.timing = "0 0"
         self.media = []
 
+    @property
+    def origin(self):
+        """o= fields (username, sess-id, sess-version, nettype, addrtype, address) or None."""
+        if self._origin is None:
+            return None
+        try:
+            fields = self._origin.decode().split()
+        except UnicodeError:
+            return None
+        return tuple(fields) if len(fields) == 6 else None
+
 
 def _text(raw):
     try:
-        return bytes(raw).decode()
+        return raw.decode()
     except UnicodeError:
         raise SdpError("SDP field is not UTF-8")
 
 
-def _int(text, top):
-    """Decimal integer 0..top, or None."""
-    if not text or len(text) > 10:
+def _int(data, start, end, top):
+    """Decimal integer in data[start:end] if it is 0..top, else None; allocates nothing."""
+    if start >= end or end - start > 10:
         return None
-    for ch in text:
-        if ch not in "0123456789":
+    value = 0
+    for i in range(start, end):
+        c = data[i]
+        if c < 48 or c > 57:
             return None
-    value = int(text)
+        value = value * 10 + c - 48
     return value if value <= top else None
 
 
-def _parse_media(value):
-    # m=<media> <port>[/<number of ports>] <proto> <fmt> ... (RFC 4566 5.14)
-    parts = _text(value).split()
-    if len(parts) < 3:
-        raise SdpError("malformed m= line")
-    port = _int(parts[1].partition("/")[0], 65535)
+def _int_token(token, top):
+    return _int(token, 0, len(token), top)
+
+
+def _is(data, start, end, word):
+    """data[start:end] equals the lower-case ASCII word, ignoring case; allocates nothing."""
+    if end - start != len(word):
+        return False
+    for i in range(len(word)):
+        c = data[start + i]
+        if 65 <= c <= 90:
+            c += 32
+        if c != word[i]:
+            return False
+    return True
+
+
+def _skip_spaces(data, i, end):
+    while i < end and (data[i] == 32 or data[i] == 9):
+        i += 1
+    return i
+
+
+def _token_end(data, i, end):
+    while i < end and data[i] != 32 and data[i] != 9:
+        i += 1
+    return i
+
+
+def _parse_media(body, start, end):
+    # m=<media> <port>[/<number of ports>] <proto> <fmt> ... (RFC 4566 5.14),
+    # scanned by index: only the names and the payload type list are allocated.
+    i = _skip_spaces(body, start, end)
+    j = _token_end(body, i, end)
+    kind = "audio" if _is(body, i, j, b"audio") else _text(body[i:j]).lower()
+    i = _skip_spaces(body, j, end)
+    j = _token_end(body, i, end)
+    slash = body.find(b"/", i, j)
+    port = _int(body, i, slash if slash >= 0 else j, 65535)
     if port is None:
         raise SdpError("bad port in m= line")
-    media = Media(parts[0].lower(), port, parts[2].upper(), parts[3:])
-    if media.proto in _RTP_PROTOS:
-        for fmt in media.formats:
-            pt = _int(fmt, 127)
+    i = _skip_spaces(body, j, end)
+    j = _token_end(body, i, end)
+    if i == j:
+        raise SdpError("malformed m= line")
+    if _is(body, i, j, b"rtp/avp"):
+        proto = "RTP/AVP"
+    elif _is(body, i, j, b"rtp/avpf"):
+        proto = "RTP/AVPF"
+    else:
+        proto = _text(body[i:j]).upper()
+    i = _skip_spaces(body, j, end)
+    media = Media(kind, port, proto, body[i:end])
+    if proto in _RTP_PROTOS:
+        while i < end:
+            j = _token_end(body, i, end)
+            pt = _int(body, i, j, 127)
             if pt is None:
                 raise SdpError("bad RTP payload type in m= line")
             media.payload_types.append(pt)
+            i = _skip_spaces(body, j, end)
     return media
 
 
 def _parse_connection(value):
     # c=<nettype> <addrtype> <address>[/ttl][/count] (RFC 4566 5.7)
-    parts = _text(value).split()
+    parts = value.split()
     if len(parts) != 3:
         raise SdpError("malformed c= line")
-    if parts[0].upper() != "IN":
+    if not _is(parts[0], 0, len(parts[0]), b"in"):
         raise SdpError("unsupported network type", 488)
-    addrtype = parts[1].upper()
-    if addrtype not in ("IP4", "IP6"):
+    if _is(parts[1], 0, len(parts[1]), b"ip4"):
+        addrtype = "IP4"
+    elif _is(parts[1], 0, len(parts[1]), b"ip6"):
+        addrtype = "IP6"
+    else:
         raise SdpError("unsupported address type", 488)
-    address = parts[2].partition("/")[0]
-    if not address:
+    address = parts[2]
+    slash = address.find(b"/")
+    if slash == 0:
         raise SdpError("malformed c= address")
-    return addrtype, address
+    if slash > 0:
+        address = address[:slash]
+    return addrtype, _text(address)
 
 
-def _attribute(value, media, sdp):
-    name, _sep, rest = value.partition(b":")
-    try:
-        name = name.decode().lower()
-    except UnicodeError:
-        return  # unknown attribute: ignored (RFC 4566 5.13)
-    if name in _DIRECTIONS:
-        if media is None:
-            sdp.direction = name
-        else:
-            media.direction = name
-        return
-    if media is None:
-        return
-    if name == "rtpmap":
-        # a=rtpmap:<pt> <encoding name>/<clock rate>[/<channels>] (RFC 4566 6)
-        pt, _sep, spec = _text(rest).strip().partition(" ")
-        pt = _int(pt, 127)
-        fields = spec.strip().split("/")
-        if pt is None or len(fields) < 2:
+def _attribute(body, start, end, media, sdp):
+    # Only the attributes used below are looked at; the rest are skipped without
+    # allocating (RFC 4566 5.13: unknown attributes are ignored).
+    colon = body.find(b":", start, end)
+    name_end = end if colon < 0 else colon
+    for direction in _DIRECTIONS:
+        if _is(body, start, name_end, direction.encode()):
+            if media is None:
+                sdp.direction = direction
+            else:
+                media.direction = direction
             return
-        rate = _int(fields[1], 1000000)
-        channels = _int(fields[2], 255) if len(fields) > 2 else 1
-        if rate is None or not channels:
-            return
-        media.rtpmap[pt] = (fields[0].upper(), rate, channels)
-    elif name == "fmtp":
-        pt, _sep, params = _text(rest).strip().partition(" ")
-        pt = _int(pt, 127)
-        if pt is not None:
-            media.fmtp[pt] = params.strip()
-    elif name == "ptime":
-        ptime = _int(_text(rest).strip(), 1000)
+    if media is None or colon < 0:
+        return
+    i = _skip_spaces(body, colon + 1, end)
+    if _is(body, start, name_end, b"ptime"):
+        ptime = _int(body, i, end, 1000)
         if ptime:
             media.ptime = ptime
+        return
+    # rtpmap and fmtp start with a payload type (RFC 4566 6)
+    space = body.find(b" ", i, end)
+    if space < 0:
+        return
+    pt = _int(body, i, space, 127)
+    if pt is None:
+        return
+    i = _skip_spaces(body, space, end)
+    if _is(body, start, name_end, b"rtpmap"):
+        # a=rtpmap:<pt> <encoding name>/<clock rate>[/<channels>]
+        slash = body.find(b"/", i, end)
+        if slash <= i:
+            return
+        slash2 = body.find(b"/", slash + 1, end)
+        rate = _int(body, slash + 1, slash2 if slash2 >= 0 else end, 1000000)
+        channels = _int(body, slash2 + 1, end, 255) if slash2 >= 0 else 1
+        if rate is None or not channels:
+            return
+        try:
+            name = body[i:slash].decode().upper()
+        except UnicodeError:
+            return
+        media.rtpmap[pt] = (name, rate, channels)
+    elif _is(body, start, name_end, b"fmtp"):
+        try:
+            media.fmtp[pt] = body[i:end].decode()
+        except UnicodeError:
+            pass
 
 
 def parse(body):
     """Parse an SDP body (bytes) into an Sdp; SdpError when malformed."""
     if isinstance(body, str):
         body = body.encode()
-    if len(body) > _MAX_BODY:
+    elif not isinstance(body, bytes):
+        body = bytes(body)
+    n = len(body)
+    if n > _MAX_BODY:
         raise SdpError("SDP body too large", 413)
     sdp = Sdp()
     media = None
     seen_version = False
-    for line in bytes(body).split(b"\n"):
-        if line.endswith(b"\r"):
-            line = line[:-1]
-        if not line:
+    pos = 0
+    # Lines are walked by index so that skipped lines cost no allocation.
+    while pos < n:
+        end = body.find(b"\n", pos)
+        if end < 0:
+            end = n
+        stop = end
+        if stop > pos and body[stop - 1] == 13:
+            stop -= 1
+        line = pos
+        pos = end + 1
+        if stop == line:
             continue  # tolerate blank lines (a trailing one is common)
-        if len(line) < 2 or line[1:2] != b"=":
+        if stop - line < 2 or body[line + 1] != 61:  # "<type>=<value>"
             raise SdpError("malformed SDP line")
-        kind = line[0:1]
-        value = line[2:]
+        kind = body[line]
+        start = line + 2
         if not seen_version:
             # RFC 4566 5: an SDP description starts with v=0
-            if kind != b"v" or value.strip() != b"0":
+            if kind != 118 or _skip_spaces(body, start, stop) != stop - 1 or body[stop - 1] != 48:
                 raise SdpError("SDP must start with v=0")
             seen_version = True
-        elif kind == b"m":
+        elif kind == 97:  # a=
+            _attribute(body, start, stop, media, sdp)
+        elif kind == 109:  # m=
             if len(sdp.media) >= _MAX_MEDIA:
                 raise SdpError("too many media streams", 488)
-            media = _parse_media(value)
+            media = _parse_media(body, start, stop)
             sdp.media.append(media)
-        elif kind == b"c":
-            addrtype, address = _parse_connection(value)
+        elif kind == 99:  # c=
+            addrtype, address = _parse_connection(body[start:stop])
             if media is None:
                 sdp.addrtype, sdp.connection = addrtype, address
             else:
                 media.addrtype, media.connection = addrtype, address
-        elif kind == b"a":
-            _attribute(value, media, sdp)
-        elif kind == b"o":
-            fields = _text(value).split()
-            if len(fields) == 6:
-                sdp.origin = tuple(fields)
-        elif kind == b"t":
-            fields = _text(value).split()
-            if len(fields) == 2 and _int(fields[0], 9999999999) is not None \
-                    and _int(fields[1], 9999999999) is not None:
-                sdp.timing = fields[0] + " " + fields[1]
+        elif kind == 111:  # o=
+            sdp._origin = body[start:stop]
+        elif kind == 116:  # t=
+            fields = body[start:stop].split()
+            if len(fields) == 2 and _int_token(fields[0], 9999999999) is not None \
+                    and _int_token(fields[1], 9999999999) is not None:
+                sdp.timing = _text(body[start:stop])
     if not seen_version:
         raise SdpError("empty SDP body")
     # Media-level c= and direction override the session level (RFC 4566 5.7, 6).
