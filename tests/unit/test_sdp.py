@@ -39,6 +39,8 @@ def test_build_offer_options():
     raises(ValueError, build_offer, "10.0.0.1", 5000, codecs=("OPUS",))
     raises(ValueError, build_offer, "10.0.0.1", 5000, direction="sideways")
     raises(ValueError, build_offer, "10.0.0.1", 5000, dtmf_pt=8)
+    raises(ValueError, build_offer, "10.0.0.1\r\nm=video", 5000)
+    raises(ValueError, build_offer, "", 5000)
 
 
 def test_session_ids_are_random():
@@ -118,6 +120,13 @@ def test_answer_uses_our_preference_order_and_offerer_pts():
     assert p.dtmf_pt is None
     _b, p = answer(offer, "10.0.0.2", 6000, dtmf=False)
     assert p.dtmf_pt is None
+
+
+def test_answer_keeps_offered_transport_profile():
+    body, p = answer(_offer("c=IN IP4 1.2.3.4\r\nm=audio 7000 RTP/AVPF 0\r\na=rtcp-fb:* nack\r\n"),
+                     "10.0.0.2", 6000)
+    assert "m=audio 6000 RTP/AVPF 0" in _lines(body)
+    assert accept_answer(body).codec == "PCMU"
 
 
 def test_answer_keeps_t_line_and_own_origin():

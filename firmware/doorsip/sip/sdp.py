@@ -393,6 +393,8 @@ def _new_session_id():
 
 
 def _head(ip, session_id, session_version, timing):
+    if not ip or " " in ip or "\r" in ip or "\n" in ip or "\t" in ip:
+        raise ValueError("bad address for SDP")
     addrtype = "IP6" if ":" in ip else "IP4"
     if session_id is None:
         session_id = _new_session_id()
@@ -402,8 +404,8 @@ def _head(ip, session_id, session_version, timing):
             % (session_id, session_version, addrtype, ip, addrtype, ip, timing)]
 
 
-def _audio_lines(lines, port, pts, names, dtmf_pt, dtmf_fmtp, ptime, direction):
-    lines.append("m=audio %d RTP/AVP %s\r\n" % (port, " ".join([str(pt) for pt in pts])))
+def _audio_lines(lines, port, pts, names, dtmf_pt, dtmf_fmtp, ptime, direction, proto="RTP/AVP"):
+    lines.append("m=audio %d %s %s\r\n" % (port, proto, " ".join([str(pt) for pt in pts])))
     for pt, name in zip(pts, names):
         lines.append("a=rtpmap:%d %s/8000\r\n" % (pt, name))
     if dtmf_pt is not None:
@@ -460,7 +462,8 @@ def answer(offer_body, ip, port, codecs=("PCMU", "PCMA"), dtmf=True, session_id=
                 pts.append(dtmf_pt)
                 names.append("telephone-event")
                 fmtp = m.fmtp.get(dtmf_pt) or "0-15"
-            _audio_lines(lines, port, pts, names, dtmf_pt, fmtp, ptime, ours)
+            # the answer keeps the offered transport (RFC 3264 6)
+            _audio_lines(lines, port, pts, names, dtmf_pt, fmtp, ptime, ours, m.proto)
         else:
             # RFC 3264 6: a declined stream keeps its line with port zero
             lines.append("m=%s 0 %s %s\r\n" % (other.media, other.proto,
