@@ -144,6 +144,13 @@ def fill_from_fleet(template, csv_path, row_name):
         raise ToolError("row %r appears %d times in %s" % (row_name, len(matches), csv_path))
     row = matches[0]
     cfg = json.loads(json.dumps(template))  # deep copy
+    # Cells take the type of the template's value, or else of the default the
+    # validator fills in (sip.local_port: int even when the template omits it).
+    try:
+        from doorsip.config import validate
+        typed = validate(template)
+    except Exception:
+        typed = template
     for column, cell in row.items():
         if column is None:
             raise ToolError("%s: row %r has more cells than the header has columns" % (csv_path, row_name))
@@ -159,13 +166,13 @@ def fill_from_fleet(template, csv_path, row_name):
                 continue  # the first column only names the row
             raise ToolError("%s: unknown column %r (use a dotted config path such as sip.user, or one of %s)"
                             % (csv_path, column, ", ".join(sorted(ALIASES))))
-        set_path(cfg, path, cell, csv_path, column)
+        set_path(cfg, path, cell, csv_path, column, typed)
         if column == "user" and "auth_user" not in row:
-            set_path(cfg, "sip.auth_user", cell, csv_path, column)
+            set_path(cfg, "sip.auth_user", cell, csv_path, column, typed)
     return cfg
 
 
-def set_path(cfg, path, cell, csv_path, column):
+def set_path(cfg, path, cell, csv_path, column, typed=None):
     parts = path.split(".")
     node = cfg
     for part in parts[:-1]:
@@ -175,7 +182,18 @@ def set_path(cfg, path, cell, csv_path, column):
         if not isinstance(child, dict):
             raise ToolError("%s: column %r: %s is not a section in the template" % (csv_path, column, part))
         node = child
-    node[parts[-1]] = convert(cell, node.get(parts[-1]), csv_path, column)
+    current = node.get(parts[-1])
+    if current is None:
+        current = lookup(typed or {}, parts)
+    node[parts[-1]] = convert(cell, current, csv_path, column)
+
+
+def lookup(tree, parts):
+    for part in parts:
+        if not isinstance(tree, dict):
+            return None
+        tree = tree.get(part)
+    return tree
 
 
 def convert(cell, current, csv_path, column):
