@@ -10,7 +10,7 @@ API (the runtime glue and media/stream.py use only these):
   sendto(sock, data, addr) -> bool               False when dropped (EAGAIN, ...)
   addr_text(addr) -> (host str, port int)        the ONE native-address-to-text place
   resolve(host, port) -> native sockaddr         for sendto, via getaddrinfo
-  await sleep_ms(ms)                             asyncio sleep in milliseconds
+  await sleep_ms(ms) / await sleep_us(us)        asyncio sleeps (sleep_us: at least us)
 A native sockaddr is a raw 16-byte sockaddr on the MicroPython unix port and a
 (host, port) tuple on CPython and the ESP32 port; only addr_text looks inside one.
 One task at a time may wait on a given socket.
@@ -51,6 +51,10 @@ if _io_queue is not None:
         yield _io_queue.queue_read(sock)
 
     sleep_ms = asyncio.sleep_ms
+
+    def sleep_us(us):
+        """Awaitable: sleep at least us microseconds (asyncio counts whole ms here)."""
+        return asyncio.sleep_ms((us + 999) // 1000)
 else:
     def _wake(fut):
         if not fut.done():
@@ -70,6 +74,10 @@ else:
     async def sleep_ms(ms):
         """asyncio.sleep in milliseconds (MicroPython has it natively)."""
         await asyncio.sleep(ms / 1000)
+
+    async def sleep_us(us):
+        """asyncio.sleep in microseconds."""
+        await asyncio.sleep(us / 1000000)
 
 _HAS_RECV_INTO = hasattr(socket.socket, "recv_into")
 

@@ -16,7 +16,7 @@ run() (PacedSender.run(frames=0): frames > 0 stops after that many slots).
 The frame callables run on the event loop: they must not block.
 """
 from doorsip import netio
-from doorsip.compat import const, ticks_add, ticks_diff, ticks_ms
+from doorsip.compat import const, ticks_add, ticks_diff, ticks_us
 
 asyncio = netio.asyncio
 
@@ -47,8 +47,8 @@ class _Task:
 
 class PacedSender(_Task):
     def __init__(self, produce, deliver=None, frame_ms=_FRAME_MS, max_late=3, on_skip=None):
-        if frame_ms <= 0 or max_late < 0:
-            raise ValueError("frame_ms must be > 0 and max_late >= 0")
+        if not 0 < frame_ms < 100000 or max_late < 0:
+            raise ValueError("frame_ms must be 1..99999 and max_late >= 0")
         self._produce = produce
         self._deliver = deliver
         self._on_skip = on_skip
@@ -61,24 +61,25 @@ class PacedSender(_Task):
 
     async def run(self, frames=0):
         """Send until cancelled, or for `frames` frame slots when frames > 0."""
-        frame_ms = self.frame_ms
-        # Deadlines are absolute: each is the previous one plus frame_ms, so the
-        # time spent producing, sending and waking up late never accumulates
+        frame_us = self.frame_ms * 1000
+        # Deadlines are absolute: each is the previous one plus the frame time, so
+        # the time spent producing, sending and waking up late never accumulates
         # (a relative sleep per frame drifts by all of it: DESIGN.md section 1).
-        deadline = ticks_ms()
+        # Microseconds, so rounding to the ms clock adds no jitter of its own.
+        deadline = ticks_us()
         while frames <= 0 or self.frames < frames:
-            late = ticks_diff(ticks_ms(), deadline)
+            late = ticks_diff(ticks_us(), deadline)
             if late < 0:
-                await netio.sleep_ms(-late)
+                await netio.sleep_us(-late)
             else:
-                behind = late // frame_ms
+                behind = late // frame_us
                 if behind > self.max_late:
                     # A stall (GC, busy CPU, Wi-Fi): bursting every missed frame
                     # would flood the peer's jitter buffer, so drop the oldest.
                     skip = behind - self.max_late
                     if frames > 0 and skip > frames - self.frames:
                         skip = frames - self.frames
-                    deadline = ticks_add(deadline, skip * frame_ms)
+                    deadline = ticks_add(deadline, skip * frame_us)
                     self.frames += skip
                     self.skipped += skip
                     if self._on_skip is not None:
@@ -94,7 +95,7 @@ class PacedSender(_Task):
                     self._deliver(packet)
                 self.sent += 1
             self.frames += 1
-            deadline = ticks_add(deadline, frame_ms)
+            deadline = ticks_add(deadline, frame_us)
 
 
 class PacketReceiver(_Task):
