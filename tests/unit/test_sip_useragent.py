@@ -141,6 +141,37 @@ def test_cancel_racing_a_200_ends_with_ack_and_bye():
     no_errors(door, flat)
 
 
+def test_cancel_race_with_lost_ack_is_reacked():
+    net, door, flat, ld, lf = pair(delay_ms=50)
+    acks = []
+    byes = []
+
+    def drop_first_ack(data, src, dst):
+        # The first ACK and the first BYE are lost: the callee resends its 200 and
+        # the caller, its call already failed, must still ACK it again.
+        if data.startswith(b"ACK "):
+            acks.append(1)
+            return len(acks) == 1
+        if data.startswith(b"BYE "):
+            byes.append(1)
+            return len(byes) == 1
+        return False
+    net.filters.append(drop_first_ack)
+    call = door.invite(FLAT_URI, OFFER, net.now)
+    assert net.run_until(lambda: lf.has("incoming_call"), 1000)
+    inc = lf.first("incoming_call").call
+    flat.answer(inc, 180, now_ms=net.now)
+    assert net.run_until(lambda: ld.has("ringing"), 1000)
+    flat.answer(inc, 200, ANSWER, now_ms=net.now)
+    door.cancel(call, net.now)
+    assert net.run_until(lambda: lf.has("call_ended"), 5000)
+    assert len(acks) == 2 and len(byes) == 2 and len(net.sent(b"200 OK")) >= 2
+    assert lf.kinds() == ["incoming_call", "answered", "call_ended"]
+    assert ld.first("call_failed").reason == "cancelled"
+    assert lf.first("call_ended").reason == "remote_bye"
+    no_errors(door, flat)
+
+
 def test_rejected_call_busy_and_forbidden():
     for status in (486, 403, 488):
         net, door, flat, ld, lf = pair()
@@ -474,3 +505,55 @@ def test_registration_under_loss():
         door.register(net.now)
         assert net.run_until(lambda: ld.has("registered"), 120000), ld.kinds()
         no_errors(door)
+
+
+def mutate(rng, data):
+    # bytes slicing only: MicroPython's bytearray has no slice deletion.
+    for _ in range(1 + rng.below(3)):
+        n = len(data)
+        if n == 0:
+            break
+        op = rng.below(6)
+        i = rng.below(n)
+        if op == 0:
+            data = data[:i] + bytes([rng.below(256)]) + data[i + 1:]
+        elif op == 1:
+            data = data[:i] + data[i + 1 + rng.below(20):]
+        elif op == 2:
+            data = data[:i] + b"\r\n" + data[i:]
+        elif op == 3:
+            data = data[:i]
+        elif op == 4:
+            data = data[:i] + data[i:i + 1 + rng.below(60)] + data[i:]
+        else:
+            data = data[:i] + b";tag=x, <sip:a@b>:\"%00" + data[i:]
+    return data
+
+
+def test_mutated_datagrams_never_break_the_ua():
+    from sip_harness import Rng
+    net, door, flat, ld, lf = pair(seed=5)
+    samples = []
+
+    def record(data, src, dst):
+        samples.append((data, src, dst))
+        return False
+    net.filters.append(record)
+    call = door.invite(FLAT_URI, OFFER, net.now)
+    inc = auto_answer(net, flat, lf)
+    assert net.run_until(lambda: lf.has("answered"), 2000)
+    door.send_info(call, "application/dtmf-relay", b"Signal=1\r\nDuration=160\r\n", now_ms=net.now)
+    door.options(FLAT_URI, net.now)
+    net.run(200)
+    net.filters.remove(record)
+    samples.append((raw_request("CANCEL"), ("127.0.0.1", 6000), FLAT))
+    rng = Rng(99)
+    for _ in range(400):
+        data, src, dst = samples[rng.below(len(samples))]
+        net.send(mutate(rng, data), src, dst)
+        net.run(30)
+    no_errors(door, flat)
+    assert door.stats["garbage"] + flat.stats["garbage"] > 50
+    # Both still work afterwards.
+    door.options(FLAT_URI, net.now)
+    assert net.run_until(lambda: [e for e in ld.pump() if e.kind == "options_response" and e.status == 200][1:], 2000)

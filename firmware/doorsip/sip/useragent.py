@@ -532,7 +532,9 @@ class UserAgent:
         if tx is not call.invite_tx:
             # A 2xx from an earlier INVITE of this call (answered before the auth retry).
             if 200 <= status < 300:
-                self._ack_and_bye(call, msg, now_ms)
+                self._ack_and_bye(call, msg, now_ms, False)
+            return
+        if call.state == "ended" and not 200 <= status < 300:
             return
         if status < 200:
             call.provisional = True
@@ -554,12 +556,12 @@ class UserAgent:
                 if d is not None and d.remote_tag == msg.to_tag and d.ack_data is not None:
                     self._send(d.ack_data, d.ack_dest)  # retransmitted 2xx: ACK again
                 elif call.state == "confirmed":
-                    self._ack_and_bye(call, msg, now_ms)   # a second fork answered
+                    self._ack_and_bye(call, msg, now_ms, False)   # a second fork answered
                 return
             if call.cancel_wanted:
                 # CANCEL lost the race with the 2xx (9.1): ACK, then BYE at once.
                 call.cancel_deadline = None
-                self._ack_and_bye(call, msg, now_ms)
+                self._ack_and_bye(call, msg, now_ms, True)
                 self._fail(call, status, "cancelled")
                 return
             d = call.dialog
@@ -586,9 +588,13 @@ class UserAgent:
         call.cancel_deadline = None
         self._fail(call, status, "cancelled" if call.cancel_wanted else msg.reason)
 
-    def _ack_and_bye(self, call, msg, now_ms):
+    def _ack_and_bye(self, call, msg, now_ms, keep):
+        """ACK a 2xx we do not want, then end that dialog with BYE. keep: remember the
+        dialog on the call so a retransmission of this 2xx is ACKed again."""
         d = Dialog.uac(call.from_header, call.target, msg.cseq[0], msg, self.contact)
         d.confirm(msg)
+        if keep:
+            call.dialog = d
         data, dest = d.ack(msg.cseq[0], self.local_host, self.local_port)
         self._send(data, dest)
         data, dest, branch, _ = d.request("BYE", self.local_host, self.local_port)
