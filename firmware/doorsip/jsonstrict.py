@@ -103,7 +103,7 @@ def _string(text, pos):
             if text[pos + 1] == "u":
                 for k in range(pos + 2, pos + 6):
                     if k >= n or text[k] not in _HEX:
-                        _fail(pos, "invalid \\uXXXX escape")
+                        _fail(pos + 1, "invalid \\uXXXX escape")  # at the u, as CPython
                 pos += 6
             else:
                 pos += 2

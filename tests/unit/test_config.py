@@ -379,3 +379,29 @@ def test_strict_checker_agrees_with_cpython_json():
             assert found[0] == exc.pos, (doc, found, exc.pos)
     assert jsonstrict.find_error('{"a":1,}') is not None
     assert jsonstrict.find_error('{"a": [1, "x"]}') is None
+
+
+def test_validate_is_idempotent():
+    once = validate(_copy(EXAMPLE))
+    assert validate(once) == once
+    assert validate(validate({})) == validate({})
+
+
+def test_release_forgets_modules():
+    import sys
+    import doorsip
+    from doorsip import board  # noqa: F401
+    saved = {}
+    for name in ("doorsip.config", "doorsip.board", "doorsip.jsonstrict"):
+        if name in sys.modules:
+            saved[name] = sys.modules[name]
+    try:
+        config.release()
+        assert "doorsip.config" not in sys.modules and "doorsip.board" not in sys.modules
+        assert "config" not in doorsip.__dict__
+        assert validate({})["role"] == "door"  # functions already bound keep working
+    finally:
+        # Put the same module objects back: other tests hold their classes.
+        for name in saved:
+            sys.modules[name] = saved[name]
+            setattr(doorsip, name.split(".")[1], saved[name])
