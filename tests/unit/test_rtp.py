@@ -149,6 +149,9 @@ def test_event_and_other_payload_types():
     e = packet(1, 0, pt=101, payload=b"\x05\x0a\x00\xa0")
     assert rx.on_packet(e, len(e), PEER, 0) == rtp.KIND_EVENT
     assert rx.payload_len == 4 and rx.payload_type == 101
+    e = packet(4, 0xFFFFFF00, pt=101, payload=b"\x05\x0a\x00\xa0")
+    rx.on_packet(e, len(e), PEER, 10)
+    assert rx.timestamp32 == 0xFFFFFF00 and rx.timestamp == 0x3FFFFF00
     cn = packet(2, 160, pt=13, payload=b"\x40")
     assert rx.on_packet(cn, len(cn), PEER, 20) == rtp.KIND_OTHER
     a = packet(3, 320, pt=8)

@@ -17,7 +17,8 @@ RtpReceiver(payload_types, event_pt=None, jitter=None, clock_khz=8, remote=None,
             negotiated codec); other_types: accepted, not audio (RFC 3389 comfort noise)
     .on_packet(buf, n, source, now_ms) -> KIND_DROPPED | KIND_AUDIO | KIND_EVENT
         | KIND_OTHER. source is (host, port). For a kept packet: .payload_offset,
-        .payload_len, .payload_type, .marker, .seq, .timestamp (low 30 bits),
+        .payload_len, .payload_type, .marker, .seq, .timestamp (low 30 bits;
+        .timestamp32 the whole, for RFC 4733 events),
         .restarted (the stream restarted: new SSRC or sequence). KIND_AUDIO packets
         go into `jitter` (a JitterBuffer) when one is given.
     .remote               (host, port) where the far end really sends from, None
@@ -183,6 +184,7 @@ class RtpReceiver:
         self.marker = False
         self.seq = 0
         self.timestamp = 0
+        self._ts_top = 0
         self.restarted = False
         self.set_remote(remote)
         self._reset_source()
@@ -312,6 +314,7 @@ class RtpReceiver:
         self.marker = (b1 & 0x80) != 0
         self.seq = seq
         self.timestamp = ts
+        self._ts_top = buf[4] >> 6
         self.restarted = restarted
         if kind == KIND_AUDIO and self.jitter is not None:
             if restarted:
@@ -370,6 +373,12 @@ class RtpReceiver:
 
     def jitter_ms(self):
         return (self._jitter16 >> 4) / self.clock_khz
+
+    @property
+    def timestamp32(self):
+        """The last kept packet's full 32-bit timestamp (a big int on ESP32: use
+        it for event packets, .timestamp for audio)."""
+        return (self._ts_top << 30) | self.timestamp
 
     @property
     def ssrc(self):
