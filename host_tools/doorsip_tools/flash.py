@@ -69,6 +69,12 @@ def esptool_args(chip, port, offset, image, baud=460800, erase=True, reset=True,
     return argv
 
 
+def chip_label(chip):
+    """esptool's spelling of a chip name: esp32s3 -> ESP32-S3."""
+    text = chip.upper()
+    return text if len(text) <= 5 else text[:5] + "-" + text[5:]
+
+
 def explain(exc, port, chip, board_label):
     """One actionable line for an esptool failure."""
     text = str(exc)
@@ -77,7 +83,7 @@ def explain(exc, port, chip, board_label):
     if "this chip is" in low and "wrong --chip" in low:
         actual = text.split("This chip is", 1)[1].split(" not ")[0].strip()
         return ("the device on %s is an %s, but board %s needs an %s: pick the matching --board "
-                "(nothing was written)" % (port, actual, board_label, chip.upper()))
+                "(nothing was written)" % (port, actual, board_label, chip_label(chip)))
     if "permission denied" in low:
         return ("permission denied on %s: add yourself to the dialout group "
                 "(sudo usermod -aG dialout $USER) and log in again" % port)
@@ -104,7 +110,7 @@ def run(args):
     argv = esptool_args(chip, args.port, offset, os.path.abspath(args.firmware), args.baud,
                         erase=not args.no_erase, reset=not args.no_reset,
                         connect_attempts=args.connect_attempts)
-    print("flashing %s (%d bytes) to %s at %s as %s" % (args.firmware, size, args.port, offset, chip.upper()),
+    print("flashing %s (%d bytes) to %s at %s as %s" % (args.firmware, size, args.port, offset, chip_label(chip)),
           flush=True)
     run_esptool(argv, args.port, chip, label)
     print("done: MicroPython written and verified; next: doorsip deploy --port %s --board %s"
