@@ -235,6 +235,9 @@ def test_register_uses_granted_expiry_and_refreshes_before_it():
     assert 29000 <= refresh_time - start <= 31000
     assert ld.kinds().count("registered") >= 2
     assert door.registered
+    # The refresh carried credentials from the last challenge: no new 401 round.
+    assert len(reg.requests) == count + 1 and reg.requests[-1].header("Authorization")
+    assert reg.requests[-1].call_id == reg.requests[0].call_id
 
 
 def test_register_423_retries_with_min_expires():
@@ -557,3 +560,32 @@ def test_mutated_datagrams_never_break_the_ua():
     # Both still work afterwards.
     door.options(FLAT_URI, net.now)
     assert net.run_until(lambda: [e for e in ld.pump() if e.kind == "options_response" and e.status == 200][1:], 2000)
+
+
+def test_from_config_fills_domain_and_registrar():
+    from doorsip.sip.useragent import UserAgent
+    ua = UserAgent.from_config({"user": "door100", "auth_user": "door100", "password": "s",
+                                "domain": None, "registrar": "pbx.example.org:5080", "proxy": None,
+                                "expires": 120, "local_port": 5062, "display_name": "Front door"},
+                               "192.168.1.10")
+    assert ua.aor == "sip:door100@pbx.example.org" and ua.registrar == ("pbx.example.org", 5080)
+    assert ua.contact == "<sip:door100@192.168.1.10:5062>" and ua.digest is not None
+    ua.register(0)
+    (data, dest), = ua.datagrams()
+    msg = parse(data)
+    assert dest == ("pbx.example.org", 5080) and msg.uri == "sip:pbx.example.org"
+    assert msg.header("Expires") == "120" and msg.from_addr.display == "Front door"
+    direct = UserAgent.from_config({"user": "door", "password": "", "domain": None,
+                                    "registrar": None}, "10.0.0.5")
+    assert direct.aor == "sip:door@10.0.0.5" and direct.digest is None
+
+
+def test_registrar_restart_forgets_nonces_refresh_still_succeeds():
+    net, reg, door, ld = registrar_pair(max_expires=60)
+    door.register(net.now)
+    assert net.run_until(lambda: ld.has("registered"), 5000)
+    reg.nonces = []          # the registrar restarted: our preauthorized refresh is refused
+    reg.bindings = {}
+    net.run(40000)
+    assert ld.kinds() == ["registered", "registered"], ld.kinds()
+    assert reg.bindings and door.registered

@@ -242,10 +242,13 @@ class UserAgent:
 
     @classmethod
     def from_config(cls, sip, local_host, now_ms=0, **extra):
-        return cls(sip["user"], sip["domain"], local_host, sip.get("local_port", 5060),
-                   sip.get("auth_user"), sip.get("password"), sip.get("display_name"),
-                   sip.get("registrar"), sip.get("proxy"), sip.get("expires", 300),
-                   now_ms=now_ms, **extra)
+        """From config.py's validated "sip" section; a null domain means the
+        registrar's host, else our own address; an empty password means no auth."""
+        registrar = sip.get("registrar")
+        domain = sip.get("domain") or (_hostport(registrar)[0] if registrar else local_host)
+        return cls(sip["user"], domain, local_host, sip.get("local_port", 5060),
+                   sip.get("auth_user"), sip.get("password") or None, sip.get("display_name"),
+                   registrar, sip.get("proxy"), sip.get("expires", 300), now_ms=now_ms, **extra)
 
     # ---------------------------------------------------------------- plumbing
     @property
@@ -334,11 +337,19 @@ class UserAgent:
             if self._reg_deadline is not None and ticks_diff(now_ms, self._reg_deadline) >= 0:
                 self._reg_deadline = None
                 if self._reg_active and (self._reg_tx is None or self._reg_tx.terminated()):
-                    if not self.registered and self.digest is not None:
-                        # A retry after a failure: the credentials get one more chance
-                        # (fresh nonce, 30 s or more later: not a loop).
-                        self.digest.reset()
-                    self._send_register(self._reg_expires, (), now_ms)
+                    auth = ()
+                    if self.digest is not None:
+                        if self.registered:
+                            # A refresh: credentials from the last challenge, saving the
+                            # 401 round trip (RFC 7616 3.4); a stale nonce just gets a 401.
+                            pre = self.digest.preauthorize("REGISTER", "sip:" + self.domain)
+                            if pre:
+                                auth = (pre,)
+                        else:
+                            # A retry after a failure: the credentials get one more chance
+                            # (fresh nonce, 30 s or more later: not a loop).
+                            self.digest.reset()
+                    self._send_register(self._reg_expires, auth, now_ms)
             for call in list(self._calls.values()):
                 if call.cancel_deadline is not None and ticks_diff(now_ms, call.cancel_deadline) >= 0:
                     # 9.1: no final response within 64*T1 of the CANCEL: give the INVITE up.
