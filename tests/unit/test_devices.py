@@ -1,7 +1,7 @@
 # hal/devices.py over the simulated pin backend: debounce, hold, relay pulses and the
 # max-on guard, LED patterns, make_pins. Time is a manual clock: deterministic.
 from support import raises
-from doorsip.hal.devices import Button, Relay, Led, PATTERNS, make_pins, make_button, \
+from doorsip.hal.devices import Button, Relay, Led, Hardware, PATTERNS, make_pins, make_button, \
     make_relay, make_led
 from doorsip.hal.sim_pins import SimPins
 
@@ -361,3 +361,56 @@ def test_make_pins_and_devices_from_board():
     _run(pins, other, 40)
     assert other.is_pressed and not bell.is_pressed
     raises(ValueError, make_pins, {"pins": "lpt"})
+
+
+def _sim_board():
+    from doorsip.board import validate_board
+    return validate_board({"runtime": "any", "march": None, "pins": "sim", "accept_any_name": True,
+                           "buttons": {"bell": {"pin": "bell", "active_low": True, "pull": "up"}},
+                           "relays": {"door": {"pin": "door", "active_low": False}},
+                           "leds": {"status": {"pin": "status", "active_low": False}},
+                           "audio": {"backend": "sim"}})
+
+
+def test_hardware_facade_for_the_app():
+    from doorsip.config import validate
+    cfg = validate({"buttons": {"bell": {"call": ["sip:a@b"]}, "side": {"call": ["sip:c@d"]}},
+                    "doors": {"door": {"code": "1234", "max_on_ms": 4000, "pulse_ms": 3000},
+                              "gate": {"code": "99"}}})
+    log = []
+    hw = Hardware(_sim_board(), cfg, on_button=lambda n, t: log.append(("button", n, t)),
+                  on_relay=lambda n, s: log.append(("relay", n, s)),
+                  on_led=lambda p: log.append(("led", p)), now_ms=0)
+    pins = hw.pins
+    assert sorted(hw.buttons) == ["bell", "side"] and sorted(hw.relays) == ["door", "gate"]
+    assert hw.relays["door"].max_on_ms == 4000
+    hw.led("booting")
+    assert pins.level("status") == 1 and log == [("led", "booting")]
+    hw.press("side")
+    for t in range(10, 60, 10):
+        pins.advance(10)
+        hw.poll(pins.ticks_ms())
+    assert ("button", "side", 30) in log
+    hw.pulse("door", 3000, pins.ticks_ms())
+    assert pins.level("door") == 1 and log[-1] == ("relay", "door", True)
+    assert hw.next_deadline_ms() is not None
+    pins.advance(3000)
+    hw.poll(pins.ticks_ms())
+    assert pins.level("door") == 0 and log[-1] == ("relay", "door", False)
+    raises(ValueError, hw.pulse, "garage", 1000)
+    hw.press("extra")  # sim board: any name can be pressed
+    hw.pulse("gate", 1000)
+    hw.close()
+    assert pins.levels("gate") == [0, 1, 0] and not pins.has_pin("gate")
+    assert log[-1] == ("relay", "gate", False)
+
+
+def test_hardware_closes_on_construction_failure():
+    from doorsip.config import validate
+    from doorsip.board import validate_board, BoardError
+    board = validate_board({"runtime": "any", "march": None, "pins": "sim",
+                            "buttons": {}, "relays": {"door": {"pin": 1, "active_low": False}},
+                            "leds": {}, "audio": {"backend": "sim"}})
+    pins = SimPins(now_ms=0)
+    raises(BoardError, Hardware, board, validate({"doors": {"garage": {"code": "1"}}}), pins)
+    assert not pins.has_pin(1)

@@ -27,6 +27,11 @@ Devices (time is a ticks_ms value passed in as now_ms, or the backend's clock):
   next_deadline_ms() on each: the ticks value of the next change, or None.
   make_pins(board, **kw), make_button/make_relay/make_led(pins, board, name),
   async poll_task(devices, pins, period_ms=10).
+  Hardware(board, config, pins=None, on_button=None, on_relay=None, on_led=None)
+    every device a station uses, as app/intercom's `hw`: .led(pattern),
+    .pulse(relay_name, ms), .poll(now_ms) (fires on_button(name, now_ms) and
+    on_relay(name, state)), .next_deadline_ms(), .press(name, down) for the sim
+    protocol (drives the pin as a finger would), .close() (relays off).
 """
 from doorsip.compat import ticks_add, ticks_diff, schedule
 
@@ -319,6 +324,133 @@ def make_relay(pins, board, name, max_on_ms=None):
 def make_led(pins, board, name):
     s = _spec(board, "leds", name)
     return Led(pins, s["pin"], s["active_low"], s.get("type", "gpio"), s.get("color"), name)
+
+
+def _earliest(a, b):
+    if a is None:
+        return b
+    if b is None or ticks_diff(a, b) <= 0:
+        return a
+    return b
+
+
+class Hardware:
+    def __init__(self, board, config, pins=None, on_button=None, on_relay=None, on_led=None,
+                 **pin_options):
+        self.board = board
+        self.pins = pins if pins is not None else make_pins(board, **pin_options)
+        self.on_button = on_button
+        self.on_relay = on_relay
+        self.on_led = on_led
+        self.buttons = {}
+        self.relays = {}
+        self._relay_on = {}
+        self._now = self.pins.ticks_ms()
+        self._pressed_ref = self._pressed
+        try:
+            names = list(board["buttons"])
+            for name in config.get("buttons") or {}:
+                if name not in names and not name.startswith("_"):
+                    names.append(name)
+            if config.get("role") == "indoor":
+                indoor = config.get("indoor") or {}
+                for key in ("answer_button", "open_button", "hangup_button"):
+                    name = indoor.get(key)
+                    if name and name not in names:
+                        names.append(name)
+            for name in names:
+                self._add_button(name)
+            doors = config.get("doors") or {}
+            relay_names = list(board["relays"])
+            for name in doors:
+                if name not in relay_names and not name.startswith("_"):
+                    relay_names.append(name)
+            for name in relay_names:
+                door = doors.get(name) or {}
+                self.relays[name] = make_relay(self.pins, board, name, door.get("max_on_ms"))
+                self._relay_on[name] = False
+            leds = board["leds"]
+            name = "status" if "status" in leds else (sorted(leds)[0] if leds else None)
+            self.status = make_led(self.pins, board, name) if name else None
+        except BaseException:
+            self.close()
+            raise
+
+    def _add_button(self, name):
+        button = make_button(self.pins, self.board, name)
+        button.when_pressed = self._pressed_ref
+        self.buttons[name] = button
+        return button
+
+    def _pressed(self, button):
+        if self.on_button is not None:
+            self.on_button(button.name, self._now)
+
+    def led(self, pattern, now_ms=None):
+        if self.status is not None:
+            self.status.pattern(pattern, now_ms)
+        if self.on_led is not None:
+            self.on_led(pattern)
+
+    def pulse(self, relay_name, ms, now_ms=None):
+        relay = self.relays.get(relay_name)
+        if relay is None:
+            raise ValueError("no relay named %r" % (relay_name,))
+        relay.pulse(ms, now_ms)
+        self._report(relay_name, relay)
+
+    def _report(self, name, relay):
+        if relay.is_on != self._relay_on[name]:
+            self._relay_on[name] = relay.is_on
+            if self.on_relay is not None:
+                self.on_relay(name, relay.is_on)
+
+    def press(self, name, down=True):
+        """Drive a button's pin as a finger would (sim board); poll() debounces it."""
+        button = self.buttons.get(name)
+        if button is None:
+            button = self._add_button(name)  # BoardError unless the board takes any name
+        spec = _spec(self.board, "buttons", name)
+        active = 0 if spec["active_low"] else 1
+        self.pins.drive(spec["pin"], active if down else 1 - active)
+
+    def poll(self, now_ms=None):
+        now = self.pins.ticks_ms() if now_ms is None else now_ms
+        self._now = now
+        for button in self.buttons.values():
+            button.poll(now)
+        for name in self.relays:
+            relay = self.relays[name]
+            relay.poll(now)
+            self._report(name, relay)
+        if self.status is not None:
+            self.status.poll(now)
+
+    def next_deadline_ms(self):
+        soonest = None
+        for button in self.buttons.values():
+            soonest = _earliest(soonest, button.next_deadline_ms())
+        for relay in self.relays.values():
+            soonest = _earliest(soonest, relay.next_deadline_ms())
+        if self.status is not None:
+            soonest = _earliest(soonest, self.status.next_deadline_ms())
+        return soonest
+
+    def close(self):
+        """Relays off first (the one thing that must not stay on), then every pin."""
+        for name in self.relays:
+            try:
+                self.relays[name].close()
+                self._report(name, self.relays[name])
+            except Exception:
+                pass
+        self.pins.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 async def poll_task(devices, pins, period_ms=10):
