@@ -248,6 +248,56 @@ def test_second_non_stale_challenge_gives_up_until_success():
     assert client.authorize(second, "REGISTER", "sip:r") is not None
 
 
+def _challenge(call_id, cseq, nonce, method="REGISTER", stale=False, status=401):
+    name = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
+    value = 'Digest realm="r", nonce="%s", qop="auth"%s' % (nonce, ", stale=true" if stale else "")
+    return FakeResponse(status, [("Call-ID", call_id), ("CSeq", "%d %s" % (cseq, method)),
+                                 (name, value)])
+
+
+def test_refusal_is_a_challenge_to_the_retried_request():
+    client = DigestClient("door100", "secret")
+    assert client.authorize(_challenge("reg", 1, "a"), "REGISTER", "sip:r") is not None
+    # the retry (CSeq 2) challenged again: wrong credentials
+    assert client.authorize(_challenge("reg", 2, "b"), "REGISTER", "sip:r") is None
+    # a later refresh of the same registration is a fresh challenge, answered once
+    assert client.authorize(_challenge("reg", 3, "c"), "REGISTER", "sip:r") is not None
+    assert client.authorize(_challenge("reg", 4, "d"), "REGISTER", "sip:r") is None
+    # ...unless only the nonce went stale
+    assert client.authorize(_challenge("reg", 5, "e"), "REGISTER", "sip:r") is not None
+    assert client.authorize(_challenge("reg", 6, "f", stale=True), "REGISTER", "sip:r") is not None
+
+
+def test_new_call_or_later_request_in_dialog_is_answered():
+    # One client serves the registration and every call (one per UA).
+    client = DigestClient("door100", "secret")
+    invite = client.authorize(_challenge("call-1", 1, "x", "INVITE", status=407), "INVITE", "sip:f@r")
+    assert invite[0] == "Proxy-Authorization"
+    # the call was answered; no note_response: a second call is still challenged fine
+    assert client.authorize(_challenge("call-2", 1, "y", "INVITE", status=407),
+                            "INVITE", "sip:f@r") is not None
+    # and a BYE of the first call (CSeq 3) challenged by the proxy too
+    bye = client.authorize(_challenge("call-1", 3, "z", "BYE", status=407), "BYE", "sip:f@h")
+    assert parse_challenge(bye[1])["nonce"] == "z"
+    # a challenge to the retried INVITE of call 2 (CSeq 2): refused
+    assert client.authorize(_challenge("call-2", 2, "w", "INVITE", status=407),
+                            "INVITE", "sip:f@r") is None
+
+
+def test_refusal_in_one_realm_changes_no_state():
+    client = DigestClient("u", "p")
+    first = FakeResponse(401, [("Call-ID", "c"), ("CSeq", "1 REGISTER"),
+                               ("WWW-Authenticate", 'Digest realm="a", nonce="1"')])
+    client.authorize(first, "REGISTER", "sip:x")
+    both = FakeResponse(401, [("Call-ID", "c"), ("CSeq", "2 REGISTER"),
+                              ("WWW-Authenticate", 'Digest realm="b", nonce="2"'),
+                              ("WWW-Authenticate", 'Digest realm="a", nonce="3"')])
+    assert client.authorize_all(both, "REGISTER", "sip:x") == []
+    name, value = client.preauthorize("REGISTER", "sip:x")
+    creds = parse_challenge(value)
+    assert (creds["realm"], creds["nonce"]) == ("a", "1")
+
+
 def test_stale_challenge_retries_with_new_nonce_and_fresh_nc():
     client = DigestClient("door100", "secret")
     first = FakeResponse(401, [("WWW-Authenticate", 'Digest realm="r", nonce="1", qop="auth"')])

@@ -10,9 +10,11 @@ Public API (all text values are str):
   qop=None, nc=None, cnonce=None, body=b"") -> hex str: the request-digest.
 - class DigestClient(auth_user, password):
     authorize(response, method, uri, body=b"") -> (header_name, header_value) or None
-      response: a 401/407 message (.status, .headers(name)); header_name is
-      "Authorization" (401) or "Proxy-Authorization" (407). None: nothing we can
-      answer, or these credentials already failed in that realm (give up).
+      response: a 401/407 message (.status, .header(name), .headers(name));
+      header_name is "Authorization" (401) or "Proxy-Authorization" (407).
+      None: nothing we can answer, or the challenge answers the very request
+      that carried our credentials (same Call-ID, CSeq one higher than the
+      challenge we answered) and is not stale: wrong credentials, give up.
     authorize_all(...) -> list of (header_name, header_value), one per realm
       (RFC 3261 22.3: forking proxies may each add a challenge).
     note_response(response): call with every final response to a request that
@@ -48,6 +50,8 @@ _ALGORITHMS = {
 # Consecutive stale=true challenges answered in one realm before giving up, so a
 # registrar that calls every nonce stale cannot make us loop (RFC 7616 3.3).
 _MAX_STALE = const(3)
+# Calls (Call-IDs) per realm whose challenge we remember at once.
+_MAX_TRACKED = const(8)
 # Longest challenge or credentials text parsed; a header is far shorter.
 _MAX_TEXT = const(4096)
 
@@ -219,13 +223,41 @@ def _choose_qop(offered):
 
 class _Realm:
     # What we remember about one realm: the challenge in use, its nonce count and
-    # cnonce, and whether credentials went out since the last success.
+    # cnonce, the challenges answered since the last success (Call-ID -> CSeq
+    # number, -1 when unknown) and the stale retries in a row.
     def __init__(self):
         self.challenge = None
         self.nc = 0
         self.cnonce = None
-        self.tried = False
+        self.tried = {}
         self.stale_count = 0
+
+
+def _request_of(response):
+    """(Call-ID, CSeq number) of the request a response answers; None parts unknown."""
+    call_id = response.header("Call-ID")
+    cseq = response.header("CSeq")
+    number = None
+    if cseq:
+        fields = cseq.split()
+        if fields and len(fields[0]) <= 10 and fields[0].isdigit():
+            number = int(fields[0])
+    return call_id, number
+
+
+def _is_retry_of(request, tried):
+    # RFC 3261 8.1.3.5 / 22.2: the request resent with credentials keeps the
+    # Call-ID and takes the next CSeq. A challenge to exactly that request means
+    # the credentials were refused; one for a later request of the same
+    # registration or dialog, or for another call, is a fresh challenge. Without
+    # Call-ID/CSeq every repeated challenge counts as a refusal (safe side).
+    call_id, number = request
+    if call_id is None or number is None:
+        return bool(tried)
+    previous = tried.get(call_id)
+    if previous is None:
+        return False
+    return previous < 0 or number == previous + 1
 
 
 class DigestClient:
@@ -240,7 +272,7 @@ class DigestClient:
     def reset(self):
         """Forget failures: the next challenge in any realm is answered again."""
         for state in self._realms.values():
-            state.tried = False
+            state.tried.clear()
             state.stale_count = 0
 
     def note_response(self, response):
@@ -287,18 +319,28 @@ class DigestClient:
             challenge_header, header_name = "Proxy-Authenticate", _AUTHORIZATION[1]
         else:
             return []
+        challenges = self._best(response, challenge_header)
+        request = _request_of(response)
+        # Decide for every realm first, so that a refusal changes no state.
+        for ch in challenges:
+            state = self._realms.get(ch["realm"])
+            if state is not None and _is_retry_of(request, state.tried):
+                # RFC 3261 22.2 / RFC 7616 3.3: a new challenge to our credentials
+                # means they were wrong, unless only the nonce expired (stale).
+                if not ch["stale"] or state.stale_count >= _MAX_STALE:
+                    return []
         result = []
-        for ch in self._best(response, challenge_header):
+        for ch in challenges:
             state = self._realms.get(ch["realm"])
             if state is None:
                 state = self._realms[ch["realm"]] = _Realm()
-            if state.tried:
-                # RFC 3261 22.2 / RFC 7616 3.3: a fresh challenge after our
-                # credentials means they were wrong, unless the nonce only expired.
-                if not ch["stale"] or state.stale_count >= _MAX_STALE:
-                    return []
+            if _is_retry_of(request, state.tried):
                 state.stale_count += 1
-            state.tried = True
+            else:
+                state.stale_count = 0
+            if len(state.tried) >= _MAX_TRACKED and request[0] not in state.tried:
+                state.tried.clear()  # bounded memory; the UA caps its retries too
+            state.tried[request[0]] = -1 if request[1] is None else request[1]
             self._use(state, ch)
             result.append((header_name, self._credentials(state, method, uri, body)))
             self._last = (header_name, ch["realm"])
