@@ -181,3 +181,80 @@ def test_paced_loopback_stream_delivers_every_frame():
     assert [a[0] for a in arrivals] == list(range(25))
     span = ticks_diff(arrivals[-1][1], arrivals[0][1])
     assert 24 * 20 - 2 <= span < 24 * 20 + 300, span
+
+
+class _Recorder:
+    """An AudioOut keeping every frame played."""
+
+    def __init__(self):
+        self.frames = []
+
+    def write(self, buf):
+        self.frames.append(bytes(buf[:320]))
+
+
+def _crossings(pcm):
+    n = 0
+    prev = 0
+    for i in range(len(pcm) // 2):
+        v = struct.unpack_from("<h", pcm, 2 * i)[0]
+        if (v < 0) != (prev < 0):
+            n += 1
+        prev = v
+    return n
+
+
+def test_media_sessions_carry_audio_and_dtmf_both_ways():
+    from doorsip.hal.sim_audio import ToneIn
+    from doorsip.media.stream import MediaSession
+
+    sa, pa = netio.open_udp_free("127.0.0.1", 38000, 38999)
+    sb, pb = netio.open_udp_free("127.0.0.1", pa + 1, 39999)
+    heard_b = _Recorder()
+    heard_a = _Recorder()
+    # a knows b's address (from SDP); b learns a's from a's first packet (RFC 4961)
+    a = MediaSession(sa, netio.resolve("127.0.0.1", pb), "PCMU", 0, 101,
+                     audio_in=ToneIn(1000, 8000), audio_out=heard_a)
+    b = MediaSession(sb, None, "PCMU", 0, 101, audio_in=ToneIn(500, 8000), audio_out=heard_b)
+    digits = []
+
+    async def main():
+        a.start()
+        b.start()
+        await netio.sleep_ms(300)
+        a.send_digit("5", 100)
+        await netio.sleep_ms(400)
+        # garbage on the media port is dropped, not fatal
+        junk, _pj = netio.open_udp_free("127.0.0.1", 39000, 39999)
+        netio.sendto(junk, b"\x80\x00garbage", netio.resolve("127.0.0.1", pb))
+        netio.sendto(junk, b"x", netio.resolve("127.0.0.1", pb))
+        await netio.sleep_ms(300)
+        junk.close()
+        await a.stop()
+        await b.stop()
+        while True:
+            d = b.next_digit()
+            if d is None:
+                break
+            digits.append(d)
+
+    try:
+        asyncio.run(main())
+    finally:
+        sa.close()
+        sb.close()
+    assert digits == [("5", "rfc4733")]
+    assert b.remote is not None and netio.addr_text(b.remote) == ("127.0.0.1", pa)
+    fa = a.figures()
+    fb = b.figures()
+    # about 50 frames in 1 s; a's DTMF packets replace audio for ~8 ticks
+    assert 30 <= fa["packets_sent"] <= 60, fa
+    assert fb["packets_received"] >= fa["packets_sent"] - 3, (fa, fb)
+    assert fb["packets_lost"] == 0 and fa["packets_lost"] == 0, (fa, fb)
+    assert b.rtp_rx.dropped >= 1 and b.receiver.errors == 0
+    # b played a's 1000 Hz tone (G.711 round trip): about 40 crossings per frame
+    loud = [f for f in heard_b.frames if _crossings(f) >= 30]
+    assert len(loud) >= 20, len(loud)
+    assert max(_crossings(f) for f in heard_b.frames) <= 44
+    # and a played b's 500 Hz tone (b sends once it has latched on a)
+    assert len([f for f in heard_a.frames if 16 <= _crossings(f) <= 24]) >= 15

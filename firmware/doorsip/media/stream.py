@@ -14,9 +14,11 @@ PacketReceiver(sock, handle, bufsize=600, max_per_wake=8)
 Both: start() -> task, await stop() (cancel and wait; safe to call twice), await
 run() (PacedSender.run(frames=0): frames > 0 stops after that many slots).
 The frame callables run on the event loop: they must not block.
+MediaSession(sock, remote, codec, payload_type, dtmf_pt, audio_in, audio_out, ...)
+    wires both to RTP, the jitter buffer, G.711 and RFC 4733 for one call (below).
 """
 from doorsip import netio
-from doorsip.compat import const, ticks_add, ticks_diff, ticks_us
+from doorsip.compat import const, ticks_add, ticks_diff, ticks_ms, ticks_us
 
 asyncio = netio.asyncio
 
@@ -137,3 +139,147 @@ class PacketReceiver(_Task):
             else:
                 # More may be queued: drain again after the other tasks had a turn.
                 await netio.sleep_ms(0)
+
+
+class MediaSession:
+    """One call's media over one UDP socket, on D's RTP/jitter and E1's RFC 4733 code.
+
+    MediaSession(sock, remote, codec="PCMU", payload_type=0, dtmf_pt=101,
+                 audio_in=None, audio_out=None, send=True, play=True, inband=None,
+                 jitter=None, max_late=3)
+    remote: native sockaddr (netio.resolve) to send to, or None until the far end's
+    first packet (symmetric RTP, RFC 4961: once a valid packet arrives, send where
+    it came from). Each 20 ms tick reads a mic frame, sends it (or the next RFC 4733
+    event packet while a digit is being sent), and plays one jitter-buffer frame.
+    send_digit(digit, duration_ms=160); next_digit() -> (digit, "rfc4733"|"inband")
+    or None; set_remote(addr) (re-INVITE); figures() -> dict for call_ended;
+    start() / await stop(). Counters live on .rtp_tx, .rtp_rx, .jitter, .pacer,
+    .receiver.
+    """
+
+    def __init__(self, sock, remote, codec="PCMU", payload_type=0, dtmf_pt=101,
+                 audio_in=None, audio_out=None, send=True, play=True, inband=None,
+                 jitter=None, max_late=3):
+        # Imported here: a station without a call never loads the media code.
+        from doorsip.hal.audio import FRAME_BYTES
+        from doorsip.media.dtmf import Rfc4733Receiver, Rfc4733Sender
+        from doorsip.media.g711 import codec_functions
+        from doorsip.media.jitter import JitterBuffer
+        from doorsip.media.rtp import KIND_DROPPED, KIND_EVENT, RtpReceiver, RtpSender
+
+        encode, decode, silence = codec_functions(codec)
+        self.sock = sock
+        self._remote = remote
+        self._latched = False
+        self.send = send
+        self.play = play
+        self.audio_in = audio_in
+        self.audio_out = audio_out
+        self.inband = inband
+        self.dtmf_pt = dtmf_pt
+        self.jitter = jitter if jitter is not None else JitterBuffer(decode, silence)
+        self.rtp_tx = RtpSender(payload_type, encode)
+        self.rtp_rx = RtpReceiver((payload_type,), dtmf_pt, self.jitter)
+        self.dtmf_tx = Rfc4733Sender()
+        self.dtmf_rx = Rfc4733Receiver()
+        self._inband_digits = []
+        self._pcm_in = bytearray(FRAME_BYTES)
+        self._pcm_out = bytearray(FRAME_BYTES)
+        self._frame_bytes = FRAME_BYTES
+        self._kind_dropped = KIND_DROPPED
+        self._kind_event = KIND_EVENT
+        self.sent = 0
+        self.send_dropped = 0
+        self.pacer = PacedSender(self._tick, self._deliver, max_late=max_late,
+                                 on_skip=self.rtp_tx.skip_frames)
+        self.receiver = PacketReceiver(sock, self._on_datagram)
+
+    # -- control ---------------------------------------------------------------
+
+    def start(self):
+        self.receiver.start()
+        self.pacer.start()
+
+    async def stop(self):
+        await self.pacer.stop()
+        await self.receiver.stop()
+
+    def set_remote(self, remote):
+        """Send to remote (native sockaddr) and latch again on the next sender."""
+        self._remote = remote
+        self._latched = False
+        self.rtp_rx.set_remote(None)
+
+    @property
+    def remote(self):
+        return self._remote
+
+    def send_digit(self, digit, duration_ms=160):
+        """Send digit as RFC 4733 events in place of audio (ValueError if not a digit)."""
+        if self.dtmf_pt is None:
+            raise ValueError("no telephone-event payload type negotiated")
+        self.dtmf_tx.start(digit, duration_ms, self.rtp_tx.timestamp)
+
+    def next_digit(self):
+        """(digit, method) received, oldest first, or None."""
+        digit = self.dtmf_rx.next_digit()
+        if digit is not None:
+            return digit, "rfc4733"
+        if self._inband_digits:
+            return self._inband_digits.pop(0), "inband"
+        return None
+
+    def figures(self):
+        from doorsip.media.rtp import call_figures
+        return call_figures(self.rtp_tx, self.rtp_rx, self.jitter)
+
+    # -- the 20 ms tick and the receive path -----------------------------------
+
+    def _tick(self):
+        pcm_in = self._pcm_in
+        packet = None
+        if self.audio_in is not None and not self.audio_in.read_into(pcm_in):
+            # No captured frame ready (sound card clock behind ours): silence.
+            for i in range(self._frame_bytes):
+                pcm_in[i] = 0
+        tx = self.rtp_tx
+        if not self.send or self._remote is None:
+            tx.skip_frames(1)  # RFC 3550 5.1: the timestamp counts time, sent or not
+        elif self.dtmf_tx.active:
+            events = self.dtmf_tx
+            n = events.next_payload(tx.payload, 0)
+            # Every packet of an event carries its start timestamp (RFC 4733 2.3.1).
+            offset = (tx.timestamp - events.timestamp) & 0xFFFFFFFF
+            packet = tx.pack_at(n, self.dtmf_pt, events.marker, offset)
+            tx.skip_frames(1)
+        else:
+            packet = tx.pack_frame(pcm_in)
+        if self.play and self.audio_out is not None:
+            pcm_out = self._pcm_out
+            self.jitter.get_into(pcm_out)
+            self.audio_out.write(pcm_out)
+            if self.inband is not None:
+                digit = self.inband.process(pcm_out)
+                if digit is not None:
+                    self._inband_digits.append(digit)
+        self.dtmf_rx.poll(ticks_ms())
+        return packet
+
+    def _deliver(self, packet):
+        if netio.sendto(self.sock, packet, self._remote):
+            self.sent += 1
+        else:
+            self.send_dropped += 1
+
+    def _on_datagram(self, data, addr):
+        rx = self.rtp_rx
+        now = ticks_ms()
+        kind = rx.on_packet(data, len(data), netio.addr_text(addr), now)
+        if kind == self._kind_dropped:
+            return
+        if not self._latched:
+            self._remote = addr
+            self._latched = True
+        if kind == self._kind_event:
+            off = rx.payload_offset
+            self.dtmf_rx.receive(memoryview(data)[off:off + rx.payload_len], rx.timestamp32, now)
