@@ -25,7 +25,7 @@ Schema (DESIGN.md section 4; "=" gives the default filled in when a key is absen
   sip.expires   integer 60..86400 (seconds)                = 300
   sip.local_port integer 1..65535                          = 5060
   sip.display_name string                                  = name
-  rtp.port      integer 1..65535 (RTP; RTCP would be +1)   = 4000
+  rtp.port      integer 1..65535; it and +1 (RTCP) differ from sip.local_port = 4000
   rtp.codecs    non-empty list of "PCMU" | "PCMA", no repeats, in preference order
                                                            = ["PCMU", "PCMA"]
   rtp.dtmf      list of "rfc4733" | "info" | "inband", no repeats
@@ -357,7 +357,12 @@ def validate(cfg):
     top.out["sip"] = r.finish()
 
     r = _section(cfg.get("rtp"), "rtp")
-    r.get("port", 4000, _int, 1, 65535)
+    rtp_port = r.get("port", 4000, _int, 1, 65535)
+    sip_port = top.out["sip"]["local_port"]
+    if sip_port in (rtp_port, rtp_port + 1):
+        # Both are UDP sockets of this station; RTCP takes rtp.port + 1 (RFC 3550 11).
+        raise ConfigError("rtp.port", "must not collide with sip.local_port %d "
+                          "(RTP uses port and port+1), got %d" % (sip_port, rtp_port))
     r.get("codecs", ["PCMU", "PCMA"], _list, _choice_check(("PCMU", "PCMA")), True)
     r.get("dtmf", ["rfc4733", "info", "inband"], _list, _choice_check(("rfc4733", "info", "inband")))
     r.get("dtmf_pt", 101, _int, 96, 127)

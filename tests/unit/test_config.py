@@ -405,3 +405,10 @@ def test_release_forgets_modules():
         for name in saved:
             sys.modules[name] = saved[name]
             setattr(doorsip, name.split(".")[1], saved[name])
+
+
+def test_rtp_port_must_not_collide_with_sip_port():
+    e = _error(_with("rtp.port", 5060))
+    assert e.field == "rtp.port" and "sip.local_port 5060" in str(e)
+    assert _error(_with("rtp.port", 5059)).field == "rtp.port"  # RTCP on 5060
+    assert validate(_with("rtp.port", 5061))["rtp"]["port"] == 5061
