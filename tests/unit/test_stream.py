@@ -258,3 +258,30 @@ def test_media_sessions_carry_audio_and_dtmf_both_ways():
     assert max(_crossings(f) for f in heard_b.frames) <= 44
     # and a played b's 500 Hz tone (b sends once it has latched on a)
     assert len([f for f in heard_a.frames if 16 <= _crossings(f) <= 24]) >= 15
+
+
+def test_media_tick_allocates_nothing_on_micropython():
+    from doorsip.compat import MICROPYTHON
+    if not MICROPYTHON:
+        return  # the heap lock is a MicroPython check
+    import micropython
+    from doorsip.hal.sim_audio import NullOut, ToneIn
+    from doorsip.media.stream import MediaSession
+
+    sa, pa = netio.open_udp_free("127.0.0.1", 38000, 38999)
+    sb, pb = netio.open_udp_free("127.0.0.1", pa + 1, 39999)
+    try:
+        session = MediaSession(sa, netio.resolve("127.0.0.1", pb), "PCMA", 8, 101,
+                               audio_in=ToneIn(440), audio_out=NullOut())
+        session._deliver(session._tick())  # first frame makes the buffer views
+        micropython.heap_lock()
+        try:
+            for _ in range(3):
+                packet = session._tick()
+                session._deliver(packet)
+        finally:
+            micropython.heap_unlock()
+        assert session.sent == 4 and session.rtp_tx.packets == 4
+    finally:
+        sa.close()
+        sb.close()

@@ -186,6 +186,8 @@ class MediaSession:
         self._pcm_in = bytearray(FRAME_BYTES)
         self._pcm_out = bytearray(FRAME_BYTES)
         self._frame_bytes = FRAME_BYTES
+        self._source_addr = None
+        self._source_text = None
         self._kind_dropped = KIND_DROPPED
         self._kind_event = KIND_EVENT
         self.sent = 0
@@ -274,7 +276,11 @@ class MediaSession:
     def _on_datagram(self, data, addr):
         rx = self.rtp_rx
         now = ticks_ms()
-        kind = rx.on_packet(data, len(data), netio.addr_text(addr), now)
+        if addr != self._source_addr:
+            # Text form made once per source, not per packet.
+            self._source_addr = addr
+            self._source_text = netio.addr_text(addr)
+        kind = rx.on_packet(data, len(data), self._source_text, now)
         if kind == self._kind_dropped:
             return
         if not self._latched:
