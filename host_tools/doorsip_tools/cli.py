@@ -60,4 +60,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the package module, so ToolError raised by the subcommands
+    # (imported from doorsip_tools.cli) is the class caught here.
+    from doorsip_tools.cli import main as package_main
+    sys.exit(package_main())

@@ -25,6 +25,8 @@ def add_arguments(parser):
     parser.add_argument("--board", default="rpi", help="board name (default rpi)")
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default %s)" % DEFAULT_CONFIG)
     parser.add_argument("--user", default="doorsip", help="user the station runs as (default doorsip)")
+    parser.add_argument("--groups", default=",".join(GROUPS),
+                        help="supplementary groups for GPIO and sound (default %s)" % ",".join(GROUPS))
     parser.add_argument("--exec", dest="executable", help="path of the doorsip command (default: this one)")
     parser.add_argument("--unit-dir", default="/etc/systemd/system", help="where the unit goes")
     parser.add_argument("--dry-run", action="store_true", help="print what would be written and run")
@@ -123,7 +125,8 @@ def write_atomic(path, text):
 
 def run(args):
     executable = os.path.abspath(args.executable or doorsip_executable())
-    unit = render_unit(executable, args.board, args.config, args.user)
+    groups = tuple(g for g in args.groups.split(",") if g)
+    unit = render_unit(executable, args.board, args.config, args.user, groups)
     unit_path = os.path.join(args.unit_dir, UNIT_NAME)
     commands = [["systemctl", "daemon-reload"],
                 ["systemctl", "enable"] + ([] if args.no_start else ["--now"]) + [UNIT_NAME]]
@@ -132,7 +135,7 @@ def run(args):
         print(unit, end="")
         for cmd in commands:
             print("# would run: %s" % " ".join(cmd))
-        for hint in check_user(args.user):
+        for hint in check_user(args.user, groups):
             print("# note: %s" % hint)
         if not os.path.exists(args.config):
             print("# note: %s does not exist yet: sudo doorsip provision --local %s CONFIG"
@@ -140,7 +143,7 @@ def run(args):
         return 0
     if not os.path.isfile(executable):
         raise ToolError("%s does not exist: pass --exec with the path of the doorsip command" % executable)
-    problems = [h for h in check_user(args.user) if "does not exist" in h]
+    problems = [h for h in check_user(args.user, groups) if "does not exist" in h]
     if problems:
         raise ToolError(problems[0])
     if not os.path.exists(args.config):
