@@ -29,22 +29,27 @@ from doorsip.sip.errors import SIPError
 from doorsip.sip.uri import is_token, parse_name_addr, parse_via
 
 MAX_MESSAGE = const(8192)  # bytes; larger datagrams get 513 (RFC 3261 21.5.14)
-_MAX_HEADERS = const(160)  # header fields; a real message has 10-30
+_MAX_LINES = const(160)  # header lines; a real message has 10-30
 
-# Header codes: (id << 2) | flags. Ids 1..9 are tracked while parsing (required/single).
+# Header codes: (id << 2) | flags; 0 = unknown header.
 _LIST = const(1)  # comma-separated list (RFC 3261 7.3.1): headers() splits it
 _SINGLE = const(2)  # may appear once only
-_TRACKED = const(40)  # codes below this have a presence bit in the parse mask
 _VIA = const(4 | 1)
 _FROM = const(8 | 2)
 _TO = const(12 | 2)
 _CALL_ID = const(16 | 2)
 _CSEQ = const(20 | 2)
 _CONTENT_LENGTH = const(24 | 2)
-_CONTACT = const(28 | 1)
 _CONTENT_TYPE = const(32 | 2)
 _MAX_FORWARDS = const(36 | 2)
-_REQUIRED = const((1 << 1) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5))
+
+# RFC 3261 25.1 token characters, and the sets the fast validators accept (bytes.strip(set)
+# leaves nothing when every byte belongs to the set: a C-speed membership test).
+_TOKEN = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~"
+_TOKEN_SP = _TOKEN + b" \t"
+_HOST = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._"
+_PARAMS = _TOKEN + b";=:[]"
+_URI_BAD = (b" ", b"\t", b"<", b'"')
 
 
 def _header_table():
@@ -74,75 +79,77 @@ def _header_table():
         if compact != "-":
             table[compact.encode()] = value
             table[compact.upper().encode()] = value
-    # The usual spellings too, so most lookups skip the lower() copy.
+    # The usual spellings too, so most lookups need no lower() copy.
     for name in ("Via", "From", "To", "Call-ID", "CSeq", "Content-Length", "Contact",
                  "Content-Type", "Max-Forwards", "Route", "Record-Route", "Allow", "Supported",
-                 "Expires", "User-Agent", "WWW-Authenticate", "Authorization", "Server"):
+                 "Expires", "User-Agent", "WWW-Authenticate", "Authorization", "Server",
+                 "Require", "Proxy-Authenticate", "Proxy-Authorization", "Event", "Accept",
+                 "Allow-Events", "Subject", "Date", "Call-Id", "Timestamp", "Warning",
+                 "Min-Expires", "Unsupported", "Session-Expires", "Content-Disposition"):
         table[name.encode()] = table[name.lower().encode()]
     return table
 
 
 _NAMES = _header_table()
-_LOWER_NAMES = {}  # code -> canonical long name, built on first use by items()
 
-# Out of memory while parsing: raised preallocated, since building an exception then may fail.
+# Out of memory while parsing: raised preallocated if even building the error fails.
 _NO_MEMORY = SIPError(503, "Service Unavailable (out of memory)")
 
 
 class Message:
     """A parsed SIP request or response; header values are decoded on demand."""
 
-    def __init__(self, data):
-        self.raw = data
-        self.method = None
-        self.status = None
-        self.reason = ""
-        self.uri = ""
-        self.cseq = None
-        self._index = array("H")
-        self._body_start = 0
-        self._body_end = 0
-        self.via = None
-        self.from_addr = None
-        self.to_addr = None
-        self._top_via = None  # text replacing the first Via value after stamp_received()
+    method = None
+    status = None
+    reason = ""
+    uri = ""
+    cseq = None
+    call_id = ""
+    body = b""
+    _via = None  # parsed top Via, built on first use
+    _from = None
+    _to = None
 
     # -- header access -------------------------------------------------------------------
-    def _value(self, i):
-        """Raw value bytes of the header field at index slot i (unfolded, trimmed)."""
-        index = self._index
-        value = self.raw[index[i + 2] + 1:index[i + 3]]
-        if 10 in value:
-            # Folded line (RFC 3261 7.3.1): CRLF + whitespace is equivalent to one SP.
-            value = value.replace(b"\r\n", b" ").replace(b"\n", b" ")
-        return value.strip()
-
     def _slots(self, name):
-        """Index slots of the header fields called name (any case, long or compact)."""
+        """Line numbers of the header fields called name (any case, long or compact)."""
         key = name.encode() if isinstance(name, str) else name
         code = _NAMES.get(key)
         if code is None:
             key = key.lower()
             code = _NAMES.get(key, 0)
-        index = self._index
-        raw = self.raw
+        codes = self._codes
         out = []
-        for i in range(0, len(index), 4):
-            if index[i] == code:
-                if code or raw[index[i + 1]:index[i + 2]].strip().lower() == key:
-                    out.append(i)
-        return out, code
+        if code not in codes:
+            return out, code
+        lines = self._lines
+        i = codes.index(code)
+        while True:
+            if code or _name(lines[i]).lower() == key:
+                out.append(i)
+            try:
+                i = codes.index(code, i + 1)
+            except ValueError:
+                return out, code
+
+    def _raw(self, code):
+        """Value bytes of the first header with this code (the message is known to have it)."""
+        return _value(self._lines[self._codes.index(code)])
 
     def header(self, name):
         """First value of header name (str), None if absent."""
-        slots, code = self._slots(name)
+        key = name.encode()
+        code = _NAMES.get(key)
+        if code is not None:
+            text = self._first.get(code)
+            if text is not None:
+                return text
+        slots, code = self._slots(key)
         if not slots:
             return None
-        if code == _VIA and self._top_via is not None:
-            return self._top_via
-        value = self._value(slots[0])
-        if code & _LIST:
-            return _text(_split_list(value)[0]) if value else ""
+        value = _value(self._lines[slots[0]])
+        if code & _LIST and value:
+            return _text(_split_list(value)[0])
         return _text(value)
 
     def headers(self, name):
@@ -150,41 +157,65 @@ class Message:
         slots, code = self._slots(name)
         out = []
         for i in slots:
-            value = self._value(i)
+            value = _value(self._lines[i])
             if code & _LIST:
                 for part in _split_list(value):
                     out.append(_text(part))
             else:
                 out.append(_text(value))
-        if code == _VIA and out and self._top_via is not None:
-            out[0] = self._top_via
+        if code == _VIA and out:
+            out[0] = self._first[_VIA]  # reflects stamp_received()
         return out
 
     def items(self):
         """[(name as received, value)] for every header field, in order, values unsplit."""
-        index = self._index
-        raw = self.raw
-        out = []
-        for i in range(0, len(index), 4):
-            name = _text(raw[index[i + 1]:index[i + 2]].strip())
-            out.append((name, _text(self._value(i))))
-        return out
+        return [(_text(_name(line)), _text(_value(line))) for line in self._lines]
+
+    # -- the fields transactions and dialogs match on --------------------------------------
+    @property
+    def via(self):
+        """The top Via, parsed (uri.Via); reflects stamp_received()."""
+        if self._via is None:
+            self._via = parse_via(self._first[_VIA])
+        return self._via
 
     @property
-    def body(self):
-        return self.raw[self._body_start:self._body_end]
+    def branch(self):
+        """Top Via branch parameter (str) or None."""
+        if self._via is None:
+            found = _param(_split_list(self._raw(_VIA))[0], b";branch=", 0)
+            if found is not False:
+                return found
+        return self.via.params.get("branch")
 
     @property
-    def call_id(self):
-        return self.header("call-id")
+    def from_addr(self):
+        if self._from is None:
+            self._from = parse_name_addr(_text(self._raw(_FROM)))
+        return self._from
+
+    @property
+    def to_addr(self):
+        if self._to is None:
+            self._to = parse_name_addr(_text(self._raw(_TO)))
+        return self._to
 
     @property
     def from_tag(self):
-        return self.from_addr.params.get("tag")
+        return self._tag(_FROM) if self._from is None else self._from.params.get("tag")
 
     @property
     def to_tag(self):
-        return self.to_addr.params.get("tag")
+        return self._tag(_TO) if self._to is None else self._to.params.get("tag")
+
+    def _tag(self, code):
+        value = self._raw(code)
+        # Header parameters follow the closing '>' (or the bare addr-spec, RFC 3261 20.10).
+        found = _param(value, b";tag=", value.rfind(b">") + 1)
+        if found is not False:
+            return found
+        address = self.from_addr if code == _FROM else self.to_addr
+        return address.params.get("tag")
 
     def is_request(self):
         return self.method is not None
@@ -201,12 +232,33 @@ class Message:
             params["received"] = host
         else:
             return
-        self._top_via = str(via)
+        self._first[_VIA] = str(via)
 
     def __repr__(self):
         if self.method is not None:
             return "<Message %s %s>" % (self.method, self.uri)
         return "<Message %d %s>" % (self.status, self.reason)
+
+
+def _name(line):
+    return line[:line.find(b":")].rstrip(b" \t")
+
+
+def _value(line):
+    return line[line.find(b":") + 1:].strip()
+
+
+def _param(value, needle, start):
+    """Fast read of ';name=value' written plainly (no whitespace, exact case): the value as
+    str, None if the parameter is certainly absent, False if the full parser must decide."""
+    i = value.find(needle, start)
+    if i < 0:
+        return None if needle[1:-1] not in value.lower() else False
+    i += len(needle)
+    end = value.find(b";", i)
+    if end < 0:
+        end = len(value)
+    return value[i:end].decode()
 
 
 def _text(value):
@@ -217,9 +269,9 @@ def _text(value):
         return "".join(chr(c) if c < 128 else "?" for c in value)
 
 
-def _split_list(value):
+def _split_list(value, strict=False):
     """Split a header value at commas outside quoted strings and <...> (RFC 3261 7.3.1);
-    empty elements are dropped."""
+    empty elements are dropped, or rejected when strict."""
     if 44 not in value:
         return [value] if value else []
     out = []
@@ -245,11 +297,15 @@ def _split_list(value):
             part = value[start:i].strip()
             if part:
                 out.append(part)
+            elif strict:
+                raise SIPError(400, "Bad Request (empty list element)")
             start = i + 1
         i += 1
     part = value[start:].strip()
     if part:
         out.append(part)
+    elif strict:
+        raise SIPError(400, "Bad Request (empty list element)")
     return out
 
 
@@ -277,123 +333,183 @@ def _parse(data, max_size):
     if not isinstance(data, bytes):
         data = bytes(data)
     n = len(data)
-    if n > max_size or n > 65535:
+    if n > max_size:
         raise SIPError(513, "Message Too Large")
-    # Stream keep-alives and stray CRLF before the start line are skipped (RFC 3261 7.5).
+    # Stray CRLF before the start line is skipped (RFC 3261 7.5).
     pos = 0
     while pos < n and (data[pos] == 13 or data[pos] == 10):
         pos += 1
     nl = data.find(b"\n", pos)
     if nl < 0:
         raise SIPError(400, "Bad Request (no header section)")
-    end = nl - 1 if data[nl - 1] == 13 else nl
-    msg = Message(data)
-    _parse_start_line(msg, data[pos:end])
+    # Lines end in CRLF (RFC 3261 7); a bare-LF sender is tolerated when consistent.
+    eol = b"\r\n" if data[nl - 1] == 13 else b"\n"
+    blank = data.find(eol + eol, pos)
+    if blank < 0:
+        head = data[pos:].rstrip(b"\r\n")  # no empty line: headers run to the end
+        body_start = n
+    else:
+        head = data[pos:blank]
+        body_start = blank + 2 * len(eol)
+    if head.count(b"\r") != head.count(b"\r\n") or (eol == b"\r\n" and
+                                                    head.count(b"\n") != head.count(b"\r\n")):
+        raise SIPError(400, "Bad Request (stray CR or LF)")
+    if head.count(b"\n") >= _MAX_LINES:
+        raise SIPError(513, "Message Too Large (too many header lines)")
+    if b"\n " in head or b"\n\t" in head:
+        # Folded lines (RFC 3261 7.3.1): CRLF plus whitespace is one SP.
+        head = head.replace(eol + b" ", b" ").replace(eol + b"\t", b" ")
+    lines = head.split(eol)
+    msg = Message()
+    _parse_start_line(msg, lines.pop(0))
 
-    # Header section: one pass recording (code, start, colon, end) per field.
-    index = msg._index
-    append = index.append
-    names = _NAMES
-    find = data.find
-    seen = 0
-    body_start = n
-    pos = nl + 1
-    while pos < n:
-        nl = find(b"\n", pos)
-        if nl < 0:
-            nl = n
-        end = nl
-        if data[end - 1] == 13 and end > pos:
-            end -= 1
-        if end == pos:
-            body_start = nl + 1
-            break
-        c = data[pos]
-        if c == 32 or c == 9:
-            # Continuation line (RFC 3261 7.3.1): extends the previous field's value.
-            if not index:
-                raise SIPError(400, "Bad Request (folded first line)")
-            index[len(index) - 1] = end
-            pos = nl + 1
-            continue
-        colon = find(b":", pos, end)
+    # One code per header line; unknown spellings and malformed lines take the slow path.
+    get = _NAMES.get
+    codes = [get(line[:line.find(b":")], 0) for line in lines]
+    i = -1
+    while 0 in codes[i + 1:]:
+        i = codes.index(0, i + 1)
+        line = lines[i]
+        colon = line.find(b":")
         if colon < 0:
             raise SIPError(400, "Bad Request (header line without colon)")
-        name = data[pos:colon]
-        code = names.get(name)
-        if code is None:
-            name = name.rstrip(b" \t")
-            if not name or b" " in name or b"\t" in name:
-                raise SIPError(400, "Bad Request (header name)")
-            code = names.get(name.lower(), 0)
-        if code < _TRACKED and code:
-            bit = 1 << (code >> 2)
-            if seen & bit and code & _SINGLE:
-                raise SIPError(400, "Bad Request (repeated %s)" % _text(name))
-            seen |= bit
-        if len(index) >= 4 * _MAX_HEADERS:
-            raise SIPError(513, "Message Too Large (too many headers)")
-        append(code)
-        append(pos)
-        append(colon)
-        append(end)
-        pos = nl + 1
+        name = line[:colon].rstrip(b" \t")
+        if not name or name.strip(_TOKEN):
+            raise SIPError(400, "Bad Request (header name)")
+        codes[i] = get(name.lower(), 0)
+        if codes[i] == 0:
+            codes[i] = -1  # unknown header; -1 so the scan moves on
+    if -1 in codes:
+        codes = [0 if c < 0 else c for c in codes]
+    msg._lines = lines
+    msg._codes = codes
 
-    if seen & _REQUIRED != _REQUIRED:
-        for bit, what in ((1 << 1, "Via"), (1 << 2, "From"), (1 << 3, "To"),
-                          (1 << 4, "Call-ID"), (1 << 5, "CSeq")):
-            if not seen & bit:
+    # Required headers (RFC 3261 8.1.1), single-valued ones not repeated (20, 25.1).
+    count = codes.count
+    if not (_VIA in codes and count(_FROM) == 1 and count(_TO) == 1 and count(_CALL_ID) == 1
+            and count(_CSEQ) == 1 and count(_CONTENT_LENGTH) < 2 and count(_MAX_FORWARDS) < 2
+            and count(_CONTENT_TYPE) < 2):
+        for code, what in ((_VIA, "Via"), (_FROM, "From"), (_TO, "To"), (_CALL_ID, "Call-ID"),
+                           (_CSEQ, "CSeq")):
+            if code not in codes:
                 raise SIPError(400, "Bad Request (missing %s)" % what)
+        raise SIPError(400, "Bad Request (repeated single-valued header)")
+    index = codes.index
 
     # Content-Length framing for datagrams (RFC 3261 18.3, 20.14).
     body_end = n
-    if seen & (1 << (_CONTENT_LENGTH >> 2)):
-        value = msg._value(_find_slot(index, _CONTENT_LENGTH))
+    if _CONTENT_LENGTH in codes:
+        value = _value(lines[index(_CONTENT_LENGTH)])
         if not value.isdigit() or len(value) > 5:
             raise SIPError(400, "Bad Request (Content-Length)")
-        length = int(value)
-        if length > n - body_start:
+        body_end = body_start + int(value)
+        if body_end > n:
             raise SIPError(400, "Bad Request (body shorter than Content-Length)")
-        body_end = body_start + length
-    msg._body_start = body_start
-    msg._body_end = body_end
+    if body_end > body_start:
+        msg.body = data[body_start:body_end]
 
     # CSeq = 1*DIGIT LWS Method (RFC 3261 20.16): a 32-bit number, method equal to the request's.
-    parts = msg._value(_find_slot(index, _CSEQ)).split()
-    if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10:
+    value = _value(lines[index(_CSEQ)])
+    parts = value.split()
+    if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10 or parts[1].strip(_TOKEN):
         raise SIPError(400, "Bad Request (CSeq)")
     number = int(parts[0])
     if number > 0xFFFFFFFF:
         raise SIPError(400, "Bad Request (CSeq number)")
-    method = _text(parts[1])
+    method = parts[1].decode()
     if msg.method is not None and method != msg.method:
         raise SIPError(400, "Bad Request (CSeq method differs from request method)")
-    if not is_token(method):
-        raise SIPError(400, "Bad Request (CSeq method)")
     msg.cseq = (number, method)
 
-    if not msg._value(_find_slot(index, _CALL_ID)):
+    # First values of the headers every layer reads, decoded once.
+    first = {_CSEQ: _text(value)}
+    msg._first = first
+    value = _value(lines[index(_CALL_ID)])
+    if not value:
         raise SIPError(400, "Bad Request (empty Call-ID)")
-    msg.from_addr = parse_name_addr(_text(msg._value(_find_slot(index, _FROM))))
-    msg.to_addr = parse_name_addr(_text(msg._value(_find_slot(index, _TO))))
-    # Every Via value must parse: responses are routed back along them (RFC 3261 18.2.2).
-    for i in range(0, len(index), 4):
-        if index[i] == _VIA:
-            parts = _split_list(msg._value(i))
-            if not parts:
-                raise SIPError(400, "Bad Request (empty Via)")
+    msg.call_id = first[_CALL_ID] = _text(value)
+    value = _value(lines[index(_FROM)])
+    first[_FROM] = _check_address(msg, value, _FROM)
+    value = _value(lines[index(_TO)])
+    first[_TO] = _check_address(msg, value, _TO)
+    # Every Via value must parse: responses travel back along them (RFC 3261 18.2.2).
+    i = index(_VIA)
+    while True:
+        value = _value(lines[i])
+        if b"," in value or b'"' in value:
+            parts = _split_list(value, True)
             for part in parts:
-                via = parse_via(_text(part))
-                if msg.via is None:
-                    msg.via = via
-    return msg
+                _check_via(part)
+            value = parts[0]
+        else:
+            _check_via(value)
+        if _VIA not in first:
+            first[_VIA] = _text(value)
+        try:
+            i = index(_VIA, i + 1)
+        except ValueError:
+            return msg
 
 
-def _find_slot(index, code):
-    for i in range(0, len(index), 4):
-        if index[i] == code:
-            return i
-    return -1
+def _params_ok(value, start):
+    """Fast check of ';name[=value]...' written plainly from value[start:];
+    False = let the full parser decide."""
+    if start >= len(value):
+        return True
+    params = value[start:]
+    return not (params[0] != 59 or params.strip(_PARAMS) or b";;" in params or b";=" in params or b"=;" in params
+                or b"==" in params or params[-1] == 59 or params[-1] == 61)
+
+
+def _check_via(value):
+    """Validate one via-parm: a fast path for 'SIP/2.0/UDP host:port;params', else uri.parse_via."""
+    if value.startswith(b"SIP/2.0/"):
+        semi = value.find(b";")
+        if semi < 0:
+            semi = len(value)
+        transport, space, hostport = value[8:semi].partition(b" ")
+        host, colon, port = hostport.partition(b":")
+        if (space and host and not transport.strip(_TOKEN) and not host.strip(_HOST)
+                and (not colon or (port.isdigit() and len(port) < 6 and int(port) < 65536))
+                and _params_ok(value, semi)):
+            return
+    parse_via(_text(value))  # raises SIPError(400) if malformed
+
+
+def _check_address(msg, value, code):
+    """Validate a From/To value (a fast path for plain name-addr/addr-spec, else
+    uri.parse_name_addr); returns it decoded."""
+    lt = value.find(b"<")
+    if lt >= 0:
+        gt = value.find(b">", lt)
+        display = value[:lt].strip()
+        if display and display[0] == 34:
+            plain = (len(display) > 1 and display[-1] == 34 and b'"' not in display[1:-1]
+                     and b"\\" not in display)
+        else:
+            plain = not display.strip(_TOKEN_SP)
+        uri = value[lt + 1:gt]
+        rest = gt + 1
+    else:
+        gt = 0
+        rest = value.find(b";")
+        if rest < 0:
+            rest = len(value)
+        plain = b'"' not in value and b"," not in value and b"?" not in value
+        uri = value[:rest]
+    if plain and gt >= 0 and uri[:1].isalpha() and uri.find(b":") > 0 and _params_ok(value, rest):
+        for bad in _URI_BAD:
+            if bad in uri:
+                break
+        else:
+            return _text(value)
+    text = _text(value)
+    address = parse_name_addr(text)  # raises SIPError(400) if malformed
+    if code == _FROM:
+        msg._from = address
+    else:
+        msg._to = address
+    return text
 
 
 def _parse_start_line(msg, line):
@@ -407,21 +523,20 @@ def _parse_start_line(msg, line):
         if len(code) != 3 or not code.isdigit() or code[0] < 49 or code[0] > 54:
             raise SIPError(400, "Bad Request (status code)")
         msg.status = int(code)
-        msg.reason = _text(parts[2]) if len(parts) == 3 else ""
+        if len(parts) == 3:
+            msg.reason = _text(parts[2])
         return
     parts = line.split(b" ")
     if len(parts) != 3:
         raise SIPError(400, "Bad Request (request line)")
     method, uri, version = parts
     _check_version(version)
-    method = _text(method)
-    if not is_token(method):
+    if not method or method.strip(_TOKEN):
         raise SIPError(400, "Bad Request (method)")
     # The Request-URI is a bare URI: no <>, no whitespace, a scheme (RFC 3261 7.1, 19.1).
-    colon = uri.find(b":")
-    if colon <= 0 or 60 in uri or 62 in uri or 9 in uri or 13 in uri:
+    if uri.find(b":") <= 0 or b"<" in uri or b">" in uri or b"\t" in uri:
         raise SIPError(400, "Bad Request (Request-URI)")
-    msg.method = method
+    msg.method = method.decode()
     msg.uri = _text(uri)
 
 

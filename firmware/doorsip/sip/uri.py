@@ -402,8 +402,12 @@ def parse_via(text):
     sent = parts[1]
     semi = sent.find(";")
     sent_by = sent if semi < 0 else sent[:semi]
-    # COLON = SWS ":" SWS: whitespace around the port separator is legal.
-    sent_by = "".join(sent_by.split())
+    # COLON = SWS ":" SWS: whitespace around the port separator is legal, nowhere else.
+    close = sent_by.find("]")
+    if close >= 0:
+        sent_by = sent_by[:close + 1].strip() + "".join(sent_by[close + 1:].split())
+    else:
+        sent_by = ":".join([part.strip() for part in sent_by.split(":")])
     host, port = _parse_hostport(sent_by, "Via sent-by")
     params = _parse_params(sent, semi) if semi >= 0 else {}
     return Via(transport, host, port, params)
