@@ -414,3 +414,27 @@ def test_hardware_closes_on_construction_failure():
     pins = SimPins(now_ms=0)
     raises(BoardError, Hardware, board, validate({"doors": {"garage": {"code": "1"}}}), pins)
     assert not pins.has_pin(1)
+
+
+def test_poll_task_ends_a_pulse_in_real_time():
+    import sys
+    if ".frozen" not in sys.path:
+        sys.path.append(".frozen")  # MicroPython's asyncio is frozen; MICROPYPATH hides it
+    import asyncio
+    from doorsip.hal.devices import poll_task
+    from doorsip.compat import ticks_ms, ticks_diff
+    pins = SimPins()  # real clock
+    relay = Relay(pins, 23)
+
+    async def main():
+        task = asyncio.create_task(poll_task([relay], pins, 5))
+        start = ticks_ms()
+        relay.pulse(30)
+        while relay.is_on and ticks_diff(ticks_ms(), start) < 1000:
+            await asyncio.sleep(0.005)
+        task.cancel()
+        return ticks_diff(ticks_ms(), start)
+
+    elapsed = asyncio.run(main())
+    assert not relay.is_on and pins.level(23) == 0
+    assert 30 <= elapsed < 500, elapsed

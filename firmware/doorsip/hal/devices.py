@@ -17,7 +17,8 @@ Devices (time is a ticks_ms value passed in as now_ms, or the backend's clock):
     .when_pressed / .when_released / .when_held = callable(button); .is_pressed;
     .poll(now_ms) commits a level that stayed put for bounce_ms and fires callbacks;
     .wake = callable run (from micropython.schedule, not the IRQ) after an edge, e.g.
-    an asyncio ThreadSafeFlag's set, so the poll task need not spin.
+    an asyncio ThreadSafeFlag's set, so the poll task need not spin. With gpiozero
+    it runs in gpiozero's thread: wrap it in loop.call_soon_threadsafe there.
   Relay(pins, pin, active_low=False, max_on_ms=600000, name=None)
     off at construction; .on(now_ms=None), .off(), .pulse(ms, now_ms=None) non-blocking,
     .poll(now_ms) ends pulses and forces off after max_on_ms on (.guard_trips counts);
