@@ -191,7 +191,11 @@ class InbandDetector:
         # be a heap allocation on MicroPython).
         self._strong = False
         energy = self._window_frame(pcm, self._win, self._xw, self._info)
-        if energy == 0:
+        # Level, scaled back by the frame's block-floating-point shift.
+        level = self._level >> (2 * self._info[0])
+        # Any filter's power is at most N * energy / 256 (Cauchy-Schwarz): a frame
+        # this quiet cannot hold a tone at the minimum level; skip the filters.
+        if energy < level >> 1:
             return _NO_DIGIT
         powers = self._powers
         self._goertzel(self._xw, self._coefs, powers, 8)
@@ -205,8 +209,6 @@ class InbandDetector:
                 col = k
         prow = powers[row]
         pcol = powers[col]
-        # Level, scaled back by the frame's block-floating-point shift.
-        level = self._level >> (2 * self._info[0])
         if prow < level or pcol < level:
             return _NO_DIGIT
         # Twist (powers < 2**23, products < 2**30: small ints on 32-bit ports).
