@@ -88,6 +88,8 @@ def _show(value, secret=False):
         text = json.dumps(value)
     except (TypeError, ValueError):
         text = repr(value)
+    except RuntimeError:  # nested too deeply to print
+        text = "a deeply nested " + type(value).__name__
     if len(text) > 60:
         text = text[:57] + "..."
     return text
@@ -476,16 +478,18 @@ def parse(text, path="configuration"):
     if not text.strip():
         raise ConfigError(None, "%s: the file is empty" % path)
     import sys
-    if sys.implementation.name == "micropython":
-        # MicroPython's json is lenient and positionless: check strictly first.
-        from doorsip import jsonstrict
-        found = jsonstrict.find_error(text)
-        if found is not None:
-            line, col = jsonstrict.line_col(text, found[0])
-            raise ConfigError(None, "%s: invalid JSON at line %d column %d: %s"
-                              % (path, line, col, found[1]))
     try:
+        if sys.implementation.name == "micropython":
+            # MicroPython's json is lenient and positionless: check strictly first.
+            from doorsip import jsonstrict
+            found = jsonstrict.find_error(text)
+            if found is not None:
+                line, col = jsonstrict.line_col(text, found[0])
+                raise ConfigError(None, "%s: invalid JSON at line %d column %d: %s"
+                                  % (path, line, col, found[1]))
         return json.loads(text)
+    except RuntimeError:  # RecursionError on CPython
+        raise ConfigError(None, "%s: invalid JSON: nested too deeply" % path)
     except ValueError as exc:
         line = getattr(exc, "lineno", None)
         if line is None:

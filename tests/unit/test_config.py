@@ -412,3 +412,8 @@ def test_rtp_port_must_not_collide_with_sip_port():
     assert e.field == "rtp.port" and "sip.local_port 5060" in str(e)
     assert _error(_with("rtp.port", 5059)).field == "rtp.port"  # RTCP on 5060
     assert validate(_with("rtp.port", 5061))["rtp"]["port"] == 5061
+
+
+def test_load_deeply_nested_json_is_a_config_error():
+    e = _load_text('{"name": ' + "[" * 5000 + "]" * 5000 + "}")
+    assert "nested too deeply" in str(e), str(e)
