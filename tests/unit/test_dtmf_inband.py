@@ -311,3 +311,28 @@ def test_two_keys_of_a_column_rejected():
     assert detect(s) == ""
     s = Signal().silence(20).tones(((770, -10.0), (852, -25.0), (1477, -10.0)), 200)
     assert detect(s) == "6"
+
+
+def test_detected_through_g711_both_laws():
+    # Tones as they arrive in a call: encoded to PCMU/PCMA and decoded back.
+    from doorsip.media import g711
+    s = Signal().silence(20)
+    for key in "159D*#":
+        s.digit(key, 60, level=-15.0).silence(60)
+    s.digit("7", 60, level=-25.0, twist_db=6.0, col_dev=0.012).silence(60)
+    pcm = s.pcm()
+    n = len(pcm) // 2
+    codes = bytearray(n)
+    for encode, decode in ((g711.ulaw_encode_into, g711.ulaw_decode_into),
+                           (g711.alaw_encode_into, g711.alaw_decode_into)):
+        out = bytearray(2 * n)
+        encode(pcm, codes, n)
+        decode(codes, out, n)
+        assert out != pcm  # the codec really quantised the audio
+        det = InbandDetector()
+        found = []
+        for off in range(0, len(out), 320):
+            d = det.process(memoryview(out)[off:off + 320])
+            if d:
+                found.append(d)
+        assert "".join(found) == "159D*#7"
