@@ -4,7 +4,7 @@
 # 2. sipp is the client (-au/-ap): our make_challenge / check_authorization play
 #    the registrar and must accept sipp's right credentials and refuse wrong ones.
 # sipp 3.6 implements MD5 only; SHA-256 is covered by the RFC 7616 vectors in
-# tests/unit/test_sip_auth.py.
+# tests/unit/test_sip_auth.py and by Kamailio (test_auth_kamailio.py).
 # Every sipp run is bounded (-timeout, subprocess timeout) and killed in finally.
 import os
 import socket
