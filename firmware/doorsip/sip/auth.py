@@ -15,12 +15,16 @@ Public API (all text values are str):
       None: nothing we can answer, or the challenge answers the very request
       that carried our credentials (same Call-ID, CSeq one higher than the
       challenge we answered) and is not stale: wrong credentials, give up.
+      Without Call-ID/CSeq headers any repeated non-stale challenge in a realm
+      gives up. At most 3 stale retries in a row. qop: "auth" when offered,
+      else "auth-int" (body hashed); none: the RFC 2069 form. Algorithm: the
+      strongest offered per realm, SHA-256 > SHA-256-sess > MD5 > MD5-sess
+      (-sess with a hex H(A1), RFC 7616 3.4.2).
     authorize_all(...) -> list of (header_name, header_value), one per realm
       (RFC 3261 22.3: forking proxies may each add a challenge).
-    note_response(response): call with every final response to a request that
-      carried credentials; a status other than 401/407 clears the failure memory,
-      so a later challenge (registration refresh) is answered again.
-    reset(): forget failures (same effect).
+    note_response(response): optional; a final status other than 401/407 to a
+      request that carried credentials clears the failure memory.
+    reset(): forget failures.
     preauthorize(method, uri, body=b"") -> (header_name, header_value) or None:
       credentials for the next request from the last challenge, nc incremented
       (RFC 7616 3.4: saves the 401 round trip on a refresh).
