@@ -70,6 +70,7 @@ class Intercom:
         self.call_deadline_ms = None  # maximum call length
         self.hangup_at_ms = None  # hang up a few seconds after the door opened
         self.answer_at_ms = None  # auto-answer of an incoming call
+        self.ring_deadline_ms = None  # indoor: stop ringing, decline with 480
         doors = []
         cfg_doors = config.get("doors") or {}
         for name in cfg_doors:
@@ -79,7 +80,9 @@ class Intercom:
         self.code_entry = doorlock.CodeEntry(doors)
         self.indoor = config.get("indoor") or {}
         incoming = config.get("incoming") or {}
-        self.allow = [uri_key(u) for u in incoming.get("allow") or ()]
+        allow = incoming.get("allow") or ()
+        self.allow_anyone = "*" in allow
+        self.allow = [uri_key(u) for u in allow if u != "*"]
         # registration
         sip = config.get("sip") or {}
         self.uses_registrar = bool(sip.get("registrar"))
@@ -154,9 +157,6 @@ class Intercom:
             self._call_list_exhausted(now_ms)
 
     # ---- outgoing call progress -----------------------------------------------
-    def on_call_started(self, handle, target, now_ms):
-        self.events.emit("call_started", {"target": target})
-
     def on_ringing(self, handle, now_ms):
         if self.call_list is not None and self.call_list.owns(handle):
             self.call_list.on_ringing(handle)
@@ -205,9 +205,11 @@ class Intercom:
             delay = self.indoor.get("auto_answer_s")
             if delay is not None:
                 self.answer_at_ms = ticks_add(now_ms, int(delay * 1000))
+            ring_s = self.indoor.get("ring_timeout_s", 30)
+            self.ring_deadline_ms = ticks_add(now_ms, int(ring_s * 1000))
             return
         incoming = self.config.get("incoming") or {}
-        if uri_key(from_uri) not in self.allow:
+        if not self.allow_anyone and uri_key(from_uri) not in self.allow:
             self.events.emit("call_rejected", {"from": from_uri, "status": FORBIDDEN})
             self.phone.reject(handle, FORBIDDEN)
             return
@@ -228,7 +230,11 @@ class Intercom:
     def _answer_incoming(self, now_ms):
         handle = self.call
         self.answer_at_ms = None
-        self.phone.answer(handle)
+        self.ring_deadline_ms = None
+        if self.phone.answer(handle) is False:  # e.g. 488, no common codec
+            self.events.emit("call_ended", {"reason": "answer_failed", "from": self.caller})
+            self._back_to_idle(now_ms)
+            return
         self._enter_call(handle, self.caller, now_ms)
 
     def on_cancelled(self, handle, now_ms):
@@ -326,6 +332,7 @@ class Intercom:
         self.call_deadline_ms = None
         self.hangup_at_ms = None
         self.answer_at_ms = None
+        self.ring_deadline_ms = None
         self.code_entry.reset()
         self._led_idle(now_ms)
 
@@ -337,6 +344,12 @@ class Intercom:
             if self.state == _INCOMING:
                 self._answer_incoming(now_ms)
             self.answer_at_ms = None
+        if (self.ring_deadline_ms is not None and self.state == _INCOMING
+                and ticks_diff(now_ms, self.ring_deadline_ms) >= 0):
+            # Nobody answered: 480 Temporarily Unavailable (RFC 3261 21.4.18).
+            self.phone.reject(self.call, 480)
+            self.events.emit("call_ended", {"reason": "not_answered", "from": self.caller})
+            self._back_to_idle(now_ms)
         if self.state == _IN_CALL:
             self._code_verdict(self.code_entry.poll(now_ms), "timeout", now_ms)
             if self.hangup_at_ms is not None and ticks_diff(now_ms, self.hangup_at_ms) >= 0:
@@ -357,7 +370,8 @@ class Intercom:
     def next_deadline_ms(self):
         best = None
         for d in (self.call_list.deadline_ms() if self.call_list else None,
-                  self.answer_at_ms, self.hangup_at_ms, self.call_deadline_ms,
+                  self.answer_at_ms, self.ring_deadline_ms, self.hangup_at_ms,
+                  self.call_deadline_ms,
                   self.code_entry.deadline_ms() if self.state == _IN_CALL else None,
                   self.reg_retry_at, self.keepalive_at):
             if d is not None and (best is None or ticks_diff(d, best) < 0):

@@ -1,0 +1,696 @@
+# The runtime glue (DESIGN.md section 1): the one module that owns the event loop,
+# the sockets and the clock. It drives the sans-IO SIP user agent, the media path
+# of the current call and the hardware, and connects them to the intercom policy.
+#
+#   micropython -m doorsip.runtime --config FILE --board NAME [--mic W] [--speaker W]
+#   python -m doorsip.runtime ... (what `doorsip run` does on CPython)
+#
+# On the sim board it reads the line commands of DESIGN.md section 4 on stdin
+# (press, hold, status, quit) and writes one JSON event per line on stdout.
+import sys
+
+from doorsip import netio
+from doorsip.compat import MICROPYTHON, const, heap_info, ticks_add, ticks_diff, ticks_ms
+
+asyncio = netio.asyncio
+
+_TICK_MS = const(10)
+_DIGIT_MS = const(120)  # RFC 4733 event length per sent digit
+_DIGIT_GAP_TICKS = const(4)  # 80 ms of audio between two sent digits
+_INFO_GAP_MS = const(200)
+_MAX_ADDR_CACHE = const(16)
+
+
+class Media:
+    """The RTP stream of the call in progress: one paced 20 ms tick sends a frame
+    (or an RFC 4733 event packet) and plays one out of the jitter buffer."""
+
+    def __init__(self, station, call, params):
+        from doorsip.media import g711
+        from doorsip.media.rtp import RtpSender, RtpReceiver
+        from doorsip.media.jitter import JitterBuffer
+        from doorsip.media.dtmf import Rfc4733Receiver, Rfc4733Sender
+        from doorsip.media.stream import PacedSender
+        self.station = station
+        self.call = call
+        self.params = params
+        encode, decode, silence = g711.codec_functions(params.codec)
+        self.jitter = JitterBuffer(decode, silence_code=silence)
+        self.sender = RtpSender(params.payload_type, encode)
+        self.receiver = RtpReceiver((params.payload_type,), event_pt=params.dtmf_pt,
+                                    jitter=self.jitter)
+        self.dest = netio.resolve(params.remote_ip, params.remote_port)
+        self._latched = None
+        self.sends = params.direction in ("sendrecv", "sendonly") and params.remote_port > 0
+        self.dtmf_rx = Rfc4733Receiver()
+        self.dtmf_tx = Rfc4733Sender()
+        self.digits_out = ""
+        self._gap = 0
+        self.inband = None
+        if "inband" in station.dtmf_methods:
+            from doorsip.media.dtmf import InbandDetector
+            detector = InbandDetector()
+            if detector.enabled:
+                self.inband = detector
+            else:
+                station.events.log("in-band DTMF off: %s" % detector.reason)
+        self.mic = bytearray(320)
+        self.speaker = bytearray(320)
+        self.pacer = PacedSender(self._tick, on_skip=self._skipped)
+
+    def start(self):
+        self.sender.start_talkspurt()
+        self.pacer.start()
+
+    async def stop(self):
+        await self.pacer.stop()
+
+    def figures(self):
+        from doorsip.media.rtp import call_figures
+        return call_figures(self.sender, self.receiver, self.jitter)
+
+    def _skipped(self, frames):
+        self.sender.skip_frames(frames)
+
+    def _tick(self):
+        station = self.station
+        now = ticks_ms()
+        n = station.audio_in.read_into(self.mic)
+        if n == 0:
+            for i in range(320):
+                self.mic[i] = 0
+        remote = self.receiver.remote
+        if remote is not None and remote is not self._latched:
+            # Symmetric RTP (RFC 4961): answer to where the far end really sends from,
+            # which fixes one-way audio behind NAT.
+            self._latched = remote
+            self.dest = netio.resolve(remote[0], remote[1])
+        if self.sends:
+            packet = self._event_packet()
+            if packet is None:
+                packet = self.sender.pack_frame(self.mic)
+            netio.sendto(station.rtp_sock, packet, self.dest)
+        else:
+            self.sender.skip_frames(1)
+        self.jitter.get_into(self.speaker)
+        station.audio_out.write(self.speaker)
+        if self.inband is not None:
+            digit = self.inband.process(self.speaker)
+            if digit is not None:
+                station.dtmf_in(self.call, digit, "inband", now)
+        if self.dtmf_rx.poll(now):
+            self._drain_4733(now)
+        return None
+
+    def _event_packet(self):
+        tx = self.dtmf_tx
+        if not tx.active:
+            if self._gap:
+                self._gap -= 1
+                return None
+            if not self.digits_out or self.params.dtmf_pt is None:
+                return None
+            digit = self.digits_out[0]
+            self.digits_out = self.digits_out[1:]
+            tx.start(digit, _DIGIT_MS, self.sender.timestamp)
+        n = tx.next_payload(self.sender.payload, 0)
+        offset = (self.sender.timestamp - tx.timestamp) & 0xFFFFFFFF
+        packet = self.sender.pack_at(n, self.params.dtmf_pt, tx.marker, offset)
+        self.sender.skip_frames(1)  # the media clock runs on during the event (RFC 4733 2.5)
+        if not tx.active:
+            self._gap = _DIGIT_GAP_TICKS
+        return packet
+
+    def on_datagram(self, data, addr, now):
+        from doorsip.media.rtp import KIND_EVENT
+        kind = self.receiver.on_packet(data, len(data), netio.addr_text(addr), now)
+        if kind == KIND_EVENT:
+            r = self.receiver
+            payload = memoryview(data)[r.payload_offset:r.payload_offset + r.payload_len]
+            if self.dtmf_rx.receive(payload, r.timestamp32, now):
+                self._drain_4733(now)
+
+    def _drain_4733(self, now):
+        while True:
+            digit = self.dtmf_rx.next_digit()
+            if digit is None:
+                return
+            self.station.dtmf_in(self.call, digit, "rfc4733", now)
+
+
+class Phone:
+    """The policy's phone (app/intercom.py) over the UA and the media path."""
+
+    def __init__(self, station):
+        self.s = station
+
+    def call(self, target):
+        s = self.s
+        from doorsip.sip import sdp
+        from doorsip.sip.useragent import UAError
+        offer = sdp.build_offer(s.local_host, s.rtp_port, s.codecs, s.dtmf_pt)
+        try:
+            call = s.ua.invite(target, offer, ticks_ms())
+        except (UAError, ValueError) as exc:
+            s.events.emit("error", {"what": "call", "target": target, "message": str(exc)})
+            return None
+        s.events.emit("call_started", {"target": target})
+        return call
+
+    def _ua(self, name, *args):
+        from doorsip.sip.useragent import UAError
+        try:
+            getattr(self.s.ua, name)(*args)
+        except UAError as exc:
+            self.s.events.log("%s: %s" % (name, exc))
+
+    def cancel(self, call):
+        self._ua("cancel", call)
+
+    def hangup(self, call):
+        self._ua("hangup", call)
+
+    def ring(self, call):
+        self._ua("answer", call, 180)
+
+    def reject(self, call, status):
+        self._ua("answer", call, status)
+
+    def answer(self, call):
+        """Accept with an SDP answer; False (and 488) when no codec fits (RFC 3264 6)."""
+        s = self.s
+        from doorsip.sip import sdp
+        try:
+            body, params = sdp.answer(call.remote_sdp, s.local_host, s.rtp_port, s.codecs)
+        except sdp.SdpError as exc:
+            s.events.log("answer: %s" % exc.reason)
+            self._ua("answer", call, exc.status)
+            return False
+        self._ua("answer", call, 200, body)
+        s.start_media(call, params)
+        return True
+
+    def send_digits(self, call, digits, method):
+        s = self.s
+        media = s.media
+        if method == "rfc4733" and media is not None and media.call is call \
+                and media.params.dtmf_pt is not None:
+            media.digits_out += digits
+        else:
+            s.info_out += digits
+            s.info_call = call
+
+    def register(self):
+        self._ua("register", ticks_ms())
+
+    def keepalive(self):
+        # OPTIONS to the registrar keeps the NAT binding open and, unlike a bare
+        # CRLF, tells us when the network or the PBX is gone (408 -> re-register).
+        s = self.s
+        target = "sip:%s" % s.config["sip"]["registrar"]
+        try:
+            s.keepalive_id = s.ua.options(target, ticks_ms())
+        except Exception as exc:
+            s.events.log("keepalive: %s" % exc)
+
+
+class Hardware:
+    """The policy's hardware: LED patterns and relay pulses, reported as events."""
+
+    def __init__(self, station):
+        self.s = station
+
+    def led(self, pattern):
+        s = self.s
+        if s.led is not None:
+            s.led.pattern(pattern)
+        if pattern != s.led_pattern:
+            s.led_pattern = pattern
+            s.events.emit("led", {"pattern": pattern})
+
+    def pulse(self, relay_name, ms):
+        relay = self.s.relays.get(relay_name)
+        if relay is None:
+            self.s.events.emit("error", {"what": "relay", "relay": relay_name})
+            return
+        relay.pulse(ms)
+        self.s.poll_relays()
+
+
+class Station:
+    def __init__(self, config, board, events, mic=None, speaker=None):
+        from doorsip.hal import devices
+        from doorsip.hal.audio import open_audio
+        from doorsip.sip.useragent import UserAgent
+        from doorsip.app.intercom import Intercom
+        from doorsip.media.dtmf import DigitDeduplicator
+        self.config = config
+        self.board = board
+        self.events = events
+        sip = config["sip"]
+        rtp = config["rtp"]
+        self.codecs = tuple(rtp["codecs"])
+        self.dtmf_methods = rtp["dtmf"]
+        self.dtmf_pt = rtp.get("dtmf_pt", 101) if "rfc4733" in self.dtmf_methods else None
+        self.rtp_port = rtp["port"]
+        self.local_host = local_host_for(config)
+        self.quit = asyncio.Event()
+        self.media = None
+        self.info_out = ""
+        self.info_call = None
+        self.info_next = 0
+        self.keepalive_id = None
+        self.led_pattern = None
+        self._addr_cache = {}
+        self.dedup = DigitDeduplicator()
+        # Hardware first, so the relay is off before anything else can fail (boot).
+        self.pins = devices.make_pins(board)
+        self.relays = {}
+        self.relay_state = {}
+        for name in config.get("doors") or {}:
+            door = config["doors"][name]
+            self.relays[name] = devices.make_relay(self.pins, board, name, door.get("max_on_ms"))
+            self.relay_state[name] = False
+        leds = board.get("leds") or {}
+        self.led = devices.make_led(self.pins, board, sorted(leds)[0]) if leds else None
+        self.buttons = {}
+        for name in board.get("buttons") or {}:
+            self._button(name)
+        self.audio_in, self.audio_out = open_audio(board["audio"], mic, speaker)
+        self.sip_sock = netio.open_udp(sip["local_port"])
+        self.rtp_sock = netio.open_udp(self.rtp_port)
+        now = ticks_ms()
+        self.ua = UserAgent.from_config(sip, self.local_host, now_ms=now)
+        self.phone = Phone(self)
+        self.hw = Hardware(self)
+        self.policy = Intercom(config, self.phone, self.hw, events, now)
+
+    # ---- devices -----------------------------------------------------------------
+    def _button(self, name):
+        button = self.buttons.get(name)
+        if button is None:
+            from doorsip.hal import devices
+            button = devices.make_button(self.pins, self.board, name)
+            button.when_pressed = self._pressed
+            self.buttons[name] = button
+        return button
+
+    def _pressed(self, button):
+        self.events.emit("button", {"name": button.name})
+        self.policy.on_button(button.name, ticks_ms())
+        self.pump()
+
+    def poll_relays(self):
+        for name in self.relays:
+            relay = self.relays[name]
+            relay.poll()
+            if relay.is_on != self.relay_state[name]:
+                self.relay_state[name] = relay.is_on
+                self.events.emit("relay", {"name": name, "state": "on" if relay.is_on else "off"})
+
+    # ---- SIP ------------------------------------------------------------------------
+    def _sockaddr(self, dest):
+        cache = self._addr_cache
+        addr = cache.get(dest)
+        if addr is None:
+            if len(cache) >= _MAX_ADDR_CACHE:
+                cache.clear()
+            addr = netio.resolve(dest[0], dest[1])
+            cache[dest] = addr
+        return addr
+
+    def pump(self):
+        """Hand the UA's events to the policy and send what the UA queued."""
+        ua = self.ua
+        for _ in range(64):  # bounded: one burst of events per pump
+            event = ua.next_event()
+            if event is None:
+                break
+            try:
+                self._on_ua_event(event)
+            except Exception as exc:  # a policy bug must not take the station down
+                self.events.emit("error", {"what": event.kind, "message": repr(exc)})
+                if not MICROPYTHON:
+                    import traceback
+                    traceback.print_exc()
+        for data, dest in ua.datagrams():
+            try:
+                netio.sendto(self.sip_sock, data, self._sockaddr(dest))
+            except OSError as exc:
+                self.events.log("send to %s:%s failed: %s" % (dest[0], dest[1], exc))
+
+    def _on_ua_event(self, ev):
+        kind = ev.kind
+        now = ticks_ms()
+        policy = self.policy
+        call = ev.call
+        if kind == "registered":
+            self.events.emit("registered", {"expires": ev.expires})
+            policy.on_registered(now)
+        elif kind == "registration_failed":
+            unreachable = ev.status in (408, 503, 504) or ev.status is None
+            self.events.emit("registration_failed", {"status": ev.status, "reason": ev.reason})
+            policy.on_registration_failed(now, unreachable)
+        elif kind == "incoming_call":
+            policy.on_incoming(call, call.remote_uri or ev.uri, now)
+        elif kind == "ringing":
+            policy.on_ringing(call, now)
+        elif kind == "answered":
+            if call.direction == "out":
+                policy.on_answered(call, now)
+                if policy.call is call:
+                    self._media_for_answer(call, ev.body or call.remote_sdp)
+        elif kind == "call_failed":
+            policy.on_call_failed(call, ev.status, now)
+        elif kind == "call_ended":
+            figures = None
+            if self.media is not None and self.media.call is call:
+                figures = self.media.figures()
+                self.stop_media()
+            if ev.reason == "cancelled":
+                policy.on_cancelled(call, now)
+            else:
+                policy.on_call_ended(call, ev.reason, figures, now)
+        elif kind == "info":
+            from doorsip.media.dtmf import parse_info
+            digit = parse_info(ev.content_type, ev.body)
+            if digit is not None:
+                self.dtmf_in(call, digit, "info", now)
+        elif kind == "options_response":
+            if ev.call_id == self.keepalive_id and ev.status == 408:
+                self.events.emit("registration_failed", {"status": 408, "reason": "keepalive"})
+                policy.on_registration_failed(now, True)
+
+    def _media_for_answer(self, call, body):
+        from doorsip.sip import sdp
+        try:
+            params = sdp.accept_answer(body, self.codecs, self.dtmf_pt or 101)
+        except sdp.SdpError as exc:
+            self.events.emit("error", {"what": "sdp", "message": exc.reason})
+            self.phone.hangup(call)
+            return
+        self.start_media(call, params)
+
+    def dtmf_in(self, call, digit, method, now):
+        if method not in self.dtmf_methods:
+            return
+        if self.dedup.accept(digit, method, now):
+            self.policy.on_dtmf(call, digit, method, now)
+            self.pump()
+
+    # ---- media ----------------------------------------------------------------------
+    def start_media(self, call, params):
+        if self.media is not None:
+            self.stop_media()
+        self.dedup.reset()
+        self.media = Media(self, call, params)
+        self.media.start()
+        self.events.log("media %s %s:%d pt %d" % (params.codec, params.remote_ip,
+                                                  params.remote_port, params.payload_type))
+
+    def stop_media(self):
+        media = self.media
+        self.media = None
+        if media is not None:
+            asyncio.create_task(media.stop())
+
+    def _on_rtp(self, data, addr):
+        media = self.media
+        if media is not None:
+            media.on_datagram(data, addr, ticks_ms())
+
+    def _on_sip(self, data, addr):
+        self.ua.receive(data, netio.addr_text(addr), ticks_ms())
+        self.pump()
+
+    # ---- tasks -----------------------------------------------------------------------
+    async def _ticker(self):
+        ua = self.ua
+        policy = self.policy
+        while not self.quit.is_set():
+            now = ticks_ms()
+            deadline = ua.next_deadline_ms()
+            if deadline is not None and ticks_diff(now, deadline) >= 0:
+                ua.on_timer(now)
+            deadline = policy.next_deadline_ms()
+            if deadline is not None and ticks_diff(now, deadline) >= 0:
+                policy.poll(now)
+            for name in self.buttons:
+                self.buttons[name].poll(now)
+            if self.led is not None:
+                self.led.poll(now)
+            self.poll_relays()
+            if self.info_out and ticks_diff(now, self.info_next) >= 0:
+                self._send_info_digit(now)
+            self.pump()
+            await netio.sleep_ms(_TICK_MS)
+
+    def _send_info_digit(self, now):
+        from doorsip.media.dtmf import info_body, CONTENT_DTMF_RELAY
+        digit = self.info_out[0]
+        self.info_out = self.info_out[1:]
+        self.info_next = ticks_add(now, _INFO_GAP_MS)
+        self.phone._ua("send_info", self.info_call, CONTENT_DTMF_RELAY,
+                       info_body(digit, 160, CONTENT_DTMF_RELAY))
+
+    async def _commands(self, stream):
+        reader = await _line_reader(stream)
+        while not self.quit.is_set():
+            line = await reader.readline()
+            if not line:
+                break  # the controller went away: shut down
+            try:
+                await self.command(line.decode().strip())
+            except Exception as exc:
+                self.events.emit("error", {"what": "command", "message": repr(exc)})
+        self.quit.set()
+
+    async def command(self, line):
+        words = line.split()
+        if not words:
+            return
+        verb = words[0]
+        if verb in ("press", "hold") and len(words) >= 2:
+            ms = 80
+            if verb == "hold":
+                try:
+                    ms = int(words[2])
+                except (IndexError, ValueError):
+                    self.events.emit("error", {"what": "command", "message": "hold <button> <ms>"})
+                    return
+            await self._press(words[1], ms)
+        elif verb == "status":
+            self.emit_status()
+        elif verb == "quit":
+            self.quit.set()
+        else:
+            self.events.emit("error", {"what": "command",
+                                       "message": "unknown command %r (press, hold, status, quit)" % line})
+
+    async def _press(self, name, ms):
+        """Drive the simulated pin through a press: the Button device debounces it
+        and fires when_pressed, exactly as a real contact would."""
+        from doorsip.board import device_spec
+        try:
+            self._button(name)
+            spec = device_spec(self.board, "buttons", name)
+        except Exception as exc:
+            self.events.emit("error", {"what": "press", "message": str(exc)})
+            return
+        pressed = 0 if spec.get("active_low", True) else 1
+        self.pins.drive(spec["pin"], pressed)
+        await netio.sleep_ms(ms)
+        self.pins.drive(spec["pin"], 1 - pressed)
+
+    def emit_status(self):
+        used, free = heap_info()
+        self.events.emit("status", {
+            "state": self.policy.state_name(),
+            "registration": self.policy.registration_name(),
+            "calls": len(self.ua.calls),
+            "heap_used": used if MICROPYTHON else None,
+            "heap_free": free if MICROPYTHON else None,
+        })
+
+    async def run(self, commands=None):
+        from doorsip.media.stream import PacketReceiver
+        sip_rx = PacketReceiver(self.sip_sock, self._on_sip, bufsize=4096)
+        rtp_rx = PacketReceiver(self.rtp_sock, self._on_rtp, bufsize=1500)
+        sip_rx.start()
+        rtp_rx.start()
+        ticker = asyncio.create_task(self._ticker())
+        reader = asyncio.create_task(self._commands(commands)) if commands is not None else None
+        self.events.emit("started", {"role": self.config.get("role"), "name": self.config.get("name"),
+                                     "sip": "%s:%d" % (self.local_host, self.config["sip"]["local_port"]),
+                                     "rtp": self.rtp_port,
+                                     "runtime": "micropython" if MICROPYTHON else "cpython"})
+        self.policy.start(ticks_ms())
+        self.pump()
+        try:
+            await self.quit.wait()
+        finally:
+            await self.shutdown(sip_rx, rtp_rx, ticker, reader)
+
+    async def shutdown(self, sip_rx, rtp_rx, ticker, reader):
+        """Relay off, calls ended, un-REGISTER, sockets closed (DESIGN.md section 4)."""
+        for name in self.relays:
+            self.relays[name].off()
+        self.poll_relays()
+        try:
+            for call in self.ua.calls:
+                self.phone.hangup(call)
+            if self.policy.registered:
+                self.ua.unregister(ticks_ms())
+            self.pump()
+            # Give the BYE / un-REGISTER a moment to be answered (or retransmitted).
+            for _ in range(30):
+                if not self.ua.calls and not self.ua.registered:
+                    break
+                await netio.sleep_ms(_TICK_MS)
+                now = ticks_ms()
+                deadline = self.ua.next_deadline_ms()
+                if deadline is not None and ticks_diff(now, deadline) >= 0:
+                    self.ua.on_timer(now)
+                self.pump()
+        finally:
+            if self.media is not None:
+                await self.media.stop()
+                self.media = None
+            for task in (ticker, reader):
+                if task is not None:
+                    task.cancel()
+            await sip_rx.stop()
+            await rtp_rx.stop()
+            self.close()
+            self.events.emit("stopped", None)
+
+    def close(self):
+        for name in self.relays:
+            try:
+                self.relays[name].close()
+            except Exception:
+                pass
+        for closer in (self.audio_in, self.audio_out, self.sip_sock, self.rtp_sock):
+            try:
+                closer.close()
+            except Exception:
+                pass
+        try:
+            self.pins.close()
+        except Exception:
+            pass
+
+
+async def _line_reader(stream):
+    """An object with `await readline()` over stdin on either interpreter."""
+    if MICROPYTHON:
+        return asyncio.StreamReader(stream)
+    reader = asyncio.StreamReader()
+    protocol = asyncio.StreamReaderProtocol(reader)
+    await asyncio.get_running_loop().connect_read_pipe(lambda: protocol, stream)
+    return reader
+
+
+def local_host_for(config):
+    """The address our Contact, Via and SDP carry: the one the system would use to
+    reach the registrar (or the first call target); loopback peers get 127.0.0.1."""
+    sip = config["sip"]
+    peer = sip.get("registrar") or sip.get("proxy")
+    if not peer:
+        for name in config.get("buttons") or {}:
+            calls = config["buttons"][name].get("call") or []
+            if calls:
+                peer = calls[0].split("@")[-1].split(";")[0]
+                break
+    host = (peer or "127.0.0.1").rsplit(":", 1)[0] if peer and peer.count(":") == 1 else (peer or "127.0.0.1")
+    if host.startswith("sip:"):
+        host = host[4:]
+    if host.startswith("127.") or host == "localhost":
+        return "127.0.0.1"
+    try:  # an ESP32 with Wi-Fi up
+        import network
+        return network.WLAN(network.STA_IF).ifconfig()[0]
+    except Exception:
+        pass
+    try:  # CPython: the source address the kernel picks for this peer
+        import socket
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            probe.connect((host, 5060))
+            return probe.getsockname()[0]
+        finally:
+            probe.close()
+    except Exception:
+        return "127.0.0.1"
+
+
+def _parse_args(argv):
+    opts = {"config": None, "board": None, "mic": None, "speaker": None, "boards_dir": None}
+    i = 0
+    while i < len(argv):
+        key = argv[i]
+        if key.startswith("--") and key[2:].replace("-", "_") in opts and i + 1 < len(argv):
+            opts[key[2:].replace("-", "_")] = argv[i + 1]
+            i += 2
+        else:
+            raise ValueError("unknown argument %r (use --config FILE --board NAME "
+                             "[--mic FILE.wav] [--speaker FILE.wav] [--boards-dir DIR])" % key)
+    if not opts["config"]:
+        raise ValueError("--config FILE is required")
+    return opts
+
+
+def load(opts):
+    """(config, board) validated, or an exception whose message names the problem."""
+    from doorsip import config as config_mod
+    from doorsip import board as board_mod
+    cfg = config_mod.load(opts["config"])
+    board = board_mod.load_board(opts["board"] or cfg.get("board") or "sim", opts["boards_dir"])
+    board_mod.check_board_against_config(board, cfg)
+    return cfg, board
+
+
+async def _main_async(station, commands):
+    await station.run(commands)
+
+
+def main(argv=None):
+    from doorsip.events import EventSink
+    argv = sys.argv[1:] if argv is None else argv
+    events = EventSink()
+    try:
+        opts = _parse_args(argv)
+        cfg, board = load(opts)
+    except Exception as exc:  # config/board errors already name the field
+        sys.stderr.write("doorsip run: error: %s\n" % exc)
+        return 2
+    station = None
+    try:
+        station = Station(cfg, board, events, opts["mic"], opts["speaker"])
+        commands = sys.stdin if board.get("pins") == "sim" else None
+        _install_sigterm(station)
+        asyncio.run(_main_async(station, commands))
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:
+        events.emit("error", {"what": "station", "message": repr(exc)})
+        if station is not None:
+            station.close()  # relay off on any exception
+        sys.stderr.write("doorsip run: error: %r\n" % (exc,))
+        return 1
+    return 0
+
+
+def _install_sigterm(station):
+    try:
+        import signal
+    except ImportError:  # MicroPython unix port: no signal module; stdin EOF or quit stops it
+        return
+
+    def handler(signum, frame):
+        station.quit.set()
+    signal.signal(signal.SIGTERM, handler)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
