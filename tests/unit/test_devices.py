@@ -438,3 +438,17 @@ def test_poll_task_ends_a_pulse_in_real_time():
     elapsed = asyncio.run(main())
     assert not relay.is_on and pins.level(23) == 0
     assert 30 <= elapsed < 500, elapsed
+
+
+def test_hardware_builds_indoor_buttons_for_indoor_role():
+    from doorsip.config import validate
+    pressed = []
+    hw = Hardware(_sim_board(), validate({"role": "indoor", "indoor": {"hangup_button": "end"}}),
+                  on_button=lambda n, t: pressed.append(n), now_ms=0)
+    assert sorted(hw.buttons) == ["answer", "bell", "end", "open"]
+    hw.press("end")
+    hw.poll(40)
+    hw.press("end", False)
+    hw.poll(80)
+    assert pressed == ["end"]
+    hw.close()

@@ -293,7 +293,11 @@ def make_pins(board, **options):
         from doorsip.hal.sim_pins import SimPins
         return SimPins(**options)
     if backend == "gpiozero":
-        from doorsip.hal.gpiozero_pins import GpiozeroPins
+        try:
+            from doorsip.hal.gpiozero_pins import GpiozeroPins
+        except ImportError as exc:
+            raise ValueError("board %s drives its pins with gpiozero, which is not importable "
+                             "here (%s): pip install gpiozero" % (board.get("name"), exc))
         return GpiozeroPins(**options)
     if backend == "mpy":
         from doorsip.hal.mpy_pins import MpyPins
