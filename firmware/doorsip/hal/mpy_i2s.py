@@ -11,7 +11,7 @@ linearly. A 32-bit mic word carries 24 data bits left-justified (INMP441 data sh
 Both run the driver in non-blocking mode (I2S.irq): read_into returns 0 until the
 driver has filled a frame, write drops a frame while the previous one is still in
 flight; neither blocks the event loop. Conversion allocates nothing; it runs as
-viper code (hal/i2s_viper.py) where the port has the emitter, else as the plain
+viper code (hal/mpy_i2s_viper.py) where the port has the emitter, else as the plain
 twins below (IMPLEMENTATION says which). Measured on the x86 unix port per 20 ms
 frame: mic 32-bit 16 kHz 140 us plain / 4 us viper, speaker 75 us / 3 us; an ESP32
 is 50-75x slower, so plain Python would eat a third of the frame there.
@@ -115,7 +115,7 @@ def spk_convert_py(pcm, raw, mode, prev):
 
 
 try:
-    from doorsip.hal.i2s_viper import mic_convert, spk_convert
+    from doorsip.hal.mpy_i2s_viper import mic_convert, spk_convert
     IMPLEMENTATION = "viper"
 except Exception:  # CPython, or a port built without the viper emitter
     mic_convert = mic_convert_py
