@@ -318,3 +318,15 @@ def test_transition_tables_are_complete_for_network_input():
         for _ in range(2):
             lay.request(tx, inv, 1)
             lay.request(tx, ack, 1)
+
+
+def test_acked_invite_server_is_reaped_when_full():
+    tu, lay = layer(max_transactions=1)
+    inv = parse(request("INVITE", branch="z9hG4bKr1"))
+    tx = lay.server(inv, PEER, 0)
+    tx.respond(build_response(inv, 200, None, (), b"", "t"), 200, 0)
+    other = parse(request("OPTIONS", branch="z9hG4bKr2"))
+    raises(T.TransactionError, lay.server, other, PEER, 1)   # 2xx not yet ACKed
+    tx.ack_received(2)
+    lay.server(other, PEER, 3)
+    assert tx.terminated()

@@ -589,3 +589,18 @@ def test_registrar_restart_forgets_nonces_refresh_still_succeeds():
     net.run(40000)
     assert ld.kinds() == ["registered", "registered"], ld.kinds()
     assert reg.bindings and door.registered
+
+
+def test_many_calls_in_a_row_stay_within_the_tables():
+    net, door, flat, ld, lf = pair()
+    for i in range(40):
+        call = door.invite(FLAT_URI, OFFER, net.now)
+        assert net.run_until(lambda: lf.has("incoming_call"), 2000), (i, ld.kinds())
+        flat.answer(lf.first("incoming_call").call, 200, ANSWER, now_ms=net.now)
+        assert net.run_until(lambda: lf.has("answered"), 2000)
+        door.bye(call, net.now)
+        assert net.run_until(lambda: lf.has("call_ended") and ld.has("call_ended"), 2000)
+        ld.all = []
+        lf.all = []
+        assert len(door.layer) <= door.layer.max_transactions
+    no_errors(door, flat)

@@ -57,78 +57,89 @@ _TIMEOUT = const(32)      # report a timeout to the TU
 _SEND_100 = const(64)     # 100 Trying if the TU has not answered within 200 ms (17.2.1)
 _STOP = const(128)        # stop retransmission and timeout timers
 
-# The transition tables: (state, input, new state, actions). Anything not listed is an
-# illegal transition and raises TransactionError: for network inputs every legal
-# case, including "absorb and ignore", is listed explicitly.
-_ICT_ROWS = (
-    (CALLING, _IN_RETX, CALLING, _RESEND | _BACKOFF),          # timer A
-    (CALLING, _IN_TIMEOUT, TERMINATED, _TIMEOUT),              # timer B
-    (CALLING, _IN_1XX, PROCEEDING, _PASS),
-    (CALLING, _IN_2XX, ACCEPTED, _PASS),
-    (CALLING, _IN_FINAL, COMPLETED, _SEND_ACK | _PASS),
-    (PROCEEDING, _IN_1XX, PROCEEDING, _PASS),
-    (PROCEEDING, _IN_2XX, ACCEPTED, _PASS),
-    (PROCEEDING, _IN_FINAL, COMPLETED, _SEND_ACK | _PASS),
-    (COMPLETED, _IN_1XX, COMPLETED, 0),
-    (COMPLETED, _IN_2XX, COMPLETED, 0),
-    (COMPLETED, _IN_FINAL, COMPLETED, _SEND_ACK),              # retransmitted final: ACK again
-    (COMPLETED, _IN_END, TERMINATED, 0),                       # timer D
-    (ACCEPTED, _IN_1XX, ACCEPTED, 0),
-    (ACCEPTED, _IN_2XX, ACCEPTED, _PASS),                      # TU re-ACKs (13.2.2.4)
-    (ACCEPTED, _IN_FINAL, ACCEPTED, 0),
-    (ACCEPTED, _IN_END, TERMINATED, 0),                        # timer M (RFC 6026)
-)
-_NICT_ROWS = (
-    (TRYING, _IN_RETX, TRYING, _RESEND | _BACKOFF),            # timer E
-    (TRYING, _IN_TIMEOUT, TERMINATED, _TIMEOUT),               # timer F
-    (TRYING, _IN_1XX, PROCEEDING, _PASS),
-    (TRYING, _IN_2XX, COMPLETED, _PASS),
-    (TRYING, _IN_FINAL, COMPLETED, _PASS),
-    (PROCEEDING, _IN_RETX, PROCEEDING, _RESEND | _BACKOFF),
-    (PROCEEDING, _IN_TIMEOUT, TERMINATED, _TIMEOUT),
-    (PROCEEDING, _IN_1XX, PROCEEDING, _PASS),
-    (PROCEEDING, _IN_2XX, COMPLETED, _PASS),
-    (PROCEEDING, _IN_FINAL, COMPLETED, _PASS),
-    (COMPLETED, _IN_1XX, COMPLETED, 0),
-    (COMPLETED, _IN_2XX, COMPLETED, 0),
-    (COMPLETED, _IN_FINAL, COMPLETED, 0),
-    (COMPLETED, _IN_END, TERMINATED, 0),                       # timer K
-)
-_IST_ROWS = (
-    (PROCEEDING, _IN_REQUEST, PROCEEDING, _RESEND),            # last provisional again
-    (PROCEEDING, _IN_RETX, PROCEEDING, _SEND_100),
-    (PROCEEDING, _IN_1XX, PROCEEDING, _SEND),
-    (PROCEEDING, _IN_2XX, ACCEPTED, _SEND),
-    (PROCEEDING, _IN_FINAL, COMPLETED, _SEND),
-    (PROCEEDING, _IN_ACK, PROCEEDING, 0),                      # stray ACK: ignore
-    (COMPLETED, _IN_REQUEST, COMPLETED, _RESEND),
-    (COMPLETED, _IN_RETX, COMPLETED, _RESEND | _BACKOFF),      # timer G
-    (COMPLETED, _IN_TIMEOUT, TERMINATED, _TIMEOUT),            # timer H
-    (COMPLETED, _IN_ACK, CONFIRMED, 0),
-    (CONFIRMED, _IN_REQUEST, CONFIRMED, 0),
-    (CONFIRMED, _IN_ACK, CONFIRMED, 0),
-    (CONFIRMED, _IN_END, TERMINATED, 0),                       # timer I
-    # Accepted: RFC 6026 7.1. The 2xx retransmission RFC 3261 13.3.1.4 gives the UAS
-    # core runs here on the same timer machinery until the TU reports the ACK.
-    (ACCEPTED, _IN_REQUEST, ACCEPTED, _RESEND),
-    (ACCEPTED, _IN_ACK, ACCEPTED, 0),
-    (ACCEPTED, _IN_RETX, ACCEPTED, _RESEND | _BACKOFF),
-    (ACCEPTED, _IN_TIMEOUT, ACCEPTED, _TIMEOUT | _STOP),       # no ACK within 64*T1
-    (ACCEPTED, _IN_TU_ACK, ACCEPTED, _STOP),
-    (ACCEPTED, _IN_END, TERMINATED, 0),                        # timer L
-)
-_NIST_ROWS = (
-    (TRYING, _IN_REQUEST, TRYING, 0),
-    (TRYING, _IN_1XX, PROCEEDING, _SEND),
-    (TRYING, _IN_2XX, COMPLETED, _SEND),
-    (TRYING, _IN_FINAL, COMPLETED, _SEND),
-    (PROCEEDING, _IN_REQUEST, PROCEEDING, _RESEND),
-    (PROCEEDING, _IN_1XX, PROCEEDING, _SEND),
-    (PROCEEDING, _IN_2XX, COMPLETED, _SEND),
-    (PROCEEDING, _IN_FINAL, COMPLETED, _SEND),
-    (COMPLETED, _IN_REQUEST, COMPLETED, _RESEND),
-    (COMPLETED, _IN_END, TERMINATED, 0),                       # timer J
-)
+# The transition tables: _row(kind, state, input, new state, actions). Anything not
+# listed is an illegal transition and raises TransactionError: for network inputs every
+# legal case, including "absorb and ignore", is listed explicitly.
+# Compiled at import into one flat bytes table (two bytes, new state and actions, per
+# (kind, state, input) cell; new state 0xFF marks an illegal transition). Rows are
+# calls, not tuple literals: on MicroPython constant tuples of a module stay in its
+# constant table for good (about 4 KB here), while import-time bytecode is freed.
+_INPUTS = const(9)
+_STATES = const(8)
+_ILLEGAL = const(0xFF)
+_CELLS = bytearray(b"\xff\x00" * (4 * _STATES * _INPUTS))
+
+
+def _row(kind, state, inp, new, actions):
+    i = ((kind * _STATES + state) * _INPUTS + inp) * 2
+    _CELLS[i] = new
+    _CELLS[i + 1] = actions
+
+
+_row(ICT, CALLING, _IN_RETX, CALLING, _RESEND | _BACKOFF)          # timer A
+_row(ICT, CALLING, _IN_TIMEOUT, TERMINATED, _TIMEOUT)              # timer B
+_row(ICT, CALLING, _IN_1XX, PROCEEDING, _PASS)
+_row(ICT, CALLING, _IN_2XX, ACCEPTED, _PASS)
+_row(ICT, CALLING, _IN_FINAL, COMPLETED, _SEND_ACK | _PASS)
+_row(ICT, PROCEEDING, _IN_1XX, PROCEEDING, _PASS)
+_row(ICT, PROCEEDING, _IN_2XX, ACCEPTED, _PASS)
+_row(ICT, PROCEEDING, _IN_FINAL, COMPLETED, _SEND_ACK | _PASS)
+_row(ICT, COMPLETED, _IN_1XX, COMPLETED, 0)
+_row(ICT, COMPLETED, _IN_2XX, COMPLETED, 0)
+_row(ICT, COMPLETED, _IN_FINAL, COMPLETED, _SEND_ACK)              # retransmitted final: ACK again
+_row(ICT, COMPLETED, _IN_END, TERMINATED, 0)                       # timer D
+_row(ICT, ACCEPTED, _IN_1XX, ACCEPTED, 0)
+_row(ICT, ACCEPTED, _IN_2XX, ACCEPTED, _PASS)                      # TU re-ACKs (13.2.2.4)
+_row(ICT, ACCEPTED, _IN_FINAL, ACCEPTED, 0)
+_row(ICT, ACCEPTED, _IN_END, TERMINATED, 0)                        # timer M (RFC 6026)
+
+_row(NICT, TRYING, _IN_RETX, TRYING, _RESEND | _BACKOFF)            # timer E
+_row(NICT, TRYING, _IN_TIMEOUT, TERMINATED, _TIMEOUT)               # timer F
+_row(NICT, TRYING, _IN_1XX, PROCEEDING, _PASS)
+_row(NICT, TRYING, _IN_2XX, COMPLETED, _PASS)
+_row(NICT, TRYING, _IN_FINAL, COMPLETED, _PASS)
+_row(NICT, PROCEEDING, _IN_RETX, PROCEEDING, _RESEND | _BACKOFF)
+_row(NICT, PROCEEDING, _IN_TIMEOUT, TERMINATED, _TIMEOUT)
+_row(NICT, PROCEEDING, _IN_1XX, PROCEEDING, _PASS)
+_row(NICT, PROCEEDING, _IN_2XX, COMPLETED, _PASS)
+_row(NICT, PROCEEDING, _IN_FINAL, COMPLETED, _PASS)
+_row(NICT, COMPLETED, _IN_1XX, COMPLETED, 0)
+_row(NICT, COMPLETED, _IN_2XX, COMPLETED, 0)
+_row(NICT, COMPLETED, _IN_FINAL, COMPLETED, 0)
+_row(NICT, COMPLETED, _IN_END, TERMINATED, 0)                       # timer K
+
+_row(IST, PROCEEDING, _IN_REQUEST, PROCEEDING, _RESEND)            # last provisional again
+_row(IST, PROCEEDING, _IN_RETX, PROCEEDING, _SEND_100)
+_row(IST, PROCEEDING, _IN_1XX, PROCEEDING, _SEND)
+_row(IST, PROCEEDING, _IN_2XX, ACCEPTED, _SEND)
+_row(IST, PROCEEDING, _IN_FINAL, COMPLETED, _SEND)
+_row(IST, PROCEEDING, _IN_ACK, PROCEEDING, 0)                      # stray ACK: ignore
+_row(IST, COMPLETED, _IN_REQUEST, COMPLETED, _RESEND)
+_row(IST, COMPLETED, _IN_RETX, COMPLETED, _RESEND | _BACKOFF)      # timer G
+_row(IST, COMPLETED, _IN_TIMEOUT, TERMINATED, _TIMEOUT)            # timer H
+_row(IST, COMPLETED, _IN_ACK, CONFIRMED, 0)
+_row(IST, CONFIRMED, _IN_REQUEST, CONFIRMED, 0)
+_row(IST, CONFIRMED, _IN_ACK, CONFIRMED, 0)
+_row(IST, CONFIRMED, _IN_END, TERMINATED, 0)                       # timer I
+# Accepted: RFC 6026 7.1. The 2xx retransmission RFC 3261 13.3.1.4 gives the UAS
+# core runs here on the same timer machinery until the TU reports the ACK.
+_row(IST, ACCEPTED, _IN_REQUEST, ACCEPTED, _RESEND)
+_row(IST, ACCEPTED, _IN_ACK, ACCEPTED, 0)
+_row(IST, ACCEPTED, _IN_RETX, ACCEPTED, _RESEND | _BACKOFF)
+_row(IST, ACCEPTED, _IN_TIMEOUT, ACCEPTED, _TIMEOUT | _STOP)       # no ACK within 64*T1
+_row(IST, ACCEPTED, _IN_TU_ACK, ACCEPTED, _STOP)
+_row(IST, ACCEPTED, _IN_END, TERMINATED, 0)                        # timer L
+
+_row(NIST, TRYING, _IN_REQUEST, TRYING, 0)
+_row(NIST, TRYING, _IN_1XX, PROCEEDING, _SEND)
+_row(NIST, TRYING, _IN_2XX, COMPLETED, _SEND)
+_row(NIST, TRYING, _IN_FINAL, COMPLETED, _SEND)
+_row(NIST, PROCEEDING, _IN_REQUEST, PROCEEDING, _RESEND)
+_row(NIST, PROCEEDING, _IN_1XX, PROCEEDING, _SEND)
+_row(NIST, PROCEEDING, _IN_2XX, COMPLETED, _SEND)
+_row(NIST, PROCEEDING, _IN_FINAL, COMPLETED, _SEND)
+_row(NIST, COMPLETED, _IN_REQUEST, COMPLETED, _RESEND)
+_row(NIST, COMPLETED, _IN_END, TERMINATED, 0)                       # timer J
 
 # Timers armed on entering a state: (retransmission, timeout, end), each one of:
 _Z = const(0)      # cleared
@@ -140,32 +151,40 @@ _T64 = const(5)    # 64*T1
 _D32 = const(6)    # timer D: at least 32 s on UDP
 _T100 = const(7)   # 200 ms before an automatic 100 Trying
 
-_ENTRY = (
-    {CALLING: (_T1, _T64, _Z), PROCEEDING: (_Z, _Z, _Z), COMPLETED: (_Z, _Z, _D32),
-     ACCEPTED: (_Z, _Z, _T64), TERMINATED: (_Z, _Z, _Z)},
-    # NICT Proceeding: timer E continues with T2 (17.1.2.2), timer F keeps running.
-    {TRYING: (_T1, _T64, _Z), PROCEEDING: (_T2, _KEEP, _Z), COMPLETED: (_Z, _Z, _T4),
-     TERMINATED: (_Z, _Z, _Z)},
-    {PROCEEDING: (_T100, _Z, _Z), COMPLETED: (_T1, _T64, _Z), CONFIRMED: (_Z, _Z, _T4),
-     ACCEPTED: (_T1, _T64, _T64), TERMINATED: (_Z, _Z, _Z)},
-    {TRYING: (_Z, _Z, _Z), PROCEEDING: (_Z, _Z, _Z), COMPLETED: (_Z, _Z, _T64),
-     TERMINATED: (_Z, _Z, _Z)},
-)
+_TIMERS = bytearray(4 * _STATES * 3)   # TERMINATED and unused cells: all cleared
+
+
+def _entry(kind, state, retx, timeout, end):
+    i = (kind * _STATES + state) * 3
+    _TIMERS[i] = retx
+    _TIMERS[i + 1] = timeout
+    _TIMERS[i + 2] = end
+
+
+_entry(ICT, CALLING, _T1, _T64, _Z)
+_entry(ICT, PROCEEDING, _Z, _Z, _Z)
+_entry(ICT, COMPLETED, _Z, _Z, _D32)
+_entry(ICT, ACCEPTED, _Z, _Z, _T64)
+# NICT Proceeding: timer E continues with T2 (17.1.2.2), timer F keeps running.
+_entry(NICT, TRYING, _T1, _T64, _Z)
+_entry(NICT, PROCEEDING, _T2, _KEEP, _Z)
+_entry(NICT, COMPLETED, _Z, _Z, _T4)
+_entry(IST, PROCEEDING, _T100, _Z, _Z)
+_entry(IST, COMPLETED, _T1, _T64, _Z)
+_entry(IST, CONFIRMED, _Z, _Z, _T4)
+_entry(IST, ACCEPTED, _T1, _T64, _T64)
+_entry(NIST, TRYING, _Z, _Z, _Z)
+_entry(NIST, PROCEEDING, _Z, _Z, _Z)
+_entry(NIST, COMPLETED, _Z, _Z, _T64)
 
 # States in which a transaction only lingers to absorb retransmissions: the first
 # to be reaped when the table is full.
 _LINGERING = ((COMPLETED, ACCEPTED), (COMPLETED,), (CONFIRMED,), (COMPLETED,))
 
 
-def _compile(rows):
-    table = {}
-    for state, inp, new, actions in rows:
-        table[state << 4 | inp] = new << 8 | actions
-    return table
-
-
-_TABLES = (_compile(_ICT_ROWS), _compile(_NICT_ROWS), _compile(_IST_ROWS), _compile(_NIST_ROWS))
-del _ICT_ROWS, _NICT_ROWS, _IST_ROWS, _NIST_ROWS
+_TABLE = bytes(_CELLS)
+_ENTRY = bytes(_TIMERS)
+del _CELLS, _TIMERS, _row, _entry
 
 
 class TransactionError(Exception):
@@ -223,6 +242,13 @@ class Transaction:
     def terminated(self):
         return self.state == TERMINATED
 
+    def lingering(self):
+        """Only absorbing retransmissions now (safe to reap when the table is full);
+        an INVITE server in Accepted lingers once the TU reported the ACK."""
+        if self.kind == IST and self.state == ACCEPTED:
+            return self.timeout is None
+        return self.state in _LINGERING[self.kind]
+
     # -- TU entry points (server side) --
     def respond(self, data, status, now_ms, to_tag=None):
         """Send a response built by the TU (bytes) through this server transaction."""
@@ -240,12 +266,13 @@ class Transaction:
 
     # -- the machine --
     def _input(self, inp, arg, now_ms):
-        entry = _TABLES[self.kind].get(self.state << 4 | inp)
-        if entry is None:
+        i = ((self.kind * _STATES + self.state) * _INPUTS + inp) * 2
+        table = _TABLE
+        new = table[i]
+        if new == _ILLEGAL:
             raise TransactionError("illegal input %d in state %s of %s transaction" % (
                 inp, self.state_name, ("ICT", "NICT", "IST", "NIST")[self.kind]))
-        new = entry >> 8
-        actions = entry & 0xFF
+        actions = table[i + 1]
         layer = self.layer
         if actions & _STOP:
             self.retx = self.timeout = None
@@ -281,10 +308,10 @@ class Transaction:
     def _enter(self, state, now_ms):
         self.state = state
         layer = self.layer
-        slots = _ENTRY[self.kind][state]
+        base = (self.kind * _STATES + state) * 3
         deadlines = [self.retx, self.timeout, self.end]
         for i in range(3):
-            code = slots[i]
+            code = _ENTRY[base + i]
             if code == _KEEP:
                 continue
             if code == _Z:
@@ -396,7 +423,7 @@ class TransactionLayer:
             return
         oldest = None
         for tx in self._txs.values():
-            if tx.state in _LINGERING[tx.kind] and (oldest is None or ticks_diff(tx.created, oldest.created) < 0):
+            if tx.lingering() and (oldest is None or ticks_diff(tx.created, oldest.created) < 0):
                 oldest = tx
         if oldest is None:
             raise TransactionError("transaction table full")
