@@ -242,4 +242,4 @@ def test_bad_input_and_bounded_memory():
         if i % 3 == 0:
             play(jb)
         assert 0 <= jb._count <= 16
-    assert len(jb._ts) == 16 and len(jb._data) == 16 * SPF and len(jb._views) == 16
+    assert len(jb._full) == 16 and len(jb._data) == 16 * SPF and len(jb._views) == 16

@@ -255,7 +255,7 @@ def test_flood_of_garbage_is_dropped_and_nothing_grows():
         n = seed % 201
         rx.on_packet(buf, n, PEER if i % 3 else ("10.0.0.1", 1), i * 20)
     assert rx.received + rx.dropped == 3000
-    assert jb._count <= 16 and len(jb._ts) == 16 and len(jb._data) == 16 * 160
+    assert jb._count <= 16 and len(jb._full) == 16 and len(jb._data) == 16 * 160
 
 
 def test_call_figures():

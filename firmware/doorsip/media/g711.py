@@ -173,8 +173,12 @@ if _viper is not None:
         _check_scale(pcm, n, gain16)
         _viper.scale(pcm, n, gain16)
 
+    # Unchecked: for callers that have checked the ranges themselves (jitter.py).
+    copy_raw = _viper.copy
     IMPLEMENTATION = "viper"
 else:
+    copy_raw = copy_into_py
+
     def copy_into(dst, dst_off, src, src_off, n):
         _check_copy(dst, dst_off, src, src_off, n)
         copy_into_py(dst, dst_off, src, src_off, n)

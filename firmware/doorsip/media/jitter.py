@@ -21,7 +21,7 @@ the target shrinks by a frame (down to min_ms) and a frame is dropped. A missing
 frame is concealed by the last frame at 3/4, 1/2, 1/4 level, then silence.
 """
 from doorsip.compat import const
-from doorsip.media.g711 import copy_into, scale_into
+from doorsip.media.g711 import copy_raw, scale_into
 
 PUT_STORED = const(0)
 PUT_DUPLICATE = const(1)
@@ -59,7 +59,6 @@ class JitterBuffer:
         self._data = data
         # One view per slot, made once: slicing at play time would allocate.
         self._views = [mv[i * frame_samples:(i + 1) * frame_samples] for i in range(slots)]
-        self._ts = [0] * slots
         self._full = bytearray(slots)
         self._silence = bytes([silence_code]) * frame_samples
         self.received = 0
@@ -139,28 +138,29 @@ class JitterBuffer:
             else:
                 d = self._resync(ts)
                 status = PUT_RESYNC
-        elif d // spf + (length - 1) // spf >= self._slots:
+        elif d + length - 1 >= spf * self._slots:
             # Far ahead of the ring: the sender jumped (restart, long pause).
             d = self._resync(ts)
             status = PUT_RESYNC
         # Store frame by frame (a long payload spans several slots).
         k = d // spf
         stored = False
+        full = self._full
         while length > 0:
             n = spf if length > spf else length
             slot = (self._head + k) % self._slots
-            if self._full[slot]:
+            if full[slot]:
                 self.duplicates += 1
             else:
-                copy_into(self._data, slot * spf, buf, offset, n)
+                # ranges checked above: offset + length <= len(buf), slot in ring
+                copy_raw(self._data, slot * spf, buf, offset, n)
                 if n < spf:
-                    copy_into(self._data, slot * spf + n, self._silence, 0, spf - n)
-                self._full[slot] = 1
-                self._ts[slot] = (self._play_ts + k * spf) & _MASK30
+                    copy_raw(self._data, slot * spf + n, self._silence, 0, spf - n)
+                full[slot] = 1
                 self._count += 1
                 if slot == self._last:
                     self._last = -1
-                newest = self._ts[slot]
+                newest = (self._play_ts + k * spf) & _MASK30
                 if self._count == 1 or ((newest - self._newest) & _MASK30) < _HALF30:
                     self._newest = newest
                 stored = True
@@ -193,8 +193,9 @@ class JitterBuffer:
             # Hold the play position one frame: the delay grows by a frame.
             self._stall -= 1
             return self._conceal(out)
+        full = self._full
         head = self._head
-        if self._full[head] and self.buffered() > self._target + _SLACK:
+        if self._count > self._target + _SLACK and full[head]:
             # More held than needed (a burst, or the sender's clock runs fast):
             # drop a frame to bring the delay back.
             self._discard(head)
@@ -204,13 +205,13 @@ class JitterBuffer:
             self._calm = 0
             if self._target > self._min:
                 self._target -= 1
-                if self._full[head] and self.buffered() > 1:
+                if full[head] and self._count > 1:
                     self._discard(head)
                     self.skipped += 1
                     head = self._head
-        if self._full[head]:
+        if full[head]:
             self._decode(self._views[head], out, spf)
-            self._full[head] = 0
+            full[head] = 0
             self._count -= 1
             self._last = head
             self._conceal_run = 0
@@ -223,7 +224,8 @@ class JitterBuffer:
                 # Nothing arrives (hold, a vanished peer): start over on the
                 # next packet instead of counting losses forever.
                 self._playing = False
-        self._head = (head + 1) % self._slots
+        head += 1
+        self._head = 0 if head == self._slots else head
         self._play_ts = (self._play_ts + spf) & _MASK30
         return kind
 
