@@ -19,6 +19,7 @@ SUBCOMMANDS = [
     ("monitor", "doorsip_tools.monitor", "follow a device's events and logs on its serial port"),
     ("ports", "doorsip_tools.ports", "list serial ports and the likely USB bridge or chip"),
     ("install-service", "doorsip_tools.service", "install the systemd service on a Raspberry Pi"),
+    ("check", "doorsip_tools.check", "pre-flight: validate a config, REGISTER, OPTIONS every call target"),
 ]
 
 
