@@ -139,3 +139,96 @@ def test_we_call_sipp_uas():
         if proc is not None:
             stop(proc)
         loop.sock.close()
+
+
+# SIPp as a registrar that challenges and checks our digest with its own verifyauth.
+REGISTRAR_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="doorsip registrar with digest">
+  <recv request="REGISTER" />
+  <send>
+    <![CDATA[
+      SIP/2.0 401 Unauthorized
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      WWW-Authenticate: Digest realm="doorsip.test", nonce="5f1e8c2a9b3d4e7f"%(qop)s, algorithm=MD5
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="REGISTER">
+    <action>
+      <verifyauth assign_to="authvalid" username="door100" password="secret100" />
+    </action>
+  </recv>
+  <nop test="authvalid" next="good" />
+  <send next="done">
+    <![CDATA[
+      SIP/2.0 403 Forbidden
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <label id="good" />
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      [last_Contact:];expires=120
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <label id="done" />
+</scenario>
+"""
+
+
+def register_with_sipp(tmp_path, qop, password):
+    scenario = tmp_path / "registrar.xml"
+    scenario.write_text(REGISTRAR_XML % {"qop": ', qop="auth"' if qop else ""})
+    sipp_port = free_udp_port()
+    port = free_udp_port()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((HOST, port))
+    ua = UserAgent("door100", "doorsip.test", HOST, port, password=password,
+                   registrar=(HOST, sipp_port), expires=300, now_ms=ticks_ms())
+    loop = Loop(ua, sock)
+    proc = None
+    try:
+        proc = start_sipp(["-sf", str(scenario), "-p", str(sipp_port)])
+        time.sleep(0.3)
+        ua.register(ticks_ms())
+        loop.flush()
+        loop.run(lambda: "registered" in loop.kinds() or "registration_failed" in loop.kinds(), 10)
+        code = proc.wait(timeout=10)
+        return loop, code, stop(proc)
+    finally:
+        if proc is not None:
+            stop(proc)
+        sock.close()
+
+
+def test_register_digest_checked_by_sipp(tmp_path):
+    for qop in (False, True):
+        loop, code, output = register_with_sipp(tmp_path, qop, "secret100")
+        assert loop.kinds() == ["registered"], (loop.kinds(), output[-2000:])
+        assert loop.events[0].expires == 120
+        assert code == 0, output[-2000:]
+
+
+def test_register_wrong_password_refused_by_sipp(tmp_path):
+    loop, code, output = register_with_sipp(tmp_path, True, "wrong")
+    assert loop.kinds() == ["registration_failed"], loop.kinds()
+    assert loop.events[0].status == 403
