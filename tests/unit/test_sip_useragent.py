@@ -604,3 +604,18 @@ def test_many_calls_in_a_row_stay_within_the_tables():
         lf.all = []
         assert len(door.layer) <= door.layer.max_transactions
     no_errors(door, flat)
+
+
+def test_bad_command_input_is_a_clear_error():
+    from support import raises
+    from doorsip.sip.useragent import UAError
+    net, door, flat, ld, lf = pair()
+    raises(UAError, door.invite, "not a uri", OFFER, net.now)
+    raises(UAError, door.invite, "sip:flat@127.0.0.1\r\nX: y", OFFER, net.now)
+    raises(UAError, door.options, "mailto:x", net.now)
+    raises(UAError, door.register, net.now)          # no registrar configured
+    assert door.calls == [] and door.datagrams() == []
+    call = door.invite(FLAT_URI, OFFER, net.now)
+    raises(UAError, door.bye, call, net.now)          # not answered yet
+    raises(UAError, door.answer, call, 200, ANSWER, net.now)   # not an incoming call
+    raises(UAError, door.send_info, call, "text/plain", b"x", net.now)

@@ -12,6 +12,7 @@ dialog.ack(cseq, via_host, via_port, body=b"", headers=()) -> (bytes, dest)  (2x
 dest is (host str, port int); a host name is left for the runtime to resolve.
 """
 from doorsip.compat import random_bytes
+from doorsip.sip.errors import SIPError
 from doorsip.sip.message import build_request
 from doorsip.sip.transaction import tag_of
 from doorsip.sip.uri import new_branch, parse_name_addr, parse_uri
@@ -41,6 +42,8 @@ def _contact_uri(msg):
 def uri_dest(uri_text):
     """(host, port) a request for this URI goes to (no DNS SRV: port 5060 by default)."""
     uri = parse_uri(uri_text)
+    if uri.scheme not in ("sip", "sips") or not uri.host:
+        raise SIPError(400, "Bad Request (not a SIP URI)")
     maddr = uri.params.get("maddr")
     return (maddr or uri.host, uri.port or 5060)
 

@@ -61,7 +61,8 @@ from doorsip.compat import ticks_add, ticks_diff
 from doorsip.sip.dialog import Dialog, request_key, response_key, uri_dest
 from doorsip.sip.errors import SIPError
 from doorsip.sip.message import build_request, build_response, parse
-from doorsip.sip.transaction import ACCEPTED, IST, TransactionError, TransactionLayer
+from doorsip.sip.transaction import (ACCEPTED, IST, PROCEEDING, TRYING, TransactionError,
+                                     TransactionLayer)
 from doorsip.sip.uri import new_branch, new_call_id, new_tag, parse_name_addr
 
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY, MESSAGE"
@@ -288,9 +289,13 @@ class UserAgent:
 
     def _route_and_dest(self, uri):
         # An outbound proxy is a loose-routing first hop (RFC 3261 8.1.2).
+        try:
+            dest = uri_dest(uri)
+        except SIPError:
+            raise UAError("not a SIP URI: %r" % (uri,))
         if self.proxy:
             return [("Route", "<sip:%s:%d;lr>" % self.proxy)], self.proxy
-        return [], uri_dest(uri)
+        return [], dest
 
     def _out_of_dialog(self, method, uri, to, call_id, from_tag, cseq, extra=(), body=b"",
                        content_type=None, dest=None):
@@ -311,7 +316,10 @@ class UserAgent:
             headers.append(item)
         if content_type and body:
             headers.append(("Content-Type", content_type))
-        data = build_request(method, uri, headers, body)
+        try:
+            data = build_request(method, uri, headers, body)
+        except ValueError as exc:   # a line break or space smuggled into a value
+            raise UAError(str(exc))
         return data, branch, dest or default_dest, headers
 
     def _client(self, method, data, branch, dest, owner, now_ms):
@@ -336,7 +344,7 @@ class UserAgent:
             self.layer.on_timer(now_ms)
             if self._reg_deadline is not None and ticks_diff(now_ms, self._reg_deadline) >= 0:
                 self._reg_deadline = None
-                if self._reg_active and (self._reg_tx is None or self._reg_tx.terminated()):
+                if self._reg_active and not self._reg_busy():
                     auth = ()
                     if self.digest is not None:
                         if self.registered:
@@ -388,6 +396,11 @@ class UserAgent:
         if self._reg_tx is not None and not self._reg_tx.terminated():
             self.layer._remove(self._reg_tx)
         self._send_register(0, (), now_ms)
+
+    def _reg_busy(self):
+        # A REGISTER still waiting for its final response (Completed only lingers).
+        tx = self._reg_tx
+        return tx is not None and tx.state in (TRYING, PROCEEDING)
 
     def _send_register(self, expires, auth, now_ms):
         # 10.2: same Call-ID, CSeq + 1, new branch for every REGISTER, retries included.
@@ -640,8 +653,11 @@ class UserAgent:
     def _in_dialog(self, call, method, now_ms, headers=(), body=b""):
         if call.state != "confirmed" or call.dialog is None:
             raise UAError("call %d is not answered" % call.id)
-        data, dest, branch, _ = call.dialog.request(method, self.local_host, self.local_port,
-                                                    headers, body)
+        try:
+            data, dest, branch, _ = call.dialog.request(method, self.local_host, self.local_port,
+                                                        headers, body)
+        except (SIPError, ValueError) as exc:   # peer's Contact unusable, bad header text
+            raise UAError(str(exc))
         return self._client(method, data, branch, dest, call, now_ms)
 
     def bye(self, call, now_ms=None):
