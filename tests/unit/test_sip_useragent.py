@@ -619,3 +619,18 @@ def test_bad_command_input_is_a_clear_error():
     raises(UAError, door.bye, call, net.now)          # not answered yet
     raises(UAError, door.answer, call, 200, ANSWER, net.now)   # not an incoming call
     raises(UAError, door.send_info, call, "text/plain", b"x", net.now)
+
+
+def test_callee_bye_waits_for_the_ack():
+    net, door, flat, ld, lf = pair(delay_ms=40)
+    door.invite(FLAT_URI, OFFER, net.now)
+    inc = auto_answer(net, flat, lf)
+    flat.bye(inc, net.now)            # hung up at once: the ACK is still on its way
+    assert net.sent(b"BYE ") == []
+    assert net.run_until(lambda: ld.has("call_ended") and lf.has("call_ended"), 3000)
+    ack_time = net.sent(b"ACK ")[0][0]
+    bye_time = net.sent(b"BYE ")[0][0]
+    assert bye_time >= ack_time + 40   # sent when the ACK arrived
+    assert lf.first("call_ended").reason == "local_bye"
+    assert ld.first("call_ended").reason == "remote_bye"
+    no_errors(door, flat)

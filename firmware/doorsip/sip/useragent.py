@@ -32,7 +32,9 @@ out what the UA queues. Times are ticks in ms (compat.ticks_ms/ticks_diff arithm
     ua.send_info(call, content_type, body, now_ms=None)
     ua.options(target_uri, now_ms=None) -> call_id str  (answer: "options_response")
   State: ua.registered (bool), ua.calls (list of live Call), ua.stats (dict of counters:
-  received, sent_events, garbage, dropped, stray, errors), ua.last_error (str or None).
+  received, garbage (unparseable), dropped (unmatched ACK), stray (unmatched response),
+  errors (internal errors caught: should stay 0), events_dropped (queue of 32 overflowed)),
+  ua.last_error (str or None), ua.layer (the TransactionLayer; len() = live transactions).
 
   Event: .kind (str) and the fields below (others None / b""):
     "registered"          .expires (s granted), .status
@@ -57,7 +59,7 @@ out what the UA queues. Times are ticks in ms (compat.ticks_ms/ticks_diff arithm
   "ended"), .remote_uri, .display, .call_id, .local_sdp, .remote_sdp (bytes), .status
   (last final status), .dialog.
 """
-from doorsip.compat import ticks_add, ticks_diff
+from doorsip.compat import const, ticks_add, ticks_diff
 from doorsip.sip.dialog import Dialog, request_key, response_key, uri_dest
 from doorsip.sip.errors import SIPError
 from doorsip.sip.message import build_request, build_response, parse
@@ -69,9 +71,10 @@ ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY, MESSAGE"
 ACCEPT = "application/sdp, application/dtmf-relay, application/dtmf, text/plain"
 # Methods we know but do not implement: 405 with Allow (8.2.1). Others: 501.
 _KNOWN_UNSUPPORTED = ("REGISTER", "PRACK", "UPDATE", "REFER", "PUBLISH")
-_MAX_AUTH_TRIES = 2
-_REG_RETRY_MIN = 30000
-_REG_RETRY_MAX = 300000
+_MAX_AUTH_TRIES = const(2)     # credentials tried per request before giving up
+_MAX_EVENTS = const(32)
+_REG_RETRY_MIN = const(30000)  # ms before retrying a failed registration, doubling...
+_REG_RETRY_MAX = const(300000)  # ...up to 5 minutes
 
 
 class UAError(Exception):
@@ -126,6 +129,8 @@ class Call:
         self.local_tag = None
         self.awaiting_ack = False
         self.ending = False
+        self.bye_pending = False
+        self.end_reason = None
 
     def __repr__(self):
         return "<Call %d %s %s>" % (self.id, self.direction, self.state)
@@ -227,7 +232,8 @@ class UserAgent:
         self.aor = "sip:%s@%s" % (user, domain)
         self.contact_uri = "sip:%s@%s:%d" % (user, local_host, local_port)
         self.contact = "<%s>" % self.contact_uri
-        self.stats = {"received": 0, "garbage": 0, "dropped": 0, "stray": 0, "errors": 0}
+        self.stats = {"received": 0, "garbage": 0, "dropped": 0, "stray": 0, "errors": 0,
+                      "events_dropped": 0}
         self.last_error = None
         # registration (10.2): one Call-ID and From tag for every REGISTER to a registrar
         self.registered = False
@@ -272,6 +278,10 @@ class UserAgent:
         self.layer.out.append((data, dest))
 
     def _event(self, kind, call=None, **fields):
+        # Bounded: an app that stops draining loses the oldest events, not the heap.
+        if len(self._events) >= _MAX_EVENTS:
+            self._events.pop(0)
+            self.stats["events_dropped"] += 1
         self._events.append(Event(kind, call, **fields))
 
     def _time(self, now_ms):
@@ -570,8 +580,10 @@ class UserAgent:
                 if call.dialog is None or call.dialog.remote_tag != msg.to_tag:
                     call.dialog = Dialog.uac(call.from_header, call.target, call.invite_cseq, msg,
                                              self.contact)
-            if status > 100:
+            if status > 100 and (call.state != "early" or status != call.status):
+                # Once per kind of provisional (a UAS may repeat its 180, 13.3.1.1).
                 call.state = "early"
+                call.status = status
                 self._event("ringing", call, status=status, body=msg.body)
             return
         if status < 300:
@@ -664,11 +676,23 @@ class UserAgent:
         now_ms = self._time(now_ms)
         if call.ending:
             return
-        self._in_dialog(call, "BYE", now_ms)
+        if call.state != "confirmed" or call.dialog is None:
+            raise UAError("call %d is not answered" % call.id)
         call.ending = True
         call.end_reason = "local_bye"
-        if call.invite_tx is not None and call.invite_tx.kind == IST:
-            call.invite_tx.ack_received(now_ms)  # BYE before the ACK: stop resending 2xx
+        if call.awaiting_ack:
+            # 15: the callee sends no BYE before the ACK of its 2xx arrives or the 2xx
+            # retransmissions time out; _receive_ack / tx_timeout send it then.
+            call.bye_pending = True
+            return
+        self._send_bye(call, now_ms)
+
+    def _send_bye(self, call, now_ms):
+        call.bye_pending = False
+        try:
+            self._in_dialog(call, "BYE", now_ms)
+        except UAError:
+            self._ended(call, call.end_reason)   # no way to reach the peer: end locally
 
     def hangup(self, call, now_ms=None):
         now_ms = self._time(now_ms)
@@ -690,7 +714,7 @@ class UserAgent:
         if status < 200:
             return
         if tx.method == "BYE":
-            self._ended(call, getattr(call, "end_reason", "local_bye"), status)
+            self._ended(call, call.end_reason or "local_bye", status)
         elif status in (408, 481):
             # 12.2.1.2: the dialog is gone on the far side.
             self._ended(call, "dialog_gone", status)
@@ -803,16 +827,15 @@ class UserAgent:
                 if tx.state == ACCEPTED and call.awaiting_ack and call.state == "confirmed":
                     # 13.3.1.4: no ACK for our 2xx within 64*T1: end the dialog with BYE.
                     call.awaiting_ack = False
-                    try:
-                        self.bye(call, now_ms)
+                    if not call.ending:
+                        call.ending = True
                         call.end_reason = "ack_timeout"
-                    except UAError:
-                        self._ended(call, "ack_timeout")
+                    self._send_bye(call, now_ms)
             elif tx.method == "INVITE":
                 if tx is call.invite_tx:
                     self._fail(call, 408, "Request Timeout")
             elif tx.method == "BYE":
-                self._ended(call, getattr(call, "end_reason", "local_bye"), 408)
+                self._ended(call, call.end_reason or "local_bye", 408)
             elif tx.method != "CANCEL":
                 self._ended(call, "dialog_gone", 408)
 
@@ -997,6 +1020,8 @@ class UserAgent:
                 if msg.body:
                     call.remote_sdp = msg.body
                 self._event("answered", call, status=call.status, body=msg.body)
+            if call.bye_pending:
+                self._send_bye(call, now_ms)
 
     def _receive_cancel(self, msg, source, now_ms):
         invite_tx = self.layer.match_cancel(msg)
