@@ -634,3 +634,22 @@ def test_callee_bye_waits_for_the_ack():
     assert lf.first("call_ended").reason == "local_bye"
     assert ld.first("call_ended").reason == "remote_bye"
     no_errors(door, flat)
+
+
+def test_call_and_registration_across_the_ticks_wrap():
+    # CPython's compat ticks wrap at 2**30 ms: start 2 s before it.
+    net = Network(start_ms=(1 << 30) - 2000)
+    reg = net.add(PBX, Registrar(users={"door100": "secret100"}, max_expires=60))
+    door = net.ua("door100", port=5060, domain="doorsip.test", registrar=PBX, password="secret100")
+    flat = net.ua("flat", port=5062)
+    ld, lf = EventLog(door), EventLog(flat)
+    door.register(net.now)
+    call = door.invite(FLAT_URI, OFFER, net.now)
+    auto_answer(net, flat, lf)
+    assert net.run_until(lambda: ld.has("answered") and ld.has("registered"), 5000)
+    net.run(5000)
+    assert len(net.sent(b"200 OK")) == 2   # REGISTER (after its 401) and INVITE, no resend
+    door.bye(call, net.now)
+    net.run(60000)
+    assert ld.kinds().count("registered") == 2 and lf.has("call_ended")
+    no_errors(door, flat)
