@@ -214,29 +214,6 @@ class Phone:
             s.events.log("keepalive: %s" % exc)
 
 
-class Hardware:
-    """The policy's hardware: LED patterns and relay pulses, reported as events."""
-
-    def __init__(self, station):
-        self.s = station
-
-    def led(self, pattern):
-        s = self.s
-        if s.led is not None:
-            s.led.pattern(pattern)
-        if pattern != s.led_pattern:
-            s.led_pattern = pattern
-            s.events.emit("led", {"pattern": pattern})
-
-    def pulse(self, relay_name, ms):
-        relay = self.s.relays.get(relay_name)
-        if relay is None:
-            self.s.events.emit("error", {"what": "relay", "relay": relay_name})
-            return
-        relay.pulse(ms)
-        self.s.poll_relays()
-
-
 class Station:
     def __init__(self, config, board, events, mic=None, speaker=None):
         from doorsip.hal import devices
@@ -261,52 +238,38 @@ class Station:
         self.info_next = 0
         self.keepalive_id = None
         self.led_pattern = None
+        self.policy = None
         self._addr_cache = {}
         self.dedup = DigitDeduplicator()
         # Hardware first, so the relay is off before anything else can fail (boot).
-        self.pins = devices.make_pins(board)
-        self.relays = {}
-        self.relay_state = {}
-        for name in config.get("doors") or {}:
-            door = config["doors"][name]
-            self.relays[name] = devices.make_relay(self.pins, board, name, door.get("max_on_ms"))
-            self.relay_state[name] = False
-        leds = board.get("leds") or {}
-        self.led = devices.make_led(self.pins, board, sorted(leds)[0]) if leds else None
-        self.buttons = {}
-        for name in board.get("buttons") or {}:
-            self._button(name)
-        self.audio_in, self.audio_out = open_audio(board["audio"], mic, speaker)
-        self.sip_sock = netio.open_udp(sip["local_port"])
-        self.rtp_sock = netio.open_udp(self.rtp_port)
+        self.hw = devices.Hardware(board, config, on_button=self._on_button,
+                                   on_relay=self._on_relay, on_led=self._on_led)
+        self.audio_in = self.audio_out = self.sip_sock = self.rtp_sock = None
+        try:
+            self.audio_in, self.audio_out = open_audio(board["audio"], mic, speaker)
+            self.sip_sock = netio.open_udp(sip["local_port"])
+            self.rtp_sock = netio.open_udp(self.rtp_port)
+        except BaseException:
+            self.close()  # relays stay off, nothing half-open
+            raise
         now = ticks_ms()
         self.ua = UserAgent.from_config(sip, self.local_host, now_ms=now)
         self.phone = Phone(self)
-        self.hw = Hardware(self)
         self.policy = Intercom(config, self.phone, self.hw, events, now)
 
     # ---- devices -----------------------------------------------------------------
-    def _button(self, name):
-        button = self.buttons.get(name)
-        if button is None:
-            from doorsip.hal import devices
-            button = devices.make_button(self.pins, self.board, name)
-            button.when_pressed = self._pressed
-            self.buttons[name] = button
-        return button
-
-    def _pressed(self, button):
-        self.events.emit("button", {"name": button.name})
-        self.policy.on_button(button.name, ticks_ms())
+    def _on_button(self, name, now):
+        self.events.emit("button", {"name": name})
+        self.policy.on_button(name, now)
         self.pump()
 
-    def poll_relays(self):
-        for name in self.relays:
-            relay = self.relays[name]
-            relay.poll()
-            if relay.is_on != self.relay_state[name]:
-                self.relay_state[name] = relay.is_on
-                self.events.emit("relay", {"name": name, "state": "on" if relay.is_on else "off"})
+    def _on_relay(self, name, on):
+        self.events.emit("relay", {"name": name, "state": "on" if on else "off"})
+
+    def _on_led(self, pattern):
+        if pattern != self.led_pattern:
+            self.led_pattern = pattern
+            self.events.emit("led", {"pattern": pattern})
 
     # ---- SIP ------------------------------------------------------------------------
     def _sockaddr(self, dest):
@@ -435,11 +398,7 @@ class Station:
             deadline = policy.next_deadline_ms()
             if deadline is not None and ticks_diff(now, deadline) >= 0:
                 policy.poll(now)
-            for name in self.buttons:
-                self.buttons[name].poll(now)
-            if self.led is not None:
-                self.led.poll(now)
-            self.poll_relays()
+            self.hw.poll(now)
             if self.info_out and ticks_diff(now, self.info_next) >= 0:
                 self._send_info_digit(now)
             self.pump()
@@ -490,17 +449,13 @@ class Station:
     async def _press(self, name, ms):
         """Drive the simulated pin through a press: the Button device debounces it
         and fires when_pressed, exactly as a real contact would."""
-        from doorsip.board import device_spec
         try:
-            self._button(name)
-            spec = device_spec(self.board, "buttons", name)
-        except Exception as exc:
+            self.hw.press(name, True)
+        except Exception as exc:  # a button name the board lacks
             self.events.emit("error", {"what": "press", "message": str(exc)})
             return
-        pressed = 0 if spec.get("active_low", True) else 1
-        self.pins.drive(spec["pin"], pressed)
         await netio.sleep_ms(ms)
-        self.pins.drive(spec["pin"], 1 - pressed)
+        self.hw.press(name, False)
 
     def emit_status(self):
         used, free = heap_info()
@@ -533,9 +488,9 @@ class Station:
 
     async def shutdown(self, sip_rx, rtp_rx, ticker, reader):
         """Relay off, calls ended, un-REGISTER, sockets closed (DESIGN.md section 4)."""
-        for name in self.relays:
-            self.relays[name].off()
-        self.poll_relays()
+        for name in self.hw.relays:
+            self.hw.relays[name].off()
+        self.hw.poll()
         try:
             for call in self.ua.calls:
                 self.phone.hangup(call)
@@ -565,20 +520,13 @@ class Station:
             self.events.emit("stopped", None)
 
     def close(self):
-        for name in self.relays:
-            try:
-                self.relays[name].close()
-            except Exception:
-                pass
+        self.hw.close()  # relays off first
         for closer in (self.audio_in, self.audio_out, self.sip_sock, self.rtp_sock):
-            try:
-                closer.close()
-            except Exception:
-                pass
-        try:
-            self.pins.close()
-        except Exception:
-            pass
+            if closer is not None:
+                try:
+                    closer.close()
+                except Exception:
+                    pass
 
 
 async def _line_reader(stream):
@@ -667,6 +615,11 @@ def main(argv=None):
     station = None
     try:
         station = Station(cfg, board, events, opts["mic"], opts["speaker"])
+        # The validator and board loader are done: give their code's heap back
+        # (MicroPython; about 27 KB on the 64-bit unix port).
+        from doorsip import config as config_mod
+        config_mod.release()
+        del config_mod
         commands = sys.stdin if board.get("pins") == "sim" else None
         _install_sigterm(station)
         asyncio.run(_main_async(station, commands))

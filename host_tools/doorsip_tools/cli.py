@@ -12,6 +12,8 @@ from doorsip import __version__
 
 # (name, module, one-line help). A subcommand is listed only once it really works.
 SUBCOMMANDS = [
+    ("run", "doorsip_tools.run", "run a station on this machine (a Pi, or a PC with --board sim)"),
+    ("demo", "doorsip_tools.demo", "a door and an indoor station talking on 127.0.0.1, no server"),
     ("build", "doorsip_tools.build", "compile firmware/ to .mpy for a board (mpy-cross)"),
     ("flash", "doorsip_tools.flash", "write a MicroPython firmware image to an ESP32 with esptool"),
     ("deploy", "doorsip_tools.deploy", "upload the build to a MicroPython board over the serial REPL"),

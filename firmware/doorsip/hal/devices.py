@@ -382,8 +382,12 @@ class Hardware:
             raise
 
     def _add_button(self, name):
-        button = make_button(self.pins, self.board, name)
+        spec = _spec(self.board, "buttons", name)
+        button = Button(self.pins, spec["pin"], spec["active_low"], spec.get("pull"),
+                        spec.get("bounce_ms", 30), spec.get("hold_ms", 1000), name)
         button.when_pressed = self._pressed_ref
+        # Kept for press(): board.py may be released after boot (config.release()).
+        button.pin_spec = (spec["pin"], 0 if spec["active_low"] else 1)
         self.buttons[name] = button
         return button
 
@@ -415,9 +419,8 @@ class Hardware:
         button = self.buttons.get(name)
         if button is None:
             button = self._add_button(name)  # BoardError unless the board takes any name
-        spec = _spec(self.board, "buttons", name)
-        active = 0 if spec["active_low"] else 1
-        self.pins.drive(spec["pin"], active if down else 1 - active)
+        pin, active = button.pin_spec
+        self.pins.drive(pin, active if down else 1 - active)
 
     def poll(self, now_ms=None):
         now = self.pins.ticks_ms() if now_ms is None else now_ms
