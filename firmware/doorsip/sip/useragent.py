@@ -26,9 +26,12 @@ out what the UA queues. Times are ticks in ms (compat.ticks_ms/ticks_diff arithm
     ua.answer(call, status, body=b"", now_ms=None, reason=None, headers=())
         incoming call: 180/183 (ringing, optional early SDP), 200 (body = SDP answer),
         or a final refusal such as 486, 403, 488, 603
-    ua.cancel(call, now_ms=None)                outgoing call not yet answered
-    ua.bye(call, now_ms=None)                   answered call
+    ua.cancel(call, now_ms=None)                outgoing call not yet answered (the CANCEL
+        waits for a provisional response, 9.1; if the 2xx wins the race: ACK, then BYE)
+    ua.bye(call, now_ms=None)                   answered call (as callee: deferred until
+        the ACK of our 200 arrives, 15); call_ended follows the BYE's response/timeout
     ua.hangup(call, now_ms=None)                whichever of cancel / 603 / bye fits
+        (no-op on an ended or ending call)
     ua.send_info(call, content_type, body, now_ms=None)
     ua.options(target_uri, now_ms=None) -> call_id str  (answer: "options_response")
   State: ua.registered (bool), ua.calls (list of live Call), ua.stats (dict of counters:
@@ -57,7 +60,14 @@ out what the UA queues. Times are ticks in ms (compat.ticks_ms/ticks_diff arithm
 
   Call: .id (int), .direction ("out"/"in"), .state ("calling", "early", "confirmed",
   "ended"), .remote_uri, .display, .call_id, .local_sdp, .remote_sdp (bytes), .status
-  (last final status), .dialog.
+  (last status), .ending (BYE sent or pending), .dialog (dialog.Dialog or None).
+
+  The runtime loop, in short:
+    ua.receive(data, addr_text(addr), ticks_ms())        for each datagram
+    if deadline reached: ua.on_timer(ticks_ms())         deadline = ua.next_deadline_ms()
+    for data, (host, port) in ua.datagrams(): sock.sendto(data, resolve(host, port))
+    while (event := ua.next_event()) is not None: app.handle(event)
+  Commands queue datagrams too: drain ua.datagrams() after calling one.
 """
 from doorsip.compat import const, ticks_add, ticks_diff
 from doorsip.sip.dialog import Dialog, request_key, response_key, uri_dest
