@@ -43,8 +43,9 @@ QUICK = len(sys.argv) > 2
 if MODE == "plain":
     # Module globals are looked up per call: the jitter buffer's byte copy and
     # concealment then run the plain-Python code too.
-    jitter.copy_into = g711.copy_into_py
+    jitter.copy_raw = g711.copy_into_py
     jitter.scale_into = g711.scale_into_py
+    rtp._account = rtp._account_py
     ENC, DEC = g711.ulaw_encode_into_py, g711.ulaw_decode_into_py
     AENC, ADEC = g711.alaw_encode_into_py, g711.alaw_decode_into_py
     impl = "python"

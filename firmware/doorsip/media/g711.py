@@ -5,6 +5,7 @@
     alaw_encode_into / alaw_decode_into: the same for A-law
     IMPLEMENTATION: "viper" or "python" (which kernels the names above are)
     SILENCE_ULAW, SILENCE_ALAW: the code of a zero sample
+    unchecked(fn): the kernel behind fn, for callers checking lengths themselves
     copy_into(dst, dst_off, src, src_off, n)  byte copy without a slice (slices
         allocate on MicroPython); scale_into(pcm, n, gain16): S16LE samples times
         gain16/16 in place (loss concealment). Both with viper kernels too.
@@ -159,11 +160,11 @@ if _viper is not None:
 
     def ulaw_decode_into(codes, out, n):
         _check(codes, n, out, n + n)
-        _viper.decode(_ULAW_DECODE, codes, out, n)
+        _viper.ulaw_decode(codes, out, n)
 
     def alaw_decode_into(codes, out, n):
         _check(codes, n, out, n + n)
-        _viper.decode(_ALAW_DECODE, codes, out, n)
+        _viper.alaw_decode(codes, out, n)
 
     def copy_into(dst, dst_off, src, src_off, n):
         _check_copy(dst, dst_off, src, src_off, n)
@@ -175,9 +176,12 @@ if _viper is not None:
 
     # Unchecked: for callers that have checked the ranges themselves (jitter.py).
     copy_raw = _viper.copy
+    _UNCHECKED = ((ulaw_encode_into, _viper.ulaw_encode), (alaw_encode_into, _viper.alaw_encode),
+                  (ulaw_decode_into, _viper.ulaw_decode), (alaw_decode_into, _viper.alaw_decode))
     IMPLEMENTATION = "viper"
 else:
     copy_raw = copy_into_py
+    _UNCHECKED = ()
 
     def copy_into(dst, dst_off, src, src_off, n):
         _check_copy(dst, dst_off, src, src_off, n)
@@ -201,3 +205,13 @@ def codec_functions(name):
     if name == "PCMA":
         return alaw_encode_into, alaw_decode_into, SILENCE_ALAW
     raise ValueError("g711: unknown codec %r" % (name,))
+
+
+def unchecked(fn):
+    """The kernel behind one of this module's encode/decode functions, without
+    the buffer checks (a call less per frame), or fn itself. For callers that
+    check the lengths once (rtp.RtpSender, jitter.JitterBuffer)."""
+    for public, kernel in _UNCHECKED:
+        if fn is public:
+            return kernel
+    return fn

@@ -66,21 +66,6 @@ def alaw_encode(pcm, out, n: int):
 
 
 @micropython.viper
-def decode(table, codes, out, n: int):
-    tab = ptr8(table)
-    src = ptr8(codes)
-    dst = ptr8(out)
-    i = 0
-    j = 0
-    while i < n:
-        c = src[i] << 1
-        dst[j] = tab[c]
-        dst[j + 1] = tab[c + 1]
-        i += 1
-        j += 2
-
-
-@micropython.viper
 def copy(dst, dst_off: int, src, src_off: int, n: int):
     # Slicing allocates on MicroPython (a slice object, a view or a copy), so
     # the jitter buffer copies payloads with this loop instead.
@@ -107,4 +92,48 @@ def scale(pcm, n: int, gain16: int):
             v = (v * gain16) >> 4
         p[j] = v & 0xFF
         p[j + 1] = (v >> 8) & 0xFF
+        j += 2
+
+
+@micropython.viper
+def ulaw_decode(codes, out, n: int):
+    # G.711 table 2 expansion computed (no table): the same levels as g711.py's
+    # decode table, checked over all 256 codes by the tests.
+    src = ptr8(codes)
+    dst = ptr8(out)
+    i = 0
+    j = 0
+    while i < n:
+        u = (src[i] ^ 0xFF)
+        t = (((u & 0x0F) << 3) + 0x84) << ((u & 0x70) >> 4)
+        if u & 0x80:
+            v = 0x84 - t
+        else:
+            v = t - 0x84
+        dst[j] = v & 0xFF
+        dst[j + 1] = (v >> 8) & 0xFF
+        i += 1
+        j += 2
+
+
+@micropython.viper
+def alaw_decode(codes, out, n: int):
+    # G.711 table 1 expansion computed (no table).
+    src = ptr8(codes)
+    dst = ptr8(out)
+    i = 0
+    j = 0
+    while i < n:
+        a = src[i] ^ 0x55
+        seg = (a & 0x70) >> 4
+        t = (a & 0x0F) << 4
+        if seg == 0:
+            t += 8
+        else:
+            t = (t + 0x108) << (seg - 1)
+        if not (a & 0x80):
+            t = 0 - t
+        dst[j] = t & 0xFF
+        dst[j + 1] = (t >> 8) & 0xFF
+        i += 1
         j += 2

@@ -33,7 +33,10 @@ Per-packet paths allocate nothing. Timestamps are handled modulo 2**30 (2**32 is
 multiple, so differences stay right across the 32-bit wrap) so that an ESP32, whose
 small ints stop at 2**30, never builds a big int per packet.
 """
+from array import array
+
 from doorsip.compat import const, random_bytes
+from doorsip.media.g711 import unchecked
 
 KIND_DROPPED = const(0)
 KIND_AUDIO = const(1)
@@ -49,6 +52,46 @@ _PERIOD30 = const(0x40000000)
 _MAX_DROPOUT = const(3000)
 _MAX_MISORDER = const(100)
 
+# Receiver state: one array('i') shared by the viper kernel and its plain twin.
+# Every value stays in 0 .. 2**30 (small ints on a 32-bit port).
+_PT_A0 = const(0)          # accepted audio payload types (255: none)
+_PT_A1 = const(1)
+_PT_EVENT = const(2)       # RFC 4733 telephone-event payload type (255: none)
+_PT_O0 = const(3)          # other accepted types (comfort noise)
+_PT_O1 = const(4)
+_CLOCK_KHZ = const(5)
+_OFF = const(6)            # --- the last kept packet ---
+_LEN = const(7)
+_PT = const(8)
+_MARKER = const(9)
+_SEQ = const(10)
+_TS = const(11)            # low 30 bits of its timestamp
+_TS_TOP = const(12)        # top 2 bits
+_RESTARTED = const(13)
+_HAVE_SSRC = const(14)     # --- the far end's stream (RFC 3550 A.1, A.3, A.8) ---
+_SSRC_HI = const(15)
+_SSRC_LO = const(16)
+_BASE_SEQ = const(17)
+_MAX_SEQ = const(18)
+_CYCLES = const(19)        # sequence wraps
+_BAD_SEQ = const(20)       # 0x10000: none
+_RECEIVED_SRC = const(21)
+_EXPECTED_PRIOR = const(22)
+_RECEIVED_PRIOR = const(23)
+_HAVE_TRANSIT = const(24)
+_TRANSIT = const(25)
+_JITTER16 = const(26)      # interarrival jitter x 16
+_ARRIVAL = const(27)       # arrival time in timestamp units, modulo 2**30
+_LAST_MS = const(28)
+_LOST_BEFORE = const(29)   # losses of earlier SSRCs
+_RECEIVED = const(30)      # --- counters ---
+_BAD_HEADER = const(31)
+_BAD_VERSION = const(32)
+_BAD_TYPE = const(33)
+_SEQ_JUMPS = const(34)
+_SSRC_CHANGES = const(35)
+_STATE_SIZE = const(36)
+
 
 class RtpSender:
     def __init__(self, payload_type, encode_into=None, samples_per_frame=160, max_payload=320):
@@ -58,7 +101,8 @@ class RtpSender:
             raise ValueError("rtp: bad frame size")
         self.payload_type = payload_type
         self.samples_per_frame = samples_per_frame
-        self._encode = encode_into
+        # The kernel without its checks: pack_frame checks the pcm length itself.
+        self._encode = unchecked(encode_into) if encode_into is not None else None
         self._buf = bytearray(_HEADER + max_payload)
         self._mv = memoryview(self._buf)
         self.payload = self._mv[_HEADER:]
@@ -160,6 +204,8 @@ class RtpSender:
         # The 20 ms hot path: pack() and _header() inlined (a Python call costs
         # as much as a dozen byte stores on MicroPython).
         n = self.samples_per_frame
+        if len(pcm) < n + n:
+            raise ValueError("rtp: pcm frame too short")
         self._encode(pcm, self.payload, n)
         buf = self._buf
         if self._marker:
@@ -189,230 +235,166 @@ class RtpSender:
 class RtpReceiver:
     def __init__(self, payload_types, event_pt=None, jitter=None, clock_khz=8, remote=None,
                  other_types=(13,)):
-        self.payload_types = tuple(payload_types)
-        self.other_types = tuple(other_types)
+        payload_types = tuple(payload_types)
+        other_types = tuple(other_types)
+        if not 1 <= len(payload_types) <= 2 or len(other_types) > 2:
+            raise ValueError("rtp: one or two audio payload types, at most two others")
+        self.payload_types = payload_types
+        self.other_types = other_types
         self.event_pt = -1 if event_pt is None else event_pt
         self.jitter = jitter
         self.clock_khz = clock_khz
-        self.received = 0
-        self.dropped = 0
-        self.bad_header = 0    # truncated, bad padding, header longer than the packet
-        self.bad_version = 0
-        self.bad_type = 0      # payload type not negotiated
-        self.wrong_source = 0  # not from the far end we latched on
-        self.seq_jumps = 0
-        self.ssrc_changes = 0
-        self.payload_offset = 0
-        self.payload_len = 0
-        self.payload_type = -1
-        self.marker = False
-        self.seq = 0
-        self.timestamp = 0
-        self._ts_top = 0
-        self.restarted = False
+        st = array("i", bytes(4 * _STATE_SIZE))
+        st[_PT_A0] = payload_types[0]
+        st[_PT_A1] = payload_types[-1]
+        st[_PT_EVENT] = 255 if event_pt is None else event_pt
+        st[_PT_O0] = other_types[0] if other_types else 255
+        st[_PT_O1] = other_types[-1] if other_types else 255
+        st[_CLOCK_KHZ] = clock_khz
+        st[_BAD_SEQ] = 0x10000
+        self._st = st
+        self.wrong_source = 0
+        self.too_long = 0
         self.set_remote(remote)
-        self._reset_source()
 
     def set_remote(self, remote):
         """Forget the learned address; latch on `remote` or on the next sender."""
         self.remote = remote
 
-    def _reset_source(self):
-        self._ssrc_hi = -1
-        self._ssrc_lo = -1
-        self._base_seq = 0
-        self._max_seq = 0
-        self._cycles = 0
-        self._bad_seq = -1
-        self._received = 0       # this source's packets (A.3)
-        self._expected_prior = 0
-        self._received_prior = 0
-        self._have_transit = False
-        self._transit = 0
-        self._jitter16 = 0       # A.8 interarrival jitter, scaled by 16
-        self._arrival = 0        # arrival time in timestamp units, modulo 2**30
-        self._last_ms = 0
-        self._lost_before = 0    # losses of earlier SSRCs in this call
-
-    def _init_seq(self, seq):
-        # RFC 3550 A.1 init_seq
-        self._base_seq = seq
-        self._max_seq = seq
-        self._bad_seq = -1
-        self._cycles = 0
-        self._received = 0
-        self._expected_prior = 0
-        self._received_prior = 0
-        self._have_transit = False
-        self._jitter16 = 0
-
     def on_packet(self, buf, n, source, now_ms):
         """Check and account one datagram of n bytes from source (host, port)."""
-        # Written flat, with few calls: this runs for every packet, 50 a second.
-        if n < _HEADER or n > len(buf):
-            return self._bad_header()
-        b0 = buf[0]
-        if b0 & 0xC0 != 0x80:
-            self.bad_version += 1
-            self.dropped += 1
+        if n > len(buf):
+            self.too_long += 1
             return KIND_DROPPED
-        b1 = buf[1]
-        pt = b1 & 0x7F
-        if pt in self.payload_types:
-            kind = KIND_AUDIO
-        elif pt == self.event_pt:
-            kind = KIND_EVENT
-        elif pt in self.other_types:
-            kind = KIND_OTHER
-        else:
-            self.bad_type += 1
-            self.dropped += 1
-            return KIND_DROPPED
-        # Payload bounds: CSRC list, header extension (5.3.1), padding (5.1).
-        off = _HEADER
-        end = n
-        if b0 & 0x3F:
-            off += (b0 & 0x0F) << 2
-            if b0 & 0x10:
-                if off + 4 > n:
-                    return self._bad_header()
-                off += 4 + (((buf[off + 2] << 8) | buf[off + 3]) << 2)
-            if b0 & 0x20:
-                pad = buf[n - 1]
-                if pad == 0:
-                    return self._bad_header()
-                end -= pad
-            if off > end:
-                return self._bad_header()
         remote = self.remote
-        if remote is None:
+        if remote is not None and (source[1] != remote[1] or source[0] != remote[0]):
+            self.wrong_source += 1
+            return KIND_DROPPED
+        # One call does the header checks, the payload type and the RFC 3550
+        # accounting (a native one when viper is there: see rtp_viper.py).
+        kind = _account(buf, n, self._st, now_ms)
+        if kind and remote is None:
             # Symmetric RTP (RFC 4961): whoever sends the first valid packet is the
             # far end, whatever its SDP said (NAT); answer there from now on.
             self.remote = source
-        elif source[1] != remote[1] or source[0] != remote[0]:
-            self.wrong_source += 1
-            self.dropped += 1
-            return KIND_DROPPED
-        seq = (buf[2] << 8) | buf[3]
-        restarted = False
-        if ((buf[8] << 8) | buf[9]) != self._ssrc_hi or ((buf[10] << 8) | buf[11]) != self._ssrc_lo:
-            # A new source (the peer restarted its stream, a transfer, ...):
-            # re-sync sequence and jitter state instead of calling it loss.
-            if self._ssrc_hi >= 0:
-                self.ssrc_changes += 1
-                self._lost_before += self.lost()
-                restarted = True
-            self._ssrc_hi = (buf[8] << 8) | buf[9]
-            self._ssrc_lo = (buf[10] << 8) | buf[11]
-            self._init_seq(seq)
-        else:
-            max_seq = self._max_seq
-            udelta = (seq - max_seq) & 0xFFFF
-            if udelta < _MAX_DROPOUT:
-                if seq < max_seq:
-                    self._cycles += 0x10000  # sequence number wrapped
-                self._max_seq = seq
-            elif udelta <= 0x10000 - _MAX_MISORDER:
-                # A.1: a very large jump; believe it once the next packet follows.
-                if seq == self._bad_seq:
-                    self.seq_jumps += 1
-                    self._lost_before += self.lost()
-                    self._init_seq(seq)
-                    restarted = True
-                else:
-                    self._bad_seq = (seq + 1) & 0xFFFF
-                    return self._bad_header()
-            # else: duplicate or reordered within _MAX_MISORDER, counted as received
-        self._received += 1
-        self.received += 1
-        ts = ((buf[4] & 0x3F) << 24) | (buf[5] << 16) | (buf[6] << 8) | buf[7]
-        if kind == KIND_AUDIO:
-            # RFC 3550 A.8 interarrival jitter, in timestamp units modulo 2**30;
-            # now_ms is a ticks_ms value (2**30 period on both interpreters).
-            if self._have_transit:
-                dt = (now_ms - self._last_ms) & _MASK30
-                if dt >= _HALF30:
-                    dt -= _PERIOD30
-                arrival = (self._arrival + dt * self.clock_khz) & _MASK30
-                transit = (arrival - ts) & _MASK30
-                d = (transit - self._transit) & _MASK30
-                if d >= _HALF30:
-                    d = _PERIOD30 - d
-                self._jitter16 += d - ((self._jitter16 + 8) >> 4)
-            else:
-                self._have_transit = True
-                arrival = 0
-                transit = (-ts) & _MASK30
-            self._arrival = arrival
-            self._transit = transit
-            self._last_ms = now_ms
-        self.payload_offset = off
-        self.payload_len = end - off
-        self.payload_type = pt
-        self.marker = b1 > 0x7F
-        self.seq = seq
-        self.timestamp = ts
-        self._ts_top = buf[4] >> 6
-        self.restarted = restarted
         if kind == KIND_AUDIO and self.jitter is not None:
-            if restarted:
+            st = self._st
+            if st[_RESTARTED]:
                 self.jitter.reset()
-            self.jitter.put(ts, buf, off, end - off)
+            self.jitter.put(st[_TS], buf, st[_OFF], st[_LEN])
         return kind
 
-    def _bad_header(self):
-        # truncated, bad padding, a header longer than the packet, a bad jump
-        self.bad_header += 1
-        self.dropped += 1
-        return KIND_DROPPED
+    # The last kept packet.
+    @property
+    def payload_offset(self):
+        return self._st[_OFF]
+
+    @property
+    def payload_len(self):
+        return self._st[_LEN]
+
+    @property
+    def payload_type(self):
+        return self._st[_PT]
+
+    @property
+    def marker(self):
+        return self._st[_MARKER] != 0
+
+    @property
+    def seq(self):
+        return self._st[_SEQ]
+
+    @property
+    def timestamp(self):
+        """Its timestamp's low 30 bits (what the jitter buffer works with)."""
+        return self._st[_TS]
+
+    @property
+    def timestamp32(self):
+        """Its full 32-bit timestamp (a big int on ESP32: use it for event
+        packets, .timestamp for audio)."""
+        return (self._st[_TS_TOP] << 30) | self._st[_TS]
+
+    @property
+    def restarted(self):
+        """The stream restarted with it (new SSRC, or a sequence jump)."""
+        return self._st[_RESTARTED] != 0
+
+    @property
+    def ssrc(self):
+        st = self._st
+        if not st[_HAVE_SSRC]:
+            return None
+        return (st[_SSRC_HI] << 16) | st[_SSRC_LO]
+
+    # Counters.
+    @property
+    def received(self):
+        return self._st[_RECEIVED]
+
+    @property
+    def bad_header(self):
+        """Truncated, bad padding, CSRC/extension past the end, unconfirmed jump."""
+        return self._st[_BAD_HEADER] + self.too_long
+
+    @property
+    def bad_version(self):
+        return self._st[_BAD_VERSION]
+
+    @property
+    def bad_type(self):
+        return self._st[_BAD_TYPE]
+
+    @property
+    def seq_jumps(self):
+        return self._st[_SEQ_JUMPS]
+
+    @property
+    def ssrc_changes(self):
+        return self._st[_SSRC_CHANGES]
+
+    @property
+    def dropped(self):
+        return self.bad_header + self.bad_version + self.bad_type + self.wrong_source
 
     # RFC 3550 A.3 figures for this source.
     def extended_max(self):
-        return self._cycles + self._max_seq
+        return (self._st[_CYCLES] << 16) + self._st[_MAX_SEQ]
 
     def expected(self):
-        if self._ssrc_hi < 0:
+        st = self._st
+        if not st[_HAVE_SSRC]:
             return 0
-        return self._cycles + self._max_seq - self._base_seq + 1
+        return (st[_CYCLES] << 16) + st[_MAX_SEQ] - st[_BASE_SEQ] + 1
 
     def lost(self):
         """Cumulative packets lost (duplicates can make it negative, as A.3 says)."""
-        return self.expected() - self._received
+        return self.expected() - self._st[_RECEIVED_SRC]
 
     def lost_total(self):
         """Lost over the call, across SSRC changes; never negative."""
-        lost = self._lost_before + self.lost()
+        lost = self._st[_LOST_BEFORE] + self.lost()
         return lost if lost > 0 else 0
 
     def fraction_lost(self):
         """Loss since the previous call, as the 8-bit fraction of A.3 (0..255)."""
+        st = self._st
         expected = self.expected()
-        expected_interval = expected - self._expected_prior
-        received_interval = self._received - self._received_prior
-        self._expected_prior = expected
-        self._received_prior = self._received
+        expected_interval = expected - st[_EXPECTED_PRIOR]
+        received_interval = st[_RECEIVED_SRC] - st[_RECEIVED_PRIOR]
+        st[_EXPECTED_PRIOR] = expected
+        st[_RECEIVED_PRIOR] = st[_RECEIVED_SRC]
         lost_interval = expected_interval - received_interval
         if expected_interval <= 0 or lost_interval <= 0:
             return 0
         return (lost_interval << 8) // expected_interval
 
     def jitter_units(self):
-        return self._jitter16 >> 4
+        return self._st[_JITTER16] >> 4
 
     def jitter_ms(self):
-        return (self._jitter16 >> 4) / self.clock_khz
-
-    @property
-    def timestamp32(self):
-        """The last kept packet's full 32-bit timestamp (a big int on ESP32: use
-        it for event packets, .timestamp for audio)."""
-        return (self._ts_top << 30) | self.timestamp
-
-    @property
-    def ssrc(self):
-        if self._ssrc_hi < 0:
-            return None
-        return (self._ssrc_hi << 16) | self._ssrc_lo
+        return (self._st[_JITTER16] >> 4) / self.clock_khz
 
 
 def call_figures(sender, receiver, jitter=None):
@@ -426,3 +408,132 @@ def call_figures(sender, receiver, jitter=None):
         "jitter_ms": round(receiver.jitter_ms(), 1) if receiver is not None else 0.0,
     }
     return figures
+
+
+def _account_py(buf, n, st, now_ms):
+    """Plain twin of rtp_viper.account: 0 = dropped (counted), else the kind."""
+    b = buf
+    s = st
+    # --- header (RFC 3550 5.1) ---
+    if n < 12:
+        s[_BAD_HEADER] += 1
+        return 0
+    b0 = b[0]
+    if (b0 & 0xC0) != 0x80:
+        s[_BAD_VERSION] += 1
+        return 0
+    b1 = b[1]
+    pt = b1 & 0x7F
+    if pt == s[_PT_A0] or pt == s[_PT_A1]:
+        kind = 1
+    elif pt == s[_PT_EVENT]:
+        kind = 2
+    elif pt == s[_PT_O0] or pt == s[_PT_O1]:
+        kind = 3
+    else:
+        s[_BAD_TYPE] += 1
+        return 0
+    off = 12
+    end = n
+    if b0 & 0x3F:
+        off += (b0 & 0x0F) << 2
+        if b0 & 0x10:
+            if off + 4 > n:
+                s[_BAD_HEADER] += 1
+                return 0
+            off += 4 + (((b[off + 2] << 8) | b[off + 3]) << 2)
+        if b0 & 0x20:
+            pad = b[n - 1]
+            if pad == 0:
+                s[_BAD_HEADER] += 1
+                return 0
+            end -= pad
+        if off > end:
+            s[_BAD_HEADER] += 1
+            return 0
+    # --- source and sequence (A.1) ---
+    seq = (b[2] << 8) | b[3]
+    hi = (b[8] << 8) | b[9]
+    lo = (b[10] << 8) | b[11]
+    restarted = 0
+    init = 0
+    if s[_HAVE_SSRC] == 0 or hi != s[_SSRC_HI] or lo != s[_SSRC_LO]:
+        if s[_HAVE_SSRC]:
+            s[_SSRC_CHANGES] += 1
+            restarted = 1
+        s[_HAVE_SSRC] = 1
+        s[_SSRC_HI] = hi
+        s[_SSRC_LO] = lo
+        init = 1
+    else:
+        max_seq = s[_MAX_SEQ]
+        udelta = (seq - max_seq) & 0xFFFF
+        if udelta < 3000:  # MAX_DROPOUT
+            if seq < max_seq:
+                s[_CYCLES] += 1
+            s[_MAX_SEQ] = seq
+        elif udelta <= 0x10000 - 100:  # beyond MAX_MISORDER: a jump
+            if seq == s[_BAD_SEQ]:
+                s[_SEQ_JUMPS] += 1
+                restarted = 1
+                init = 1
+            else:
+                s[_BAD_SEQ] = (seq + 1) & 0xFFFF
+                s[_BAD_HEADER] += 1
+                return 0
+    if init:
+        if restarted:
+            lost = (s[_CYCLES] << 16) + s[_MAX_SEQ] - s[_BASE_SEQ] + 1 - s[_RECEIVED_SRC]
+            if lost > 0:
+                s[_LOST_BEFORE] += lost
+        s[_BASE_SEQ] = seq
+        s[_MAX_SEQ] = seq
+        s[_BAD_SEQ] = 0x10000
+        s[_CYCLES] = 0
+        s[_RECEIVED_SRC] = 0
+        s[_EXPECTED_PRIOR] = 0
+        s[_RECEIVED_PRIOR] = 0
+        s[_HAVE_TRANSIT] = 0
+        s[_JITTER16] = 0
+    s[_RECEIVED_SRC] += 1
+    s[_RECEIVED] += 1
+    ts = ((b[4] & 0x3F) << 24) | (b[5] << 16) | (b[6] << 8) | b[7]
+    # --- interarrival jitter (A.8), timestamp units modulo 2**30 ---
+    if kind == 1:
+        if s[_HAVE_TRANSIT]:
+            dt = (now_ms - s[_LAST_MS]) & 0x3FFFFFFF
+            if dt >= 0x20000000:
+                dt = dt - 0x3FFFFFFF - 1  # 2**30 itself is no small int for mpy-cross
+            arrival = (s[_ARRIVAL] + dt * s[_CLOCK_KHZ]) & 0x3FFFFFFF
+            transit = (arrival - ts) & 0x3FFFFFFF
+            d = (transit - s[_TRANSIT]) & 0x3FFFFFFF
+            if d >= 0x20000000:
+                d = 0x3FFFFFFF - d + 1
+            if d > 0x1000000:  # keeps 16 x jitter inside 32 bits
+                d = 0x1000000
+            j = s[_JITTER16]
+            s[_JITTER16] = j + d - ((j + 8) >> 4)
+        else:
+            s[_HAVE_TRANSIT] = 1
+            arrival = 0
+            transit = (0 - ts) & 0x3FFFFFFF
+        s[_ARRIVAL] = arrival
+        s[_TRANSIT] = transit
+        s[_LAST_MS] = now_ms & 0x3FFFFFFF
+    s[_OFF] = off
+    s[_LEN] = end - off
+    s[_PT] = pt
+    s[_MARKER] = b1 >> 7
+    s[_SEQ] = seq
+    s[_TS] = ts
+    s[_TS_TOP] = b[4] >> 6
+    s[_RESTARTED] = restarted
+    return kind
+
+
+try:
+    from doorsip.media.rtp_viper import account as _account
+    IMPLEMENTATION = "viper"
+except Exception:  # CPython, or no viper emitter
+    _account = _account_py
+    IMPLEMENTATION = "python"
