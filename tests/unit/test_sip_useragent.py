@@ -654,3 +654,22 @@ def test_call_and_registration_across_the_ticks_wrap():
     # about 70 s in all: registered at 0, refreshed at 30 s and 60 s (half of 60 s)
     assert ld.kinds().count("registered") == 3 and lf.has("call_ended")
     no_errors(door, flat)
+
+
+def test_unanswered_incoming_call_times_out_and_frees_its_slot():
+    net = Network()
+    door = net.ua("door", port=5060)
+    flat = net.ua("flat", port=5062, max_calls=1, ring_limit_s=60)
+    ld, lf = EventLog(door), EventLog(flat)
+    door.invite(FLAT_URI, OFFER, net.now)
+    assert net.run_until(lambda: lf.has("incoming_call"), 1000)
+    start = net.now
+    assert net.run_until(lambda: lf.has("call_ended"), 70000)
+    assert lf.first("call_ended").reason == "timeout" and 59000 <= net.now - start <= 61000
+    assert net.run_until(lambda: ld.has("call_failed"), 1000)
+    assert ld.first("call_failed").status == 480 and flat.calls == []
+    # An INVITE with Expires: 5 gets 487 after 5 s (13.3.1).
+    door.invite(FLAT_URI, OFFER, net.now, headers=[("Expires", "5")])
+    assert net.run_until(lambda: ld.kinds().count("call_failed") == 2, 10000)
+    assert ld.pump()[-1].status == 487
+    no_errors(door, flat)

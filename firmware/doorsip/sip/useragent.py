@@ -6,7 +6,9 @@ out what the UA queues. Times are ticks in ms (compat.ticks_ms/ticks_diff arithm
     ua = UserAgent(user, domain, local_host, local_port=5060, auth_user=None, password=None,
                    display_name=None, registrar=None, proxy=None, expires=300,
                    user_agent="doorsip", t1=500, t2=4000, t4=5000,
-                   max_transactions=24, max_calls=4, now_ms=0)
+                   max_transactions=24, max_calls=4, now_ms=0, ring_limit_s=180)
+        ring_limit_s: an incoming call still unanswered after this long (or after its
+        INVITE's Expires) gets 480 (487) and ends with call_ended reason "timeout".
     ua = UserAgent.from_config(config["sip"], local_host, now_ms=0)   # config.py's "sip" dict
         registrar/proxy: None, "host", "host:port" or (host, port).
 
@@ -52,7 +54,8 @@ out what the UA queues. Times are ticks in ms (compat.ticks_ms/ticks_diff arithm
                           (final status, 408 for timer B, "cancelled" after cancel())
     "call_ended"          .call, .reason: "remote_bye", "local_bye", "cancelled" (caller
                           cancelled an incoming call), "rejected" (we answered >= 300),
-                          "ack_timeout", "dialog_gone" (481/408 to an in-dialog request)
+                          "ack_timeout", "dialog_gone" (481/408 to an in-dialog request),
+                          "timeout" (incoming call left unanswered, see ring_limit_s)
     "info"                .call, .content_type, .body (INFO in dialog, answered 200)
     "message"             .uri, .content_type, .body (MESSAGE, answered 200)
     "options_response"    .call_id, .status, .reason (408 when unanswered)
@@ -136,6 +139,8 @@ class Call:
         self.cancel_wanted = False
         self.cancel_deadline = None
         # incoming
+        self.answer_deadline = None
+        self.expires_given = False
         self.local_tag = None
         self.awaiting_ack = False
         self.ending = False
@@ -218,8 +223,10 @@ def reject_unparseable(data, status, reason):
 class UserAgent:
     def __init__(self, user, domain, local_host, local_port=5060, auth_user=None, password=None,
                  display_name=None, registrar=None, proxy=None, expires=300, user_agent="doorsip",
-                 t1=500, t2=4000, t4=5000, max_transactions=24, max_calls=4, now_ms=0):
+                 t1=500, t2=4000, t4=5000, max_transactions=24, max_calls=4, now_ms=0,
+                 ring_limit_s=180):
         self.user = user
+        self.ring_limit_s = ring_limit_s
         self.domain = domain
         self.local_host = local_host
         self.local_port = local_port
@@ -353,7 +360,11 @@ class UserAgent:
     # ---------------------------------------------------------------- timers
     def next_deadline_ms(self):
         best = self.layer.next_deadline_ms()
-        for t in [self._reg_deadline] + [c.cancel_deadline for c in self._calls.values()]:
+        times = [self._reg_deadline]
+        for c in self._calls.values():
+            times.append(c.cancel_deadline)
+            times.append(c.answer_deadline)
+        for t in times:
             if t is not None and (best is None or ticks_diff(t, best) < 0):
                 best = t
         return best
@@ -385,6 +396,16 @@ class UserAgent:
                     if call.invite_tx is not None:
                         self.layer._remove(call.invite_tx)
                     self._fail(call, 487, "cancelled")
+                if call.answer_deadline is not None and ticks_diff(now_ms, call.answer_deadline) >= 0:
+                    # Unanswered for too long (the INVITE's Expires, 13.3.1, or our own
+                    # limit): a caller that vanished must not hold a call slot for ever.
+                    call.answer_deadline = None
+                    tx = call.invite_tx
+                    if tx is not None and tx.last_status < 200 and not tx.terminated():
+                        tx.respond(build_response(tx.request, 487 if call.expires_given else 480,
+                                                  None, (), b"", call.local_tag),
+                                   487 if call.expires_given else 480, now_ms, call.local_tag)
+                    self._ended(call, "timeout")
         except Exception as exc:  # never let one bad transaction stop the station
             self._internal_error(exc)
 
@@ -659,6 +680,7 @@ class UserAgent:
     def _end(self, call):
         call.state = "ended"
         call.cancel_deadline = None
+        call.answer_deadline = None
         if self._calls.get(call.id) is call:
             del self._calls[call.id]
         d = call.dialog
@@ -753,6 +775,8 @@ class UserAgent:
             tx.respond(data, status, now_ms, tag)
         except TransactionError as exc:
             raise UAError(str(exc))
+        if status >= 200:
+            call.answer_deadline = None
         if status < 200:
             if status > 100:
                 call.state = "early"
@@ -779,6 +803,12 @@ class UserAgent:
         d = Dialog.uas(msg, call.local_tag, self.contact)
         call.dialog = d
         self._dialogs[d.key] = call
+        limit = self.ring_limit_s
+        expires = msg.header("Expires")
+        if expires and expires.strip().isdigit() and int(expires.strip()) < limit:
+            limit = int(expires.strip())
+            call.expires_given = True
+        call.answer_deadline = ticks_add(now_ms, limit * 1000)
         self._event("incoming_call", call, uri=call.remote_uri, display=call.display, body=msg.body)
 
     def _reinvite(self, call, msg, tx, now_ms):
