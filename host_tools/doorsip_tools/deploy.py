@@ -13,7 +13,7 @@ reconnected and the interrupted step repeated.
 import json
 import os
 
-from .build import build
+from .build import build, default_out
 from .cli import ToolError
 from .common import Console
 from .rawrepl import DeviceError, RawRepl
@@ -42,14 +42,32 @@ def add_arguments(parser):
     parser.add_argument("--keep-extra", action="store_true",
                         help="keep files under doorsip/ on the device that the build does not contain")
     parser.add_argument("--no-reset", action="store_true", help="do not soft-reset the board afterwards")
+    parser.add_argument("--no-build", action="store_true",
+                        help="deploy the build folder (--out) as it is, e.g. one built on another machine")
 
 
 def run(args):
     console = Console()
-    out, manifest = build(args.board, args.out, console=console, only_if_stale=True)
+    if args.no_build:
+        out, manifest = existing_build(args.out or default_out(args.board), args.board)
+    else:
+        out, manifest = build(args.board, args.out, console=console, only_if_stale=True)
     deploy(args.port, out, manifest, baud=args.baud, root=args.root, console=console,
            keep_extra=args.keep_extra, reset=not args.no_reset)
     return 0
+
+
+def existing_build(out, board_arg):
+    try:
+        with open(os.path.join(out, "manifest.json")) as f:
+            manifest = json.load(f)
+        manifest["files"], manifest["board"], manifest["firmware_version"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ToolError("no complete build in %s: run doorsip build --board %s --out %s" % (out, board_arg, out))
+    for rel in manifest["files"]:
+        if not os.path.isfile(os.path.join(out, rel)):
+            raise ToolError("the build in %s lacks %s: build it again" % (out, rel))
+    return out, manifest
 
 
 def deploy(port, out, manifest, baud=115200, root="/", console=None, keep_extra=False, reset=True):

@@ -32,7 +32,9 @@ def device(tmp_path):
 
 
 def deploy(capsys, device, out):
-    return run_cli(capsys, "deploy", "--port", device.port, "--board", BOARD, "--out", out, "--root", device.root)
+    # --no-build: others edit firmware/ concurrently; the fixture's build is the reference.
+    return run_cli(capsys, "deploy", "--port", device.port, "--board", BOARD, "--out", out, "--root", device.root,
+                   "--no-build")
 
 
 def device_matches(device, manifest):
@@ -113,17 +115,31 @@ def test_sandbox_keeps_the_device_inside_its_root(device):
     assert open(device.path("inside.txt"), "rb").read() == b"ok"
 
 
+def test_deploy_builds_when_needed(device, tmp_path, capsys):
+    out = tmp_path / "fresh"
+    status, _o, err = run_cli(capsys, "deploy", "--port", device.port, "--board", BOARD, "--out", out,
+                              "--root", device.root, "--no-reset")
+    assert status == 0, err
+    manifest = json.load(open(str(out / "manifest.json")))
+    assert device_matches(device, manifest) == [] and device.boots() == 0
+
+
 def test_deploy_error_paths(tmp_path, built, capsys):
     out, _manifest = built
-    status, _o, err = run_cli(capsys, "deploy", "--port", tmp_path / "ttyNOPE", "--board", BOARD, "--out", out)
+    status, _o, err = run_cli(capsys, "deploy", "--port", tmp_path / "ttyNOPE", "--board", BOARD, "--out", out,
+                              "--no-build")
     assert_one_line_error(status, err, "no such port", "doorsip ports")
     status, _o, err = run_cli(capsys, "deploy", "--port", tmp_path / "ttyNOPE", "--board", "esp33")
     assert_one_line_error(status, err, "esp33", "unknown board")
+    status, _o, err = run_cli(capsys, "deploy", "--port", tmp_path / "ttyNOPE", "--board", BOARD,
+                              "--out", tmp_path / "empty", "--no-build")
+    assert_one_line_error(status, err, "no complete build", "doorsip build")
 
     # A port where nothing speaks MicroPython.
     master, slave = pty.openpty()
     try:
-        status, _o, err = run_cli(capsys, "deploy", "--port", os.ttyname(slave), "--board", BOARD, "--out", out)
+        status, _o, err = run_cli(capsys, "deploy", "--port", os.ttyname(slave), "--board", BOARD, "--out", out,
+                                  "--no-build")
         assert_one_line_error(status, err, "no MicroPython raw REPL")
     finally:
         os.close(master)
@@ -133,5 +149,5 @@ def test_deploy_error_paths(tmp_path, built, capsys):
 def test_deploy_to_a_root_that_does_not_exist(device, built, capsys):
     out, _manifest = built
     status, _o, err = run_cli(capsys, "deploy", "--port", device.port, "--board", BOARD, "--out", out,
-                              "--root", "/no/such/root")
+                              "--root", "/no/such/root", "--no-build")
     assert_one_line_error(status, err, "/no/such/root")
