@@ -243,3 +243,22 @@ def test_bad_input_and_bounded_memory():
             play(jb)
         assert 0 <= jb._count <= 16
     assert len(jb._full) == 16 and len(jb._data) == 16 * SPF and len(jb._views) == 16
+
+
+def test_mutable_buffers_are_copied_bytes_are_kept():
+    # A reused receive buffer (bytearray) must be copied at put time; an
+    # immutable bytes packet may be kept by reference. Both play the same.
+    for make_buf in (bytearray, bytes):
+        jb = J.JitterBuffer(g711.ulaw_decode_into, g711.SILENCE_ULAW)
+        first = make_buf(b"\x80" * 12 + bytes(range(SPF)))
+        jb.put(0, first, 12, SPF)
+        if make_buf is bytearray:
+            for i in range(len(first)):
+                first[i] = 0xFF      # the caller reuses its buffer
+        second = make_buf(b"\x80" * 12 + bytes(range(SPF)))
+        jb.put(SPF, second, 12, SPF)
+        out = bytearray(320)
+        want = bytearray(320)
+        g711.ulaw_decode_into(bytes(range(SPF)), want, SPF)
+        assert jb.get_into(out) == J.GOT_FRAME and out == want, make_buf
+        assert jb.get_into(out) == J.GOT_FRAME and out == want, make_buf

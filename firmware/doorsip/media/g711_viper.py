@@ -96,7 +96,7 @@ def scale(pcm, n: int, gain16: int):
 
 
 @micropython.viper
-def ulaw_decode(codes, out, n: int):
+def ulaw_decode(codes, off: int, out, n: int):
     # G.711 table 2 expansion computed (no table): the same levels as g711.py's
     # decode table, checked over all 256 codes by the tests.
     src = ptr8(codes)
@@ -104,7 +104,7 @@ def ulaw_decode(codes, out, n: int):
     i = 0
     j = 0
     while i < n:
-        u = (src[i] ^ 0xFF)
+        u = src[off + i] ^ 0xFF
         t = (((u & 0x0F) << 3) + 0x84) << ((u & 0x70) >> 4)
         if u & 0x80:
             v = 0x84 - t
@@ -117,14 +117,14 @@ def ulaw_decode(codes, out, n: int):
 
 
 @micropython.viper
-def alaw_decode(codes, out, n: int):
+def alaw_decode(codes, off: int, out, n: int):
     # G.711 table 1 expansion computed (no table).
     src = ptr8(codes)
     dst = ptr8(out)
     i = 0
     j = 0
     while i < n:
-        a = src[i] ^ 0x55
+        a = src[off + i] ^ 0x55
         seg = (a & 0x70) >> 4
         t = (a & 0x0F) << 4
         if seg == 0:

@@ -14,14 +14,16 @@ JitterBuffer(decode_into, silence_code=0xFF, frame_samples=160, frame_ms=20,
     skipped (frames dropped to shrink the delay), bad.
 
 The ring holds codes (one byte per sample), decoded on the way out. Memory is
-slots * frame_samples bytes, allocated once; put and get allocate nothing.
+slots * frame_samples bytes, allocated once; put and get allocate nothing. With
+this package's G.711 decoders a full frame arriving in an immutable bytes object
+is not copied: the slot keeps a reference to the packet (at most `slots` held).
 Playout starts once start_ms of audio is held. A late packet grows the target
 by one frame (up to max_ms) and holds playout one frame; after 5 s without one
 the target shrinks by a frame (down to min_ms) and a frame is dropped. A missing
 frame is concealed by the last frame at 3/4, 1/2, 1/4 level, then silence.
 """
 from doorsip.compat import const
-from doorsip.media.g711 import copy_raw, scale_into, unchecked
+from doorsip.media.g711 import copy_raw, decoder_at, scale_into
 
 PUT_STORED = const(0)
 PUT_DUPLICATE = const(1)
@@ -47,8 +49,11 @@ class JitterBuffer:
                  slots=16, start_ms=40, min_ms=20, max_ms=200):
         if not 0 < min_ms <= start_ms <= max_ms or max_ms // frame_ms + _SLACK >= slots:
             raise ValueError("jitter: need min <= start <= max and max shorter than the ring")
-        # Decoding reads our own slots and get_into checks `out`: no checks needed.
-        self._decode = unchecked(decode_into)
+        # Our G.711 decoders come with an offset kernel: a frame is then decoded
+        # straight from the packet it came in (an immutable bytes object), with
+        # no copy. Other decoders get a copy in the ring.
+        self._decode_at = decoder_at(decode_into)
+        self._decode = decode_into
         self.frame_samples = frame_samples
         self.frame_ms = frame_ms
         self._slots = slots
@@ -61,6 +66,8 @@ class JitterBuffer:
         # One view per slot, made once: slicing at play time would allocate.
         self._views = [mv[i * frame_samples:(i + 1) * frame_samples] for i in range(slots)]
         self._full = bytearray(slots)
+        self._refs = [None] * slots   # where each slot's codes are: a packet or the ring
+        self._offs = [0] * slots
         self._silence = bytes([silence_code]) * frame_samples
         self.received = 0
         self.played = 0
@@ -78,6 +85,7 @@ class JitterBuffer:
         full = self._full
         for i in range(self._slots):
             full[i] = 0
+            self._refs[i] = None
         self._count = 0
         self._head = 0        # slot of the next frame to play
         self._play_ts = 0     # its timestamp (30 bits)
@@ -147,16 +155,23 @@ class JitterBuffer:
         k = d // spf
         stored = False
         full = self._full
+        by_reference = self._decode_at is not None and type(buf) is bytes
         while length > 0:
             n = spf if length > spf else length
             slot = (self._head + k) % self._slots
             if full[slot]:
                 self.duplicates += 1
             else:
-                # ranges checked above: offset + length <= len(buf), slot in ring
-                copy_raw(self._data, slot * spf, buf, offset, n)
-                if n < spf:
-                    copy_raw(self._data, slot * spf + n, self._silence, 0, spf - n)
+                if by_reference and n == spf:
+                    self._refs[slot] = buf
+                    self._offs[slot] = offset
+                else:
+                    # ranges checked above: offset + length <= len(buf), slot in ring
+                    copy_raw(self._data, slot * spf, buf, offset, n)
+                    if n < spf:
+                        copy_raw(self._data, slot * spf + n, self._silence, 0, spf - n)
+                    self._refs[slot] = self._data
+                    self._offs[slot] = slot * spf
                 full[slot] = 1
                 self._count += 1
                 if slot == self._last:
@@ -189,8 +204,7 @@ class JitterBuffer:
             if self._count and self.buffered() >= self._target:
                 self._playing = True
             else:
-                self._decode(self._silence, out, spf)
-                self.silent += 1
+                self._silent(out)
                 return GOT_SILENCE
         if self._stall:
             # Hold the play position one frame: the delay grows by a frame.
@@ -213,7 +227,7 @@ class JitterBuffer:
                     self.skipped += 1
                     head = self._head
         if full[head]:
-            self._decode(self._views[head], out, spf)
+            self._frame(head, out)
             full[head] = 0
             self._count -= 1
             self._last = head
@@ -245,10 +259,22 @@ class JitterBuffer:
         if run <= _CONCEAL_FRAMES and self._last >= 0:
             # Repeat the last frame, quieter each time (a plain form of the
             # packet loss concealment G.711 Appendix I describes).
-            self._decode(self._views[self._last], out, spf)
+            self._frame(self._last, out)
             scale_into(out, spf, 16 - 4 * run)
             self.concealed += 1
             return GOT_CONCEALED
-        self._decode(self._silence, out, spf)
-        self.silent += 1
+        self._silent(out)
         return GOT_SILENCE
+
+    def _frame(self, slot, out):
+        if self._decode_at is not None:
+            self._decode_at(self._refs[slot], self._offs[slot], out, self.frame_samples)
+        else:
+            self._decode(self._views[slot], out, self.frame_samples)
+
+    def _silent(self, out):
+        if self._decode_at is not None:
+            self._decode_at(self._silence, 0, out, self.frame_samples)
+        else:
+            self._decode(self._silence, out, self.frame_samples)
+        self.silent += 1
