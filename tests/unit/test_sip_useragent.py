@@ -2,7 +2,7 @@
 # in-memory network of sip_harness, with a simulated clock, loss, duplication, reordering.
 from sip_harness import AuthGate, EventLog, Network, Registrar, Stateless
 
-from doorsip.sip.message import build_request, parse
+from doorsip.sip.message import build_request, build_response, parse
 
 DOOR = ("127.0.0.1", 5060)
 FLAT = ("127.0.0.1", 5062)
@@ -673,3 +673,34 @@ def test_unanswered_incoming_call_times_out_and_frees_its_slot():
     assert net.run_until(lambda: ld.kinds().count("call_failed") == 2, 10000)
     assert ld.pump()[-1].status == 487
     no_errors(door, flat)
+
+
+class Forker(Stateless):
+    """Answers an INVITE twice, from two forks (two To tags), as a forking proxy would."""
+
+    def receive(self, data, source, now_ms):
+        msg = parse(data)
+        self.requests.append(msg)
+        if msg.method == "INVITE":
+            for tag in ("forkA", "forkB"):
+                self.out.append((build_response(msg, 200, None, [("Contact", "<sip:%s@127.0.0.1:5062>" % tag),
+                                                                 ("Content-Type", "application/sdp")],
+                                                ANSWER, tag), source))
+        elif msg.method == "BYE":
+            self.reply(msg, source, 200)
+
+
+def test_second_fork_answering_is_acked_and_released():
+    net = Network()
+    door = net.ua("door", port=5060)
+    forker = net.add(FLAT, Forker())
+    ld = EventLog(door)
+    call = door.invite(FLAT_URI, OFFER, net.now)
+    net.run(2000)
+    assert ld.kinds() == ["answered"] and call.dialog.remote_tag == "forkA"
+    acks = [m for m in forker.requests if m.method == "ACK"]
+    byes = [m for m in forker.requests if m.method == "BYE"]
+    assert sorted(m.to_tag for m in acks) == ["forkA", "forkB"]
+    assert [m.to_tag for m in byes] == ["forkB"] and byes[0].uri == "sip:forkB@127.0.0.1:5062"
+    assert call.state == "confirmed"
+    no_errors(door)
