@@ -135,9 +135,14 @@ def test_frequency_off_by_three_and_a_half_percent_rejected():
 
 def test_twist_within_limits_accepted():
     for key in "1D5*":
-        for twist in (7.5, -3.5, 0.0):
+        for twist in (8.0, -4.0, 0.0):
             s = Signal().silence(20).digit(key, 60, twist_db=twist).silence(60)
             assert detect(s) == key, (key, twist)
+    # the corners: full twist with both tones 1.5 % off (worst at 1633 Hz)
+    for twist in (8.0, -4.0):
+        for dev in (0.015, -0.015):
+            s = Signal().silence(20).digit("D", 60, twist_db=twist, row_dev=dev, col_dev=dev).silence(60)
+            assert detect(s) == "D", (twist, dev)
 
 
 def test_twist_beyond_limits_rejected():
