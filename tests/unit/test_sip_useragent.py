@@ -704,3 +704,24 @@ def test_second_fork_answering_is_acked_and_released():
     assert [m.to_tag for m in byes] == ["forkB"] and byes[0].uri == "sip:forkB@127.0.0.1:5062"
     assert call.state == "confirmed"
     no_errors(door)
+
+
+def test_rfc2543_peer_without_magic_cookie_completes_a_call():
+    net, door, flat, ld, lf = pair()
+    sink = net.add(("127.0.0.1", 6000), Sink())
+    invite = raw_request("INVITE", branch="oldbranch1",
+                         extra=[("Contact", "<sip:x@127.0.0.1:6000>"), ("Content-Type", "application/sdp")])
+    invite = invite.replace(b"Content-Length: 0\r\n\r\n", b"Content-Length: %d\r\n\r\n" % len(OFFER)) + OFFER
+    net.send(invite, ("127.0.0.1", 6000), FLAT)
+    net.send(invite, ("127.0.0.1", 6000), FLAT)            # a retransmission: absorbed
+    assert net.run_until(lambda: lf.has("incoming_call"), 1000)
+    flat.answer(lf.first("incoming_call").call, 200, ANSWER, now_ms=net.now)
+    net.run(50)
+    ok = sink.requests[-1]
+    assert ok.status == 200 and lf.kinds() == ["incoming_call"]
+    ack = raw_request("ACK", to_tag=ok.to_tag, branch="oldbranch1").replace(b"CSeq: 5 ACK", b"CSeq: 5 ACK")
+    net.send(ack, ("127.0.0.1", 6000), FLAT)
+    net.run(5000)
+    assert lf.kinds() == ["incoming_call", "answered"]
+    assert len([m for m in sink.requests if m.status == 200]) == 1   # no 2xx resent after the ACK
+    no_errors(flat)

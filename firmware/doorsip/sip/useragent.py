@@ -944,6 +944,10 @@ class UserAgent:
         tx = layer.match_request(msg)
         if tx is not None:
             layer.request(tx, msg, now_ms)   # retransmission or non-2xx ACK: absorbed
+            if method == "ACK" and tx.state == ACCEPTED:
+                # An RFC 2543 peer's ACK for our 2xx can match the INVITE transaction
+                # (17.2.3 fallback); it still belongs to the dialog (13.3.1.4).
+                self._receive_ack(msg, now_ms)
             return
         if method == "ACK":
             self._receive_ack(msg, now_ms)
