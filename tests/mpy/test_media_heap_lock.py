@@ -168,3 +168,27 @@ def test_rfc4733_receiver_per_packet_check_does_not_allocate():
 
     locked(("rtp parse + Rfc4733Receiver.receive",), (step,), rounds=len(events))
     assert dtmf.next_digit() == "5" and dtmf.next_digit() is None
+
+
+def test_reused_receive_buffer_path_does_not_allocate():
+    # A receive buffer reused for every datagram (bytearray): the jitter buffer
+    # copies the payload into its ring instead of keeping a reference.
+    s, enc, dec = setup("PCMA", 8)
+    rx = s["rx"]
+    jb = s["jb"]
+    out = s["out"]
+    packets = s["packets"]
+    rbuf = bytearray(600)
+    state = [0]
+    ends = (rx, jb, out)   # a closure over more than 5 names allocates its frame
+
+    def receive():
+        p = packets[state[0]]
+        g711.copy_into(rbuf, 0, p, 0, len(p))  # what the socket would do
+        ends[0].on_packet(rbuf, len(p), SRC, state[0] * 20)
+        ends[1].get_into(ends[2])
+        state[0] += 1
+
+    locked(("reused buffer: parse + copy put + get",), (receive,), rounds=30)
+    assert jb.played >= 25 and rx.received == 30
+    assert jb._refs[0] is jb._data   # copied, not referenced

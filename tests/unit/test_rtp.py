@@ -71,6 +71,15 @@ def test_sender_sequence_and_timestamp_wrap():
     assert u16(a, 2) == 0xFFFF and u16(b, 2) == 0
     assert u32(a, 4) == 0xFFFFFF9B and u32(b, 4) == (0xFFFFFF9B + 160) & 0xFFFFFFFF
     assert tx.timestamp == (0xFFFFFF9B + 320) & 0xFFFFFFFF
+    tx._ts_top = 3
+    tx._ts = 0x3FFFFFFF - 10
+    tx.skip(100)                 # across the 32-bit wrap
+    assert tx.timestamp == 89
+    e = bytes(tx.pack_at(4, 101, False, 200))   # stamped before the wrap
+    assert u32(e, 4) == (89 - 200) & 0xFFFFFFFF
+    tx._ts = 0x3FFFFFFF - 10
+    tx.skip(3 << 30)             # more than 2**30 at once
+    assert tx.timestamp == 0xFFFFFFF5
 
 
 def test_sender_skip_and_event_timestamps():

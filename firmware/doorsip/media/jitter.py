@@ -37,7 +37,6 @@ GOT_SILENCE = const(2)
 
 _MASK30 = const(0x3FFFFFFF)
 _HALF30 = const(0x20000000)
-_PERIOD30 = const(0x40000000)
 _LATE_WINDOW = const(50)   # frames: older than this is a new stream, not a late packet
 _CALM_FRAMES = const(250)  # 5 s of 20 ms frames without a late packet
 _CONCEAL_FRAMES = const(3)
@@ -127,7 +126,7 @@ class JitterBuffer:
             self._rebase(ts)
         d = (ts - self._play_ts) & _MASK30
         if d >= _HALF30:
-            d -= _PERIOD30
+            d = d - _MASK30 - 1  # minus 2**30, without 2**30 (a big int on ESP32)
         if d < 0:
             if not self._playing and d > -spf * (self._slots - self.buffered()):
                 # Reordered packets before playout: start earlier.

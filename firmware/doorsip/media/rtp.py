@@ -45,12 +45,9 @@ KIND_OTHER = const(3)  # another accepted payload type (e.g. comfort noise, 13)
 
 _HEADER = const(12)
 _MASK30 = const(0x3FFFFFFF)
-_HALF30 = const(0x20000000)
-_PERIOD30 = const(0x40000000)
-# RFC 3550 A.1: sequence jumps larger than this restart the count only when the
-# next packet follows the jump; reordering by more than _MAX_MISORDER is a jump.
-_MAX_DROPOUT = const(3000)
-_MAX_MISORDER = const(100)
+# RFC 3550 A.1 (in _account_py / rtp_viper.account): a sequence jump of 3000
+# (MAX_DROPOUT) or more restarts the count only when the next packet follows it;
+# reordering by more than 100 (MAX_MISORDER) counts as such a jump.
 
 # Receiver state: one array('i') shared by the viper kernel and its plain twin.
 # Every value stays in 0 .. 2**30 (small ints on a 32-bit port).
@@ -145,18 +142,20 @@ class RtpSender:
         self.skip(frames * self.samples_per_frame)
 
     def _advance(self, units):
-        ts = self._ts + units
-        while ts > _MASK30:
-            ts -= _PERIOD30
+        # 2**30 itself is a big int on a 32-bit port: wrap without forming it.
+        ts = self._ts
+        while units > _MASK30 - ts:
+            units -= _MASK30 - ts + 1
+            ts = 0
             self._ts_top = (self._ts_top + 1) & 3
-        self._ts = ts
+        self._ts = ts + units
 
     def _header(self, payload_len, payload_type, marker, ts):
         # Big-endian fields written bytewise: no tuple, no big int (RFC 3550 5.1).
         buf = self._buf
         top = self._ts_top
         if ts < 0:
-            ts += _PERIOD30
+            ts = ts + _MASK30 + 1
             top = (top - 1) & 3
         buf[1] = payload_type | 0x80 if marker else payload_type
         seq = self.seq
@@ -224,10 +223,11 @@ class RtpSender:
         self.seq = (seq + 1) & 0xFFFF
         self.packets += 1
         self.octets += n
-        ts += n
-        if ts > _MASK30:
-            ts -= _PERIOD30
+        if ts > _MASK30 - n:
+            ts = ts - _MASK30 - 1 + n
             self._ts_top = (self._ts_top + 1) & 3
+        else:
+            ts += n
         self._ts = ts
         return self._view_a
 
