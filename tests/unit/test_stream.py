@@ -41,10 +41,12 @@ def test_frames_never_leave_before_their_deadline():
     asyncio.run(sender.run(frames=50))
     elapsed = ticks_diff(ticks_ms(), t0)
     assert sender.sent == 50 and sender.frames == 50 and sender.skipped == 0
+    assert sender.reanchored == 0
     start = source.times[0]
     for k in range(50):
-        # frame k is due at start + 20 k; ticks have 1 ms granularity
-        assert ticks_diff(source.times[k], start) >= 20 * k - 1, (k, source.times[k] - start)
+        # frame k is due at start + 20 k; MicroPython's asyncio may wake up to 1 ms
+        # early (it sleeps in whole ms) and the ticks here have 1 ms granularity
+        assert ticks_diff(source.times[k], start) >= 20 * k - 2, (k, source.times[k] - start)
     assert 49 * 20 - 2 <= elapsed < 49 * 20 + 500, elapsed
 
 

@@ -6,7 +6,8 @@ PacedSender(produce, deliver=None, frame_ms=20, max_late=3, on_skip=None)
     at most max_late overdue frames back to back and skips older ones, calling
     on_skip(n) so RTP timestamps and audio sources can move on (RFC 3550 5.1: the
     timestamp keeps counting sampling instants even when nothing is sent).
-    Counters: frames (slots elapsed), sent, skipped, overdue (frames sent late).
+    Counters: frames (slots elapsed), sent, skipped, overdue (frames sent late),
+    reanchored (the clock jumped: the schedule restarted from now).
 PacketReceiver(sock, handle, bufsize=600, max_per_wake=8)
     Waits until sock is readable, then drains it: handle(data, addr) per datagram
     until EAGAIN, at most max_per_wake per wake before yielding to other tasks.
@@ -23,6 +24,7 @@ from doorsip.compat import const, ticks_add, ticks_diff, ticks_ms, ticks_us
 asyncio = netio.asyncio
 
 _FRAME_MS = const(20)
+_EARLY_US = const(1000)  # MicroPython's asyncio sleeps in whole ms of ticks_ms
 
 
 class _Task:
@@ -60,6 +62,7 @@ class PacedSender(_Task):
         self.sent = 0
         self.skipped = 0
         self.overdue = 0
+        self.reanchored = 0
 
     async def run(self, frames=0):
         """Send until cancelled, or for `frames` frame slots when frames > 0."""
@@ -70,9 +73,19 @@ class PacedSender(_Task):
         # Microseconds, so rounding to the ms clock adds no jitter of its own.
         deadline = ticks_us()
         while frames <= 0 or self.frames < frames:
-            late = ticks_diff(ticks_us(), deadline)
-            if late < 0:
+            now = ticks_us()
+            late = ticks_diff(now, deadline)
+            if late < -2 * frame_us:
+                # Never this early unless the clock jumped or a stall outlasted
+                # half the ticks period (ticks_diff wrapped): re-anchor.
+                deadline = now
+                self.reanchored += 1
+                continue
+            if late < -_EARLY_US:
                 await netio.sleep_us(-late)
+                continue  # check again: asyncio's clock may wake us a bit early
+            if late < 0:
+                pass  # within the asyncio clock's 1 ms resolution: due now
             else:
                 behind = late // frame_us
                 if behind > self.max_late:
