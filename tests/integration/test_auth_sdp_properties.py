@@ -129,11 +129,21 @@ _line = st.tuples(st.sampled_from("vosctmabik"),
                            max_size=6))
 
 
+_TEMPLATES = ["m=audio 4000 RTP/AVP 0 8 101", "m=audio 4002 RTP/AVP 8", "m=audio 0 RTP/AVP 0",
+              "m=video 5000 RTP/AVP 31", "m=audio 4004 RTP/SAVP 0", "m=audio 4006 RTP/AVP 96 97",
+              "c=IN IP4 1.2.3.4", "c=IN IP4 0.0.0.0", "c=IN IP6 2001:db8::1", "a=sendonly",
+              "a=recvonly", "a=inactive", "a=sendrecv", "a=rtpmap:101 telephone-event/8000",
+              "a=rtpmap:96 PCMA/8000", "a=rtpmap:97 telephone-event/8000", "a=fmtp:101 0-15",
+              "a=ptime:30", "a=rtpmap:0 PCMU/16000", "t=0 0", "o=- 1 1 IN IP4 1.2.3.4", "s=-"]
+_template_line = st.one_of(st.sampled_from(_TEMPLATES),
+                           _line.map(lambda kv: "%s=%s" % (kv[0], " ".join(kv[1]))))
+
+
 @SETTINGS
-@given(st.lists(_line, max_size=25))
+@given(st.lists(_template_line, max_size=25))
 def test_sdp_answer_structured_garbage(lines):
-    body = ("v=0\r\n" + "".join("%s=%s\r\n" % (k, " ".join(v)) for k, v in lines)).encode()
-    for call in (lambda: sdp.answer(body, "10.0.0.1", 4000), lambda: sdp.accept_answer(body)):
+    body = ("v=0\r\n" + "".join(line + "\r\n" for line in lines)).encode()
+    for call in (lambda: sdp.answer(body, "10.0.0.1", 4000)[1], lambda: sdp.accept_answer(body)):
         try:
             params = call()
         except SdpError as exc:
@@ -141,6 +151,15 @@ def test_sdp_answer_structured_garbage(lines):
         else:
             assert params.codec in ("PCMU", "PCMA")
             assert 0 < params.remote_port < 65536
+    try:
+        answer_body, _params = sdp.answer(body, "10.0.0.1", 4000)
+    except SdpError:
+        return
+    # RFC 3264 6: one m= line in the answer per m= line in the offer, same order
+    offered = sdp.parse(body).media
+    answered = sdp.parse(answer_body).media
+    assert [m.media for m in answered] == [m.media for m in offered]
+    assert sum(1 for m in answered if m.port) == 1
 
 
 @SETTINGS

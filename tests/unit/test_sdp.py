@@ -82,16 +82,20 @@ def test_parse_ipv6_and_port_count():
 
 
 def test_rtpmap_case_insensitive_dynamic_and_static_without_rtpmap():
-    s = parse(_offer("c=IN IP4 1.2.3.4\r\nm=audio 1 RTP/AVP 96 8 0 18\r\n"
+    s = parse(_offer("c=IN IP4 1.2.3.4\r\nm=audio 1 RTP/AVP 96 8 0 18 97 98 99 0\r\n"
                      "a=rtpmap:96 pcmu/8000\r\na=RTPMAP:97 Telephone-Event/8000\r\n"
-                     "a=fmtp:97 0-16\r\na=PTIME:30\r\n"))
+                     "a=fmtp:97 0-16\r\na=PTIME:30\r\na=rtpmap:98 PCMA/16000\r\n"
+                     "a=rtpmap:8 G722/8000\r\na=rtpmap:100 PCMU/8000\r\na=fmtp:100 x\r\n"))
     m = s.media[0]
-    assert m.payload_types == [96, 8, 0, 18]
+    assert m.payload_types == [96, 8, 0, 18, 97, 98, 99]
     assert m.encoding(96) == ("PCMU", 8000, 1)
-    assert m.encoding(8) == ("PCMA", 8000, 1)
+    assert m.encoding(0) == ("PCMU", 8000, 1)
     assert m.encoding(18) == ("G729", 8000, 1)
     assert m.encoding(97) == ("TELEPHONE-EVENT", 8000, 1)
+    assert m.encoding(98) is None  # PCMA at 16 kHz is not our PCMA
+    assert m.encoding(8) is None  # an rtpmap overrides the static meaning
     assert m.encoding(99) is None
+    assert m.encoding(100) is None and 100 not in m.fmtp  # not a format of this m= line
     assert m.fmtp[97] == "0-16" and m.ptime == 30
 
 

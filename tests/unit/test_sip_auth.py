@@ -139,6 +139,18 @@ def test_parse_several_challenges_in_one_value():
     assert found[2]["scheme"] == "Basic"
 
 
+def test_parse_bounds_hostile_headers():
+    many = parse_challenges("Digest " + ", ".join(['p%d="v"' % i for i in range(100)]) + ', nonce="n"')
+    assert len(many) == 1 and many[0]["nonce"] == "n" and "p1" not in many[0]
+    schemes = parse_challenges(", ".join(['Digest realm="r%d", nonce="%d"' % (i, i) for i in range(20)]))
+    assert [c["realm"] for c in schemes] == ["r%d" % i for i in range(8)]
+    escaped = parse_challenge('Digest realm="' + '\\"' * 500 + '\\\\x", nonce=n')
+    assert escaped["realm"] == '"' * 500 + "\\x" and escaped["nonce"] == "n"
+    # UTF-8 realms, as str or as bytes
+    assert parse_challenge('Digest realm="S\u00e4ule"')["realm"] == "S\u00e4ule"
+    assert parse_challenge(b'Digest realm="S\xc3\xa4ule"')["realm"] == "S\u00e4ule"
+
+
 def test_parse_malformed_raises_autherror_only():
     for bad in ('', '   ', 'Digest realm="unterminated', 'realm="x"', 'Digest realm="x\\',
                 'Digest (x)', b'Digest realm="\xff"', "Digest realm=" + "a" * 5000):

@@ -4,8 +4,9 @@ Public API (all text values are str):
 - parse_challenges(value) -> list of dicts; parse_challenge(value) -> dict (the first).
   A dict has "scheme" ("Digest" for digest, else as sent), "realm", "nonce",
   "algorithm" (upper case, "MD5" when absent), "qop" (list of lower-case tokens),
-  "opaque" (str or None), "stale" (bool), "userhash" (bool), and every other
-  parameter under its lower-case name.
+  "opaque" (str or None), "stale" (bool), "userhash" (bool), and, when present,
+  "domain", "charset", "username", "uri", "response", "cnonce", "nc" (other
+  parameters are skipped; at most 8 challenges per value are read).
 - digest_response(algorithm, username, realm, password, method, uri, nonce,
   qop=None, nc=None, cnonce=None, body=b"") -> hex str: the request-digest.
 - class DigestClient(auth_user, password):
@@ -54,6 +55,8 @@ _ALGORITHMS = {
 # Consecutive stale=true challenges answered in one realm before giving up, so a
 # registrar that calls every nonce stale cannot make us loop (RFC 7616 3.3).
 _MAX_STALE = const(3)
+# Challenges parsed from one header value; a server sends one per algorithm.
+_MAX_CHALLENGES = const(8)
 # Calls (Call-IDs) per realm whose challenge we remember at once.
 _MAX_TRACKED = const(8)
 # Longest challenge or credentials text parsed; a header is far shorter.
@@ -64,87 +67,133 @@ class AuthError(ValueError):
     """Malformed challenge or credentials."""
 
 
-def _is_space(ch):
-    return ch == " " or ch == "\t" or ch == "\r" or ch == "\n"
+_SPACES = b" \t\r\n"
+# RFC 3261 25.1 separators: a token is any run of other visible characters.
+_SEPARATORS = b' \t\r\n,=;"()<>@:\\/[]?{}'
+# The parameters of challenges (RFC 7616 3.3) and credentials (3.4) we use;
+# others are skipped without being stored, which bounds the memory a hostile
+# header can take.
+_PARAMS = ("realm", "nonce", "algorithm", "qop", "opaque", "stale", "userhash", "domain",
+           "charset", "username", "uri", "response", "cnonce", "nc")
 
 
-def _token_end(text, i, n):
-    # token characters (RFC 3261 25.1): anything but separators, space and controls.
-    while i < n:
-        ch = text[i]
-        if ch in ' \t\r\n,=;"()<>@:\\/[]?{}':
-            break
+def _decode(raw):
+    try:
+        return raw.decode()
+    except UnicodeError:
+        raise AuthError("authentication header is not UTF-8")
+
+
+def _skip_spaces(data, i, n):
+    while i < n and data[i] in _SPACES:
         i += 1
     return i
 
 
-def _quoted(text, i, n):
-    """Parse a quoted-string starting at text[i] == '"'; return (value, next index)."""
-    i += 1
-    parts = []
-    start = i
-    while i < n:
-        ch = text[i]
-        if ch == "\\":
-            # quoted-pair (RFC 3261 25.1): the next character stands for itself
-            if i + 1 >= n:
+def _token_end(data, i, n):
+    while i < n and data[i] > 32 and data[i] != 127 and data[i] not in _SEPARATORS:
+        i += 1
+    return i
+
+
+def _param_key(data, start, end):
+    """The known parameter name data[start:end] is (any case), or None."""
+    size = end - start
+    for key in _PARAMS:
+        if len(key) != size:
+            continue
+        for k in range(size):
+            c = data[start + k]
+            if 65 <= c <= 90:
+                c += 32
+            if c != ord(key[k]):
                 break
-            parts.append(text[start:i])
-            start = i + 1
+        else:
+            return key
+    return None
+
+
+def _quoted(data, i, n, keep):
+    """The quoted-string at data[i] == '"' (RFC 3261 25.1): (str or None, next index)."""
+    i += 1
+    start = i
+    escapes = 0
+    while i < n:
+        c = data[i]
+        if c == 92:  # quoted-pair: the next byte stands for itself
+            escapes += 1
             i += 2
             continue
-        if ch == '"':
-            parts.append(text[start:i])
-            return "".join(parts), i + 1
+        if c == 34:
+            break
         i += 1
-    raise AuthError("unterminated quoted string")
+    if i >= n:
+        raise AuthError("unterminated quoted string")
+    if not keep:
+        return None, i + 1
+    if not escapes:
+        return _decode(data[start:i]), i + 1
+    # drop the backslashes in place, in one copy of the value
+    out = bytearray(data[start:i])
+    r = w = 0
+    while r < len(out):
+        if out[r] == 92:
+            r += 1
+        out[w] = out[r]
+        w += 1
+        r += 1
+    return _decode(bytes(memoryview(out)[:w])), i + 1
 
 
 def parse_challenges(value):
     """Every challenge (or credentials) in a header value; list of dicts."""
-    if isinstance(value, (bytes, bytearray)):
-        try:
-            value = bytes(value).decode()
-        except UnicodeError:
-            raise AuthError("not UTF-8")
-    if len(value) > _MAX_TEXT:
+    try:
+        return _parse_challenges(value)
+    except MemoryError:
+        raise AuthError("out of memory parsing an authentication header")
+
+
+def _parse_challenges(value):
+    data = value.encode() if isinstance(value, str) else bytes(value)
+    n = len(data)
+    if n > _MAX_TEXT:
         raise AuthError("authentication header too long")
     found = []
     current = None
     i = 0
-    n = len(value)
+    # Scanned by index over bytes: no per-character objects, and only the
+    # values of known parameters are copied out.
     while i < n:
-        ch = value[i]
-        if _is_space(ch) or ch == ",":
+        c = data[i]
+        if c in _SPACES or c == 44:
             i += 1
             continue
-        end = _token_end(value, i, n)
+        end = _token_end(data, i, n)
         if end == i:
-            raise AuthError("unexpected %r in authentication header" % ch)
-        name = value[i:end]
-        j = end
-        while j < n and _is_space(value[j]):
-            j += 1
-        if j < n and value[j] == "=":
+            raise AuthError("unexpected character in authentication header")
+        j = _skip_spaces(data, end, n)
+        if j < n and data[j] == 61:
             # auth-param = token "=" ( token / quoted-string )
             if current is None:
                 raise AuthError("parameter before scheme")
-            j += 1
-            while j < n and _is_space(value[j]):
-                j += 1
-            if j < n and value[j] == '"':
-                param, j = _quoted(value, j, n)
+            key = _param_key(data, i, end)
+            j = _skip_spaces(data, j + 1, n)
+            if j < n and data[j] == 34:
+                param, j = _quoted(data, j, n, key is not None)
             else:
                 k = j
-                while k < n and not _is_space(value[k]) and value[k] != ",":
+                while k < n and data[k] not in _SPACES and data[k] != 44:
                     k += 1
-                param = value[j:k]
+                param = _decode(data[j:k]) if key is not None else None
                 j = k
-            current[name.lower()] = param
+            if key is not None:
+                current[key] = param
             i = j
             continue
         # a token not followed by "=" starts a new challenge (its scheme)
-        current = {"scheme": name}
+        if len(found) >= _MAX_CHALLENGES:
+            break  # more challenges than any server sends: the rest is ignored
+        current = {"scheme": _decode(data[i:end])}
         found.append(current)
         i = end
     if not found:
@@ -294,7 +343,7 @@ class DigestClient:
         # headers() may have split a challenge at its commas: joining again
         # gives back the same challenge list (RFC 7235 4.1 list syntax).
         try:
-            challenges = parse_challenges(", ".join(values))
+            challenges = parse_challenges(values[0] if len(values) == 1 else ", ".join(values))
         except AuthError:
             return []
         best = {}

@@ -5,9 +5,11 @@ Bodies are bytes in and out; parsed values are str. Public API:
   direction="sendrecv", session_version=None, ptime=20) -> bytes
 - parse(body) -> Sdp (.origin tuple or None, .connection, .direction, .timing,
   .media: list of Media with .media, .port, .proto, .formats (str tokens),
-  .payload_types (ints, RTP only), .connection / .addrtype (media level, else
-  session level), .rtpmap {pt: (NAME, rate, channels)}, .fmtp {pt: str},
-  .ptime, .direction (media, else session, else "sendrecv"), .encoding(pt)).
+  .payload_types (distinct ints, RTP only, the first 24), .connection /
+  .addrtype (media level, else session level), .fmtp {pt: str} (short values),
+  .ptime, .direction (media, else session, else "sendrecv"), .encoding(pt) ->
+  (NAME, rate, channels) for PCMU/PCMA/TELEPHONE-EVENT at 8000 Hz or a static
+  payload type, else None).
 - answer(offer_body, ip, port, codecs=("PCMU", "PCMA"), dtmf=True,
   session_id=None, session_version=None, direction="sendrecv", ptime=20)
   -> (answer bytes, MediaParams)
@@ -18,8 +20,8 @@ Bodies are bytes in and out; parsed values are str. Public API:
   (int ms the peer wants to receive), .direction: ours ("sendrecv", "sendonly",
   "recvonly", "inactive"), so "recvonly" means the peer put us on hold (also
   when it set c=0.0.0.0, RFC 3264 8.4).
-- SdpError(Exception): .status (400 malformed, 413 too big, 488 not acceptable)
-  and .reason. Malformed input raises only SdpError.
+- SdpError(Exception): .status (400 malformed, 413 too big, 488 not acceptable,
+  503 out of memory) and .reason. Malformed input raises only SdpError.
 """
 from doorsip.compat import const, random_bytes
 
@@ -29,6 +31,20 @@ _MAX_BODY = const(8192)
 # RFC 3264 6: the answer has one m= line per offered one, so their number is bounded too.
 _MAX_MEDIA = const(8)
 
+# Payload types kept per m= line and fmtp values kept per m= line: a real offer
+# lists fewer than 20 formats; the bounds keep a hostile 8 KB body from costing
+# more than a few KB of heap (further formats are still answered as rejected).
+_MAX_FORMATS = const(24)
+_MAX_FMTP = const(4)
+_MAX_FMTP_LEN = const(48)
+
+# Encodings are recorded as small ints (no allocation per rtpmap line): the
+# ones this station can use, at 8000 Hz mono, and "anything else".
+_ENC_OTHER = const(0)
+_ENC_PCMU = const(1)
+_ENC_PCMA = const(2)
+_ENC_TEL = const(3)
+_ENCODINGS = (None, ("PCMU", 8000, 1), ("PCMA", 8000, 1), ("TELEPHONE-EVENT", 8000, 1))
 # RFC 3551 table 4: static payload types we can name without an rtpmap.
 _STATIC = {0: ("PCMU", 8000, 1), 3: ("GSM", 8000, 1), 4: ("G723", 8000, 1),
            8: ("PCMA", 8000, 1), 9: ("G722", 8000, 1), 18: ("G729", 8000, 1)}
@@ -69,15 +85,17 @@ class MediaParams:
 class Media:
     """One m= section."""
 
-    def __init__(self, media, port, proto, format_text):
+    def __init__(self, media, port, proto, body, formats_start, formats_end):
         self.media = media
         self.port = port
         self.proto = proto
-        self._format_text = format_text
+        # the format list stays in the body (no copy) until asked for
+        self._body = body
+        self._formats = (formats_start, formats_end)
         self.payload_types = []
         self.connection = None
         self.addrtype = None
-        self.rtpmap = {}
+        self._rtpmap = {}
         self.fmtp = {}
         self.ptime = None
         self.direction = None
@@ -86,16 +104,17 @@ class Media:
     def formats(self):
         """The m= line's format tokens (str)."""
         try:
-            return self._format_text.decode().split()
+            return self._body[self._formats[0]:self._formats[1]].decode().split()
         except UnicodeError:
             return []
 
     def encoding(self, pt):
-        """(NAME, rate, channels) of payload type pt, or None when unknown."""
-        found = self.rtpmap.get(pt)
-        if found is None and pt < 96:
-            found = _STATIC.get(pt)
-        return found
+        """(NAME, rate, channels) of payload type pt if it is PCMU, PCMA or
+        telephone-event at 8000 Hz (by rtpmap) or a static type; else None."""
+        code = self._rtpmap.get(pt)
+        if code is not None:
+            return _ENCODINGS[code]
+        return _STATIC.get(pt)
 
 
 class Sdp:
@@ -193,14 +212,16 @@ def _parse_media(body, start, end):
     else:
         proto = _text(body[i:j]).upper()
     i = _skip_spaces(body, j, end)
-    media = Media(kind, port, proto, body[i:end])
+    media = Media(kind, port, proto, body, i, end)
     if proto in _RTP_PROTOS:
+        pts = media.payload_types
         while i < end:
             j = _token_end(body, i, end)
             pt = _int(body, i, j, 127)
             if pt is None:
                 raise SdpError("bad RTP payload type in m= line")
-            media.payload_types.append(pt)
+            if len(pts) < _MAX_FORMATS and pt not in pts:
+                pts.append(pt)
             i = _skip_spaces(body, j, end)
     return media
 
@@ -239,8 +260,8 @@ def _attribute(body, start, end, media, sdp):
             else:
                 media.direction = direction
             return
-    if media is None or colon < 0:
-        return
+    if media is None or colon < 0 or not media.payload_types:
+        return  # rtpmap/fmtp/ptime matter for RTP media lines only
     i = _skip_spaces(body, colon + 1, end)
     if _is(body, start, name_end, b"ptime"):
         ptime = _int(body, i, end, 1000)
@@ -252,8 +273,8 @@ def _attribute(body, start, end, media, sdp):
     if space < 0:
         return
     pt = _int(body, i, space, 127)
-    if pt is None:
-        return
+    if pt is None or pt not in media.payload_types:
+        return  # RFC 4566 6: rtpmap/fmtp describe formats of this m= line
     i = _skip_spaces(body, space, end)
     if _is(body, start, name_end, b"rtpmap"):
         # a=rtpmap:<pt> <encoding name>/<clock rate>[/<channels>]
@@ -265,20 +286,35 @@ def _attribute(body, start, end, media, sdp):
         channels = _int(body, slash2 + 1, end, 255) if slash2 >= 0 else 1
         if rate is None or not channels:
             return
-        try:
-            name = body[i:slash].decode().upper()
-        except UnicodeError:
-            return
-        media.rtpmap[pt] = (name, rate, channels)
+        code = _ENC_OTHER
+        if rate == 8000 and channels == 1:
+            # encoding names are case-insensitive (RFC 4855 3)
+            if _is(body, i, slash, b"pcmu"):
+                code = _ENC_PCMU
+            elif _is(body, i, slash, b"pcma"):
+                code = _ENC_PCMA
+            elif _is(body, i, slash, b"telephone-event"):
+                code = _ENC_TEL
+        media._rtpmap[pt] = code
     elif _is(body, start, name_end, b"fmtp"):
-        try:
-            media.fmtp[pt] = body[i:end].decode()
-        except UnicodeError:
-            pass
+        # kept for mirroring telephone-event's event list (RFC 4733 2.4.1)
+        if len(media.fmtp) < _MAX_FMTP and end - i <= _MAX_FMTP_LEN:
+            try:
+                media.fmtp[pt] = body[i:end].decode()
+            except UnicodeError:
+                pass
 
 
 def parse(body):
     """Parse an SDP body (bytes) into an Sdp; SdpError when malformed."""
+    try:
+        return _parse(body)
+    except MemoryError:
+        # as the SIP parser does: the station stays up and answers 503
+        raise SdpError("out of memory", 503)
+
+
+def _parse(body):
     if isinstance(body, str):
         body = body.encode()
     elif not isinstance(body, bytes):
