@@ -2,6 +2,7 @@
 # MicroPython unix port and mpy-cross, compiling firmware/ to .mpy, running
 # MicroPython with a fixed heap, and requiring real peers (sipp, kamailio, ...).
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -30,8 +31,13 @@ def micropython():
     return require("micropython")
 
 
-def compile_firmware(out_dir, sources=FIRMWARE, march=None):
-    """Compile every .py under firmware/doorsip into out_dir as .mpy, same layout."""
+# mpy-cross -march of this machine, for the viper (native) kernels the unix port runs.
+UNIX_MARCH = {"x86_64": "x64", "amd64": "x64", "i686": "x86"}.get(platform.machine().lower())
+
+
+def compile_firmware(out_dir, sources=FIRMWARE, march=UNIX_MARCH):
+    """Compile every .py under firmware/doorsip into out_dir as .mpy, same layout
+    (march: native code target, this machine's by default)."""
     mpy_cross = require("mpy-cross")
     for folder, _dirs, files in os.walk(os.path.join(sources, "doorsip")):
         rel = os.path.relpath(folder, sources)
