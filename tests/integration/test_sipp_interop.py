@@ -232,3 +232,161 @@ def test_register_wrong_password_refused_by_sipp(tmp_path):
     loop, code, output = register_with_sipp(tmp_path, True, "wrong")
     assert loop.kinds() == ["registration_failed"], loop.kinds()
     assert loop.events[0].status == 403
+
+
+# CANCEL both ways against SIPp's own transaction handling (custom scenarios: the
+# built-in ones never cancel). [branch-N] reuses the INVITE's branch N messages back.
+CANCELLING_UAC_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="caller that cancels">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:door@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:door@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]>
+  </send>
+  <recv response="100" optional="true" />
+  <recv response="180" />
+  <send retrans="500">
+    <![CDATA[
+      CANCEL sip:door@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-3]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:door@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 CANCEL
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" />
+  <recv response="487" />
+  <send>
+    <![CDATA[
+      ACK sip:door@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-6]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+</scenario>
+"""
+
+CANCELLED_UAS_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="callee that gets cancelled">
+  <recv request="INVITE" />
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="CANCEL" />
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <send>
+    <![CDATA[
+      SIP/2.0 487 Request Terminated
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      CSeq: 1 INVITE
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK" />
+</scenario>
+"""
+
+
+def test_sipp_caller_cancels_our_ringing_call(tmp_path):
+    scenario = tmp_path / "cancel_uac.xml"
+    scenario.write_text(CANCELLING_UAC_XML)
+    port = free_udp_port()
+    loop = make_ua(port)
+    proc = None
+    try:
+        proc = start_sipp(["-sf", str(scenario), "%s:%d" % (HOST, port), "-p", str(free_udp_port())])
+
+        def on_event(event):
+            if event.kind == "incoming_call":
+                loop.ua.answer(event.call, 180, now_ms=ticks_ms())
+        loop.run(lambda: proc.poll() is not None, 25, on_event)
+        code = proc.wait(timeout=10)
+        output = stop(proc)
+        assert code == 0, output[-2000:]
+        assert loop.kinds() == ["incoming_call", "call_ended"], loop.kinds()
+        assert loop.events[-1].reason == "cancelled" and loop.ua.calls == []
+        assert loop.ua.stats["errors"] == 0 and loop.ua.stats["garbage"] == 0
+    finally:
+        if proc is not None:
+            stop(proc)
+        loop.sock.close()
+
+
+def test_we_cancel_a_call_to_sipp(tmp_path):
+    scenario = tmp_path / "cancelled_uas.xml"
+    scenario.write_text(CANCELLED_UAS_XML)
+    sipp_port = free_udp_port()
+    loop = make_ua(free_udp_port())
+    proc = None
+    try:
+        proc = start_sipp(["-sf", str(scenario), "-p", str(sipp_port)])
+        time.sleep(0.3)
+        call = loop.ua.invite("sip:service@%s:%d" % (HOST, sipp_port), sdp.build_offer(HOST, 40004), ticks_ms())
+        loop.flush()
+
+        def on_event(event):
+            if event.kind == "ringing":
+                loop.ua.cancel(call, ticks_ms())
+        loop.run(lambda: "call_failed" in loop.kinds(), 15, on_event)
+        assert loop.kinds() == ["ringing", "call_failed"], loop.kinds()
+        assert loop.events[-1].status == 487 and loop.events[-1].reason == "cancelled"
+        code = proc.wait(timeout=10)
+        output = stop(proc)
+        assert code == 0, output[-2000:]
+    finally:
+        if proc is not None:
+            stop(proc)
+        loop.sock.close()

@@ -94,6 +94,8 @@ def test_100_trying_when_the_app_is_slow():
 
 def test_cancel_before_answer():
     net, door, flat, ld, lf = pair()
+    seen = []
+    net.filters.append(lambda data, src, dst: seen.append(parse(data)) and False)
     call = door.invite(FLAT_URI, OFFER, net.now)
     assert net.run_until(lambda: lf.has("incoming_call"), 1000)
     flat.answer(lf.first("incoming_call").call, 180, now_ms=net.now)
@@ -104,6 +106,16 @@ def test_cancel_before_answer():
     assert failed.status == 487 and failed.reason == "cancelled"
     assert lf.first("call_ended").reason == "cancelled"
     assert len(net.sent(b"CANCEL ")) == 1 and len(net.sent(b"487 ")) == 1
+    invite = [m for m in seen if m.method == "INVITE"][0]
+    cancel = [m for m in seen if m.method == "CANCEL"][0]
+    # 9.1: the CANCEL repeats the INVITE's top Via (branch), Request-URI, Call-ID,
+    # From, To (no tag) and CSeq number.
+    assert cancel.via.params["branch"] == invite.via.params["branch"]
+    assert (cancel.uri, cancel.call_id, cancel.header("From"), cancel.header("To")) == \
+        (invite.uri, invite.call_id, invite.header("From"), invite.header("To"))
+    assert cancel.cseq == (invite.cseq[0], "CANCEL")
+    ack = [m for m in seen if m.method == "ACK"][0]
+    assert ack.via.params["branch"] == invite.via.params["branch"] and ack.to_tag
     assert door.calls == [] and flat.calls == []
     no_errors(door, flat)
 
