@@ -51,6 +51,7 @@ _STATIC = {0: ("PCMU", 8000, 1), 3: ("GSM", 8000, 1), 4: ("G723", 8000, 1),
 # The codecs the media layer implements and their static payload types.
 _OUR_PT = {"PCMU": 0, "PCMA": 8}
 _DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+_DIRECTION_NAMES = (b"sendrecv", b"sendonly", b"recvonly", b"inactive")
 # RTP profiles we can answer; SRTP (RTP/SAVP) is not implemented.
 _RTP_PROTOS = ("RTP/AVP", "RTP/AVPF")
 
@@ -253,12 +254,12 @@ def _attribute(body, start, end, media, sdp):
     # allocating (RFC 4566 5.13: unknown attributes are ignored).
     colon = body.find(b":", start, end)
     name_end = end if colon < 0 else colon
-    for direction in _DIRECTIONS:
-        if _is(body, start, name_end, direction.encode()):
+    for k in range(4):
+        if _is(body, start, name_end, _DIRECTION_NAMES[k]):
             if media is None:
-                sdp.direction = direction
+                sdp.direction = _DIRECTIONS[k]
             else:
-                media.direction = direction
+                media.direction = _DIRECTIONS[k]
             return
     if media is None or colon < 0 or not media.payload_types:
         return  # rtpmap/fmtp/ptime matter for RTP media lines only
