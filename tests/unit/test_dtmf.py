@@ -338,3 +338,19 @@ def test_dedup_genuine_repeats_count():
     seen = [d.accept("3", m, t) for m, t in
             (("inband", 0), ("rfc4733", 60), ("inband", 200), ("rfc4733", 260))]
     assert seen == [True, False, True, False]
+
+
+def test_low_30_bits_timestamps_work_the_same():
+    # rtp.RtpReceiver.timestamp gives the low 30 bits; the 32-bit value works too.
+    for mask in (0xFFFFFFFF, 0x3FFFFFFF):
+        rx = Rfc4733Receiver()
+        now = send_press(rx, 1, 0xFFFFFF00 & mask, 0)
+        now = send_press(rx, 2, 0x00000100, now)
+        rx.receive(event(3, end=True), 0xFFFFF000 & mask, now)  # older: ignored
+        assert drain(rx) == "12", mask
+    # the same event seen as 32-bit and as 30-bit timestamps is one event
+    rx = Rfc4733Receiver()
+    rx.receive(event(4), 0xC0000123, 0)
+    rx.receive(event(4, end=True), 0x00000123, 20)
+    rx.receive(event(4, end=True), 0xC0000123, 40)
+    assert drain(rx) == "4"

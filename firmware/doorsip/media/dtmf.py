@@ -38,7 +38,12 @@ CONTENT_DTMF = "application/dtmf"
 _EVENT_COUNT = const(16)       # RFC 4733 section 3.2: events 0-15 are the DTMF digits
 _MAX_DURATION = const(0xFFFF)  # 16-bit duration field (RFC 4733 section 2.3.5)
 _TS_MASK = const(0xFFFFFFFF)
-_TS_HALF = const(0x80000000)
+# The receiver compares timestamps modulo 2**30 (2**32 is a multiple, so serial
+# arithmetic stays right across the 32-bit wrap): an ESP32's small ints stop at
+# 2**30, and a big int per packet would allocate. rtp.RtpReceiver.timestamp is
+# already the low 30 bits.
+_RX_MASK = const(0x3FFFFFFF)
+_RX_HALF = const(0x20000000)
 _END_BIT = const(0x80)
 _VOLUME_MASK = const(0x3F)
 
@@ -68,7 +73,8 @@ class Rfc4733Receiver:
     when no packet of the event came for end_timeout_ms (checked in receive/poll).
     Segments of a long event (section 2.5.1.3: same code, timestamp advanced by
     0xFFFF) continue the same digit. Packets older than the current event
-    (reordered, serial-number arithmetic on the 32-bit timestamp) are ignored.
+    (reordered; serial-number arithmetic modulo 2**30) are ignored. The timestamp
+    may be the RTP timestamp or its low 30 bits (pass the latter on an ESP32).
     """
 
     def __init__(self, end_timeout_ms=600, queue_size=8):
@@ -107,9 +113,9 @@ class Rfc4733Receiver:
         offset = 0
         while pos + 4 <= n:
             duration = (payload[pos + 2] << 8) | payload[pos + 3]
-            ts = timestamp
+            ts = timestamp & _RX_MASK
             if offset:
-                ts = (timestamp + offset) & _TS_MASK
+                ts = (ts + offset) & _RX_MASK
             self._block(ts, payload[pos], payload[pos + 1], duration, now_ms)
             offset += duration
             pos += 4
@@ -143,8 +149,8 @@ class Rfc4733Receiver:
                 if flags & _END_BIT:
                     self._report()
                 return
-            delta = (ts - self._ts) & _TS_MASK
-            if delta >= _TS_HALF:
+            delta = (ts - self._ts) & _RX_MASK
+            if delta >= _RX_HALF:
                 self.ignored += 1  # older than the current event: reordered or late
                 return
             if not self._reported and code == self._code and delta == _MAX_DURATION:
