@@ -99,6 +99,11 @@ def test_sender_skip_and_event_timestamps():
     assert len(e1) == 16 and e1[1] == 0x80 | 101 and e2[1] == 101
     assert u32(e1, 4) == u32(e2, 4) == start
     assert u16(e2, 2) == (u16(e1, 2) + 2) & 0xFFFF
+    ts_before = tx.timestamp
+    e3 = bytes(tx.pack_event(4, 101, False, 0xFFFFFFF0))
+    assert u32(e3, 4) == 0xFFFFFFF0 and tx.timestamp == ts_before
+    assert u16(e3, 2) == (u16(e2, 2) + 1) & 0xFFFF
+    assert u32(bytes(tx.pack_frame(pcm)), 4) == ts_before
     raises(ValueError, tx.pack, 400)
     raises(ValueError, tx.pack, -1)
     raises(ValueError, rtp.RtpSender, 128)

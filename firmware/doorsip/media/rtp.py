@@ -9,6 +9,8 @@ RtpSender(payload_type, encode_into=None, samples_per_frame=160, max_payload=320
     .pack_at(payload_len, payload_type, marker, ts_offset) -> memoryview: a packet
                           stamped ts_offset units before the current timestamp without
                           moving it (RFC 4733 event packets keep the event's start)
+    .pack_event(payload_len, payload_type, marker, timestamp) -> memoryview: the
+                          same with an explicit 32-bit timestamp (Rfc4733Sender's)
     .start_talkspurt()    marker bit on the next packet (RFC 3551 4.1)
     .skip_frames(n) / .skip(units)  timestamp moves on without sending (5.1)
     .ssrc .seq (next) .packets .octets .timestamp (next, 32-bit)
@@ -27,7 +29,24 @@ RtpReceiver(payload_types, event_pt=None, jitter=None, clock_khz=8, remote=None,
     counters: received, dropped, bad_header, bad_version, bad_type, wrong_source,
     seq_jumps, ssrc_changes; RFC 3550 A.3: expected(), lost(), fraction_lost()
     (for the next report); A.8: jitter_units(), jitter_ms().
-call_figures(sender, receiver, jitter=None) -> dict for the app's call_ended event.
+    (payload_types: one or two; other_types: at most two)
+call_figures(sender, receiver, jitter=None) -> dict for the app's call_ended event:
+    packets_sent, packets_received, packets_lost, packets_dropped, packets_late,
+    jitter_ms.
+IMPLEMENTATION: "viper" when on_packet runs the native kernel (rtp_viper.py).
+
+Wiring for one call (media/stream.py does this; rtcp.py for the reports):
+    enc, dec, silence = g711.codec_functions(params.codec)
+    tx = RtpSender(params.payload_type, enc)
+    jb = JitterBuffer(dec, silence)
+    rx = RtpReceiver((params.payload_type,), params.dtmf_pt, jb)
+    every 20 ms:    sock.sendto(tx.pack_frame(mic_pcm), rx.remote or sdp_address)
+                    jb.get_into(speaker_pcm)
+    per datagram:   kind = rx.on_packet(data, len(data), addr_text(addr), ticks_ms())
+                    KIND_EVENT: dtmf_rx.receive(payload, rx.timestamp32, now) with
+                    payload = data[rx.payload_offset:][:rx.payload_len]
+    RFC 4733 sending shares this sequence space and SSRC: n = dtmf_tx.next_payload(
+    tx.payload) then tx.pack_event(n, dtmf_pt, dtmf_tx.marker, dtmf_tx.timestamp).
 
 Per-packet paths allocate nothing. Timestamps are handled modulo 2**30 (2**32 is a
 multiple, so differences stay right across the 32-bit wrap) so that an ESP32, whose
@@ -197,6 +216,20 @@ class RtpSender:
         if not 0 <= payload_len <= len(self.payload):
             raise ValueError("rtp: payload length out of range")
         return self._header(payload_len, payload_type, marker, self._ts - ts_offset)
+
+    def pack_event(self, payload_len, payload_type, marker, timestamp):
+        """A packet for what is in .payload with an explicit 32-bit timestamp
+        (RFC 4733: dtmf.Rfc4733Sender's .timestamp); the audio timestamp does
+        not move. Allocates on 32-bit ports (big ints): events only, not audio."""
+        if not 0 <= payload_len <= len(self.payload):
+            raise ValueError("rtp: payload length out of range")
+        timestamp &= 0xFFFFFFFF
+        top = self._ts_top
+        self._ts_top = timestamp >> 30
+        try:
+            return self._header(payload_len, payload_type, marker, timestamp & _MASK30)
+        finally:
+            self._ts_top = top
 
     def pack_frame(self, pcm):
         """Encode one frame of S16LE pcm into the payload and pack it."""
