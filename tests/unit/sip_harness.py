@@ -212,8 +212,9 @@ class Registrar(Stateless):
     """A registrar with digest auth (401), Min-Expires (423) and a maximum expiry."""
 
     def __init__(self, realm="doorsip.test", users=None, min_expires=0, max_expires=3600,
-                 challenge=True, status=None):
+                 challenge=True, status=None, proxy_auth=False):
         Stateless.__init__(self)
+        self.proxy_auth = proxy_auth   # challenge with 407, as a proxy in front would
         self.realm = realm
         self.users = users or {}
         self.min_expires = min_expires
@@ -235,7 +236,7 @@ class Registrar(Stateless):
             self.reply(msg, source, self.status, to_tag=new_tag())
             return
         if self.challenge:
-            value = msg.header("Authorization")
+            value = msg.header("Proxy-Authorization" if self.proxy_auth else "Authorization")
             user = None
             if value:
                 user = check_authorization(value, "REGISTER", self.users, self.realm,
@@ -243,8 +244,12 @@ class Registrar(Stateless):
             if user is None:
                 nonce = new_nonce()
                 self.nonces.append(nonce)
-                self.reply(msg, source, 401, [("WWW-Authenticate", make_challenge(self.realm, nonce))],
-                           to_tag=new_tag())
+                if self.proxy_auth:
+                    self.reply(msg, source, 407, [("Proxy-Authenticate", make_challenge(self.realm, nonce))],
+                               to_tag=new_tag())
+                else:
+                    self.reply(msg, source, 401, [("WWW-Authenticate", make_challenge(self.realm, nonce))],
+                               to_tag=new_tag())
                 return
         contact = msg.header("Contact")
         expires = msg.header("Expires")

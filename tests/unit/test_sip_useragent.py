@@ -233,6 +233,15 @@ def test_register_with_401_digest_retry():
     no_errors(door)
 
 
+def test_register_with_407_proxy_challenge():
+    net, reg, door, ld = registrar_pair(proxy_auth=True)
+    door.register(net.now)
+    assert net.run_until(lambda: ld.has("registered"), 5000)
+    assert reg.requests[1].header("Proxy-Authorization") and not reg.requests[1].header("Authorization")
+    assert len(net.sent(b"407 ")) == 1
+    no_errors(door)
+
+
 def test_register_uses_granted_expiry_and_refreshes_before_it():
     net, reg, door, ld = registrar_pair(max_expires=60)
     door.register(net.now)
