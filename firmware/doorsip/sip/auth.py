@@ -239,7 +239,9 @@ def digest_response(algorithm, username, realm, password, method, uri, nonce,
         raise AuthError("qop needs nc and cnonce")
     ha1 = _h(hash_name, "%s:%s:%s" % (username, realm, password))
     if algorithm.upper().endswith("-SESS"):
-        # RFC 2617 3.2.2.2: the session key binds nonce and cnonce
+        # RFC 2617 3.2.2.2: the session key binds nonce and cnonce; H(A1) enters
+        # as hex, as RFC 7616 3.4.2 writes it (RFC 2617's sample code, and
+        # Kamailio after it, hash the binary digest instead)
         ha1 = _h(hash_name, "%s:%s:%s" % (ha1, nonce, cnonce or ""))
     if qop == "auth-int":
         ha2 = _h(hash_name, "%s:%s:%s" % (method, uri, hash_hex(hash_name, bytes(body))))
