@@ -29,7 +29,7 @@ from doorsip.sip.errors import SIPError
 from doorsip.sip.uri import is_token, parse_name_addr, parse_via
 
 MAX_MESSAGE = const(8192)  # bytes; larger datagrams get 513 (RFC 3261 21.5.14)
-_MAX_LINES = const(160)  # header lines; a real message has 10-30
+_MAX_LINES = const(100)  # header lines (513 above); a real message has 10-40
 
 # Header codes: (id << 2) | flags; 0 = unknown header.
 _LIST = const(1)  # comma-separated list (RFC 3261 7.3.1): headers() splits it
@@ -49,7 +49,8 @@ _TOKEN = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+
 _TOKEN_SP = _TOKEN + b" \t"
 _HOST = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._"
 _PARAMS = _TOKEN + b";=:[]"
-_URI_BAD = (b" ", b"\t", b"<", b'"')
+# URI characters (RFC 3261 25.1: unreserved, reserved, escaped, IPv6 brackets).
+_URI = _HOST + b"!~*'()%;/?:@&=+$,[]"
 
 
 def _header_table():
@@ -258,7 +259,7 @@ def _param(value, needle, start):
     end = value.find(b";", i)
     if end < 0:
         end = len(value)
-    return value[i:end].decode()
+    return _text(value[i:end])
 
 
 def _text(value):
@@ -345,42 +346,39 @@ def _parse(data, max_size):
     # Lines end in CRLF (RFC 3261 7); a bare-LF sender is tolerated when consistent.
     eol = b"\r\n" if data[nl - 1] == 13 else b"\n"
     blank = data.find(eol + eol, pos)
-    if blank < 0:
-        head = data[pos:].rstrip(b"\r\n")  # no empty line: headers run to the end
-        body_start = n
-    else:
-        head = data[pos:blank]
-        body_start = blank + 2 * len(eol)
-    if head.count(b"\r") != head.count(b"\r\n") or (eol == b"\r\n" and
-                                                    head.count(b"\n") != head.count(b"\r\n")):
+    end = n if blank < 0 else blank
+    if blank < 0:  # no empty line: the headers run to the end of the datagram
+        while end > pos and (data[end - 1] == 10 or data[end - 1] == 13):
+            end -= 1
+    # Counted in place (no copy of the header block): CR only inside CRLF, LF only after CR.
+    crlf = data.count(b"\r\n", pos, end)
+    lf = data.count(b"\n", pos, end)
+    if data.count(b"\r", pos, end) != crlf or (lf != crlf if len(eol) == 2 else crlf):
         raise SIPError(400, "Bad Request (stray CR or LF)")
-    if head.count(b"\n") >= _MAX_LINES:
+    if lf >= _MAX_LINES:
         raise SIPError(513, "Message Too Large (too many header lines)")
-    if b"\n " in head or b"\n\t" in head:
+    if data.find(b"\n ", pos, end) >= 0 or data.find(b"\n\t", pos, end) >= 0:
         # Folded lines (RFC 3261 7.3.1): CRLF plus whitespace is one SP.
-        head = head.replace(eol + b" ", b" ").replace(eol + b"\t", b" ")
-    lines = head.split(eol)
+        head = data[pos:end].replace(eol + b" ", b" ").replace(eol + b"\t", b" ")
+        lines = head.split(eol)
+        rest = data[end + 2 * len(eol):] if blank >= 0 else b""
+    elif blank >= 0:
+        # One split gives the header lines, the empty line and the rest of the datagram, so the
+        # header block is copied once and the body not at all when Content-Length fits it.
+        lines = (data[pos:] if pos else data).split(eol, lf + 2)
+        rest = lines.pop()
+        lines.pop()
+    else:
+        lines = data[pos:end].split(eol)
+        rest = b""
     msg = Message()
     _parse_start_line(msg, lines.pop(0))
 
     # One code per header line; unknown spellings and malformed lines take the slow path.
     get = _NAMES.get
     codes = [get(line[:line.find(b":")], 0) for line in lines]
-    i = -1
-    while 0 in codes[i + 1:]:
-        i = codes.index(0, i + 1)
-        line = lines[i]
-        colon = line.find(b":")
-        if colon < 0:
-            raise SIPError(400, "Bad Request (header line without colon)")
-        name = line[:colon].rstrip(b" \t")
-        if not name or name.strip(_TOKEN):
-            raise SIPError(400, "Bad Request (header name)")
-        codes[i] = get(name.lower(), 0)
-        if codes[i] == 0:
-            codes[i] = -1  # unknown header; -1 so the scan moves on
-    if -1 in codes:
-        codes = [0 if c < 0 else c for c in codes]
+    if 0 in codes:
+        _classify_unknown(lines, codes)
     msg._lines = lines
     msg._codes = codes
 
@@ -396,17 +394,19 @@ def _parse(data, max_size):
         raise SIPError(400, "Bad Request (repeated single-valued header)")
     index = codes.index
 
-    # Content-Length framing for datagrams (RFC 3261 18.3, 20.14).
-    body_end = n
+    # Content-Length framing for datagrams (RFC 3261 18.3, 20.14): a shorter body is an error,
+    # extra bytes are dropped, no Content-Length means the rest of the datagram.
     if _CONTENT_LENGTH in codes:
         value = _value(lines[index(_CONTENT_LENGTH)])
         if not value.isdigit() or len(value) > 5:
             raise SIPError(400, "Bad Request (Content-Length)")
-        body_end = body_start + int(value)
-        if body_end > n:
+        length = int(value)
+        if length > len(rest):
             raise SIPError(400, "Bad Request (body shorter than Content-Length)")
-    if body_end > body_start:
-        msg.body = data[body_start:body_end]
+        if length < len(rest):
+            rest = rest[:length]
+    if rest:
+        msg.body = rest
 
     # CSeq = 1*DIGIT LWS Method (RFC 3261 20.16): a 32-bit number, method equal to the request's.
     value = _value(lines[index(_CSEQ)])
@@ -449,6 +449,26 @@ def _parse(data, max_size):
             i = index(_VIA, i + 1)
         except ValueError:
             return msg
+
+
+def _classify_unknown(lines, codes):
+    """Second look at lines whose name was not found as written: other spellings (case,
+    whitespace before the colon), unknown headers (code 0) and malformed lines (400)."""
+    get = _NAMES.get
+    i = codes.index(0)
+    while True:
+        line = lines[i]
+        colon = line.find(b":")
+        if colon < 0:
+            raise SIPError(400, "Bad Request (header line without colon)")
+        name = line[:colon].rstrip(b" \t")
+        if not name or name.strip(_TOKEN):
+            raise SIPError(400, "Bad Request (header name)")
+        codes[i] = get(name.lower(), 0)
+        try:
+            i = codes.index(0, i + 1)
+        except ValueError:
+            return
 
 
 def _params_ok(value, start):
@@ -497,12 +517,9 @@ def _check_address(msg, value, code):
             rest = len(value)
         plain = b'"' not in value and b"," not in value and b"?" not in value
         uri = value[:rest]
-    if plain and gt >= 0 and uri[:1].isalpha() and uri.find(b":") > 0 and _params_ok(value, rest):
-        for bad in _URI_BAD:
-            if bad in uri:
-                break
-        else:
-            return _text(value)
+    if (plain and gt >= 0 and uri[:1].isalpha() and uri.find(b":") > 0 and not uri.strip(_URI)
+            and _params_ok(value, rest)):
+        return _text(value)
     text = _text(value)
     address = parse_name_addr(text)  # raises SIPError(400) if malformed
     if code == _FROM:

@@ -132,19 +132,23 @@ def _quoted_end(text, start):
 
 
 def _unquote(quoted):
+    """Contents of a quoted string with quoted-pairs resolved (RFC 3261 25.1)."""
     inner = quoted[1:-1]
     if "\\" not in inner:
         return inner
-    out = []
+    # One bytearray, not a list of characters: bounded memory for long hostile values.
+    raw = inner.encode()
+    out = bytearray()
     i = 0
-    while i < len(inner):
-        ch = inner[i]
-        if ch == "\\" and i + 1 < len(inner):
+    n = len(raw)
+    while i < n:
+        c = raw[i]
+        if c == 92 and i + 1 < n:
             i += 1
-            ch = inner[i]
-        out.append(ch)
+            c = raw[i]
+        out.append(c)
         i += 1
-    return "".join(out)
+    return bytes(out).decode()
 
 
 def _quote(text):
