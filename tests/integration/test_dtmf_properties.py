@@ -182,3 +182,50 @@ def test_compiled_firmware_on_micropython_matches_cpython(tmp_path):
     result = run_micropython(str(script), heap="192K", path=(build,), args=[str(pcm_path)], timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["viper", expected], result.stdout
+
+
+class _Tracked(int):
+    """An int coefficient recording the largest product it takes part in."""
+    peak = 0
+
+    def __mul__(self, other):
+        r = int(self) * int(other)
+        if abs(r) > _Tracked.peak:
+            _Tracked.peak = abs(r)
+        return r
+
+    __rmul__ = __mul__
+
+
+def test_inband_integers_fit_32_bit_ports():
+    # The viper kernels run on 32-bit native ints on an ESP32 and the per-frame
+    # Python code should keep to small ints (< 2**30) there. Drive the plain-Python
+    # twins (same arithmetic) with worst-case frames: full-scale squares and sines at
+    # every filter frequency, and full-scale noise.
+    import array
+    from doorsip.media import dtmf_inband
+    det = InbandDetector()
+    coefs = [_Tracked(c) for c in list(det._coefs) + list(det._low) + list(det._high)]
+    freqs = [f * m for m in (1.0, 0.95, 1.05) for f in dtmf_inband._ROWS + dtmf_inband._COLS]
+    rnd = random.Random(3)
+    frames = []
+    for f in freqs:
+        for phase in (0.0, 0.7):
+            sq = [32767 if math.sin(2 * math.pi * f * k / 8000 + phase) >= 0 else -32768 for k in range(160)]
+            sn = [int(32767 * math.sin(2 * math.pi * f * k / 8000 + phase)) for k in range(160)]
+            frames += [sq, sn]
+    frames.append([rnd.choice((32767, -32768)) for _ in range(160)])
+    frames.append([rnd.randint(-32768, 32767) for _ in range(160)])
+    max_energy = max_power = 0
+    for samples in frames:
+        pcm = struct.pack("<160h", *samples)
+        xw = array.array("h", bytes(320))
+        info = array.array("i", [0, 0])
+        energy = dtmf_inband.window_frame(pcm, det._win, xw, info)
+        powers = [0] * 24
+        dtmf_inband.goertzel_powers(xw, coefs, powers, 24)
+        max_energy = max(max_energy, energy)
+        max_power = max(max_power, max(powers))
+    assert _Tracked.peak < 2 ** 31, _Tracked.peak  # coef * state in the kernel
+    assert max_energy * det._strong_q8 < 2 ** 30, max_energy  # purity test products
+    assert max_power * max(det._normal_q4, det._reverse_q4, 16) < 2 ** 30, max_power  # twist
