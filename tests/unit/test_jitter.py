@@ -262,3 +262,37 @@ def test_mutable_buffers_are_copied_bytes_are_kept():
         g711.ulaw_decode_into(bytes(range(SPF)), want, SPF)
         assert jb.get_into(out) == J.GOT_FRAME and out == want, make_buf
         assert jb.get_into(out) == J.GOT_FRAME and out == want, make_buf
+
+
+def simulate(jb, frames, jitter_ms, seed, start_frame=0):
+    """Send `frames` frames every 20 ms through a path adding 10 + U(0, jitter_ms)
+    ms of delay; play every 20 ms. Returns (played, late) of that stretch."""
+    arrivals = []
+    for k in range(frames):
+        seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
+        delay = 10 + (seed >> 8) % (jitter_ms + 1)
+        arrivals.append(((start_frame + k) * 20 + delay, start_frame + k))
+    arrivals.sort()
+    played0, late0 = jb.played, jb.late
+    i = 0
+    for tick in range(frames):
+        now = (start_frame + tick) * 20
+        while i < len(arrivals) and arrivals[i][0] <= now:
+            k = arrivals[i][1]
+            put(jb, k * SPF, 1 + k % 200)
+            i += 1
+        play(jb)
+    return jb.played - played0, jb.late - late0
+
+
+def test_adapts_to_a_jittery_path_then_shrinks_when_calm():
+    jb = make()
+    played, late = simulate(jb, 1500, 90, 5)            # 30 s, up to 90 ms of jitter
+    assert 40 < jb.depth_ms <= 200, jb.depth_ms
+    assert late < 150, late                             # adapted: few late packets
+    played, late = simulate(jb, 500, 90, 77, 1500)      # the next 10 s: settled
+    assert late < 10, late
+    assert played > 450, played
+    deep = jb.depth_ms
+    simulate(jb, 2000, 0, 3, 2000)                      # 40 s of a calm path
+    assert jb.depth_ms < deep and jb.depth_ms <= 40, (deep, jb.depth_ms)
