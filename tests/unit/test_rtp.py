@@ -104,6 +104,8 @@ def test_sender_skip_and_event_timestamps():
     assert u32(e3, 4) == 0xFFFFFFF0 and tx.timestamp == ts_before
     assert u16(e3, 2) == (u16(e2, 2) + 1) & 0xFFFF
     assert u32(bytes(tx.pack_frame(pcm)), 4) == ts_before
+    odd = bytes(tx.pack_at(4, 101, False, 0xFFFFFFF0))   # any offset, modulo 2**32
+    assert u32(odd, 4) == (tx.timestamp - 0xFFFFFFF0) & 0xFFFFFFFF
     raises(ValueError, tx.pack, 400)
     raises(ValueError, tx.pack, -1)
     raises(ValueError, rtp.RtpSender, 128)

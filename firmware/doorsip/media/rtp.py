@@ -213,9 +213,7 @@ class RtpSender:
         """A packet stamped ts_offset units before the next timestamp; the
         timestamp does not move (RFC 4733 2.3.1: every packet of one event
         carries the event's start)."""
-        if not 0 <= payload_len <= len(self.payload):
-            raise ValueError("rtp: payload length out of range")
-        return self._header(payload_len, payload_type, marker, self._ts - ts_offset)
+        return self.pack_event(payload_len, payload_type, marker, self.timestamp - ts_offset)
 
     def pack_event(self, payload_len, payload_type, marker, timestamp):
         """A packet for what is in .payload with an explicit 32-bit timestamp
