@@ -470,19 +470,37 @@ def test_no_ack_at_all_ends_the_call_with_bye():
     assert net.run_until(lambda: ld.has("call_ended"), 5000)
 
 
-def test_reinvite_answered_with_our_sdp():
+def test_reinvite_both_ways_and_the_answer_hook():
     net, door, flat, ld, lf = pair()
     call = door.invite(FLAT_URI, OFFER, net.now)
     inc = auto_answer(net, flat, lf)
     assert net.run_until(lambda: lf.has("answered"), 2000)
-    data, dest, branch, _ = call.dialog.request("INVITE", "127.0.0.1", 5060, [("Content-Type", "application/sdp")],
-                                                OFFER.replace(b"t=0 0", b"t=0 0\r\na=sendonly"))
-    sink_resp = []
-    door.layer.client("INVITE", data, branch, dest, net.now).owner = "test"
-    net.run(500)
-    assert lf.has("call_updated") and b"sendonly" in lf.first("call_updated").body
-    assert inc.state == "confirmed"
-    assert len(net.sent(b"200 OK")) == 2
+    hold = OFFER.replace(b"t=0 0", b"t=0 0\r\na=sendonly")
+    # Default: the callee answers a re-INVITE with its current SDP.
+    door.reinvite(call, hold, net.now)
+    assert net.run_until(lambda: ld.has("call_updated"), 2000)
+    assert ld.first("call_updated").body == ANSWER and call.local_sdp == hold
+    assert b"sendonly" in lf.first("call_updated").body and inc.remote_sdp == hold
+    net.run(5000)
+    assert len(net.sent(b"200 OK")) == 2 and len(net.sent(b"ACK ")) == 2   # no resends
+    # The hook answers instead: recvonly to a hold, then a refusal.
+    answers = [(200, ANSWER.replace(b"t=0 0", b"t=0 0\r\na=recvonly")), (488, b"")]
+    flat.reinvite_answerer = lambda c, offer: answers.pop(0)
+    door.reinvite(call, hold, net.now)
+    assert net.run_until(lambda: ld.kinds().count("call_updated") == 2, 2000)
+    assert b"recvonly" in ld.pump()[-1].body and b"recvonly" in inc.local_sdp
+    door.reinvite(call, OFFER, net.now)
+    assert net.run_until(lambda: ld.has("reinvite_failed"), 2000)
+    assert ld.first("reinvite_failed").status == 488 and call.state == "confirmed"
+    # The callee can re-INVITE too; one INVITE at a time per dialog (14.1).
+    flat.reinvite(inc, ANSWER, net.now)
+    from support import raises
+    from doorsip.sip.useragent import UAError
+    raises(UAError, flat.reinvite, inc, ANSWER, net.now)
+    assert net.run_until(lambda: lf.kinds().count("call_updated") == 3, 2000)   # 488: none
+    door.bye(call, net.now)
+    assert net.run_until(lambda: lf.has("call_ended"), 2000)
+    no_errors(door, flat)
 
 
 def complete_call(seed, loss=30, dup=0, reorder=0):

@@ -35,6 +35,10 @@ out what the UA queues. Times are ticks in ms (compat.ticks_ms/ticks_diff arithm
     ua.hangup(call, now_ms=None)                whichever of cancel / 603 / bye fits
         (no-op on an ended or ending call)
     ua.send_info(call, content_type, body, now_ms=None)
+    ua.reinvite(call, sdp_body, now_ms=None)    new offer in the dialog (hold...): answer
+        in "call_updated" (2xx, ACKed) or "reinvite_failed" (session unchanged)
+    ua.reinvite_answerer = fn(call, offer_body) -> (status, answer_body)   hook for
+        incoming re-INVITEs; default None answers 200 with our current SDP
     ua.options(target_uri, now_ms=None) -> call_id str  (answer: "options_response")
   State: ua.registered (bool), ua.calls (list of live Call), ua.stats (dict of counters:
   received, garbage (unparseable), dropped (unmatched ACK), stray (unmatched response),
@@ -49,7 +53,9 @@ out what the UA queues. Times are ticks in ms (compat.ticks_ms/ticks_diff arithm
     "ringing"             .call, .status (180/183), .body (early SDP or b"")
     "answered"            .call, .body: the call is up (UAC: 2xx received and ACKed, body
                           the SDP answer; UAS: ACK received, body the ACK's body)
-    "call_updated"        .call, .body: re-INVITE received (already answered with our SDP)
+    "call_updated"        .call, .body: new remote SDP, from a re-INVITE we answered (see
+                          reinvite_answerer) or the 2xx to our reinvite()
+    "reinvite_failed"     .call, .status, .reason: our re-INVITE refused (491, 488...)
     "call_failed"         .call, .status, .reason: an outgoing call ended unanswered
                           (final status, 408 for timer B, "cancelled" after cancel())
     "call_ended"          .call, .reason: "remote_bye", "local_bye", "cancelled" (caller
@@ -76,8 +82,8 @@ from doorsip.compat import const, ticks_add, ticks_diff
 from doorsip.sip.dialog import Dialog, request_key, response_key, uri_dest
 from doorsip.sip.errors import SIPError
 from doorsip.sip.message import build_request, build_response, parse
-from doorsip.sip.transaction import (ACCEPTED, IST, PROCEEDING, TRYING, TransactionError,
-                                     TransactionLayer)
+from doorsip.sip.transaction import (ACCEPTED, CALLING, IST, PROCEEDING, TRYING,
+                                     TransactionError, TransactionLayer)
 from doorsip.sip.uri import new_branch, new_call_id, new_tag, parse_name_addr
 
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY, MESSAGE"
@@ -133,7 +139,10 @@ class Call:
         self.from_header = None
         self.invite_headers = None   # headers of the current INVITE (for CANCEL, 9.1)
         self.invite_cseq = 0
-        self.invite_tx = None
+        self.invite_tx = None        # the call's first INVITE transaction (either side)
+        self.server_tx = None        # INVITE server transaction whose 2xx awaits its ACK
+        self.reinvite_tx = None      # our pending re-INVITE
+        self.pending_sdp = b""
         self.auth_tries = 0
         self.provisional = False
         self.cancel_wanted = False
@@ -227,6 +236,9 @@ class UserAgent:
                  ring_limit_s=180):
         self.user = user
         self.ring_limit_s = ring_limit_s
+        # reinvite_answerer(call, offer_body) -> (status, answer_body): how an incoming
+        # re-INVITE is answered (e.g. with sdp.answer for hold); None: 200 with our SDP.
+        self.reinvite_answerer = None
         self.domain = domain
         self.local_host = local_host
         self.local_port = local_port
@@ -594,6 +606,9 @@ class UserAgent:
         if method != "INVITE":
             self._in_dialog_response(tx, call, msg, now_ms)
             return
+        if tx is call.reinvite_tx:
+            self._reinvite_response(call, msg, now_ms)
+            return
         if tx is not call.invite_tx:
             # A 2xx from an earlier INVITE of this call (answered before the auth retry).
             if 200 <= status < 300:
@@ -796,6 +811,7 @@ class UserAgent:
             return
         call.local_tag = new_tag()
         call.invite_tx = tx
+        call.server_tx = tx
         tx.owner = call
         call.remote_uri = msg.from_addr.uri
         call.display = msg.from_addr.display
@@ -812,18 +828,62 @@ class UserAgent:
         self._event("incoming_call", call, uri=call.remote_uri, display=call.display, body=msg.body)
 
     def _reinvite(self, call, msg, tx, now_ms):
-        call.dialog.refresh_target(msg)
+        # 14.2: a target refresh; the session answer comes from the reinvite_answerer
+        # hook (default: our current SDP unchanged).
         tx.owner = call
-        call.invite_tx = tx
+        status, body = 200, call.local_sdp or b""
+        if self.reinvite_answerer is not None:
+            status, body = self.reinvite_answerer(call, msg.body)
+        if not 200 <= status < 300:
+            self._respond(tx, msg, status, now_ms)   # 14.2: the session stays as it was
+            return
+        call.dialog.refresh_target(msg)
+        call.server_tx = tx
         if msg.body:
             call.remote_sdp = msg.body
+        call.local_sdp = body
         extra = [("Contact", self.contact), ("Allow", ALLOW)]
-        body = call.local_sdp or b""
         if body:
             extra.append(("Content-Type", "application/sdp"))
-        tx.respond(build_response(msg, 200, None, extra, body), 200, now_ms)
+        tx.respond(build_response(msg, status, None, extra, body), status, now_ms)
         call.awaiting_ack = True
         self._event("call_updated", call, body=msg.body)
+
+    def _reinvite_pending(self, call):
+        tx = call.reinvite_tx
+        return tx is not None and tx.state in (CALLING, PROCEEDING)
+
+    def reinvite(self, call, sdp_body, now_ms=None):
+        """Offer a new session (hold, codec change) in the call's dialog (14.1)."""
+        now_ms = self._time(now_ms)
+        if call.ending or call.awaiting_ack or self._reinvite_pending(call):
+            # 14.1: not while another INVITE transaction of the dialog is in progress.
+            raise UAError("call %d: an INVITE is already in progress" % call.id)
+        headers = [("Content-Type", "application/sdp")] if sdp_body else []
+        call.reinvite_tx = self._in_dialog(call, "INVITE", now_ms, headers, sdp_body)
+        call.pending_sdp = sdp_body
+
+    def _reinvite_response(self, call, msg, now_ms):
+        status = msg.status
+        d = call.dialog
+        if status < 200 or call.state != "confirmed" or d is None:
+            return
+        if status < 300:
+            if d.ack_cseq == msg.cseq[0] and d.ack_data is not None:
+                self._send(d.ack_data, d.ack_dest)   # retransmitted 2xx
+                return
+            data, dest = d.ack(msg.cseq[0], self.local_host, self.local_port)
+            self._send(data, dest)
+            d.refresh_target(msg)
+            call.local_sdp = call.pending_sdp
+            if msg.body:
+                call.remote_sdp = msg.body
+            self._event("call_updated", call, status=status, body=msg.body)
+        elif status in (408, 481):
+            self._ended(call, "dialog_gone", status)   # 12.2.1.2
+        else:
+            # 14.1: the session is unchanged (491 glare: the app may try again later).
+            self._event("reinvite_failed", call, status=status, reason=msg.reason)
 
     # ---------------------------------------------------------------- options
     def options(self, target_uri, now_ms=None):
@@ -864,7 +924,7 @@ class UserAgent:
         elif isinstance(owner, Call):
             call = owner
             if tx.kind == IST:
-                if tx.state == ACCEPTED and call.awaiting_ack and call.state == "confirmed":
+                if tx is call.server_tx and call.awaiting_ack and call.state == "confirmed":
                     # 13.3.1.4: no ACK for our 2xx within 64*T1: end the dialog with BYE.
                     call.awaiting_ack = False
                     if not call.ending:
@@ -874,6 +934,8 @@ class UserAgent:
             elif tx.method == "INVITE":
                 if tx is call.invite_tx:
                     self._fail(call, 408, "Request Timeout")
+                elif tx is call.reinvite_tx:
+                    self._ended(call, "dialog_gone", 408)   # 12.2.1.2
             elif tx.method == "BYE":
                 self._ended(call, call.end_reason or "local_bye", 408)
             elif tx.method != "CANCEL":
@@ -1021,15 +1083,15 @@ class UserAgent:
         if method == "BYE":
             self._respond(tx, msg, 200, now_ms)
             itx = call.invite_tx
-            if itx is not None and itx.kind == IST:
-                if itx.last_status < 200:
-                    # 15.1.2: BYE before our final response: the INVITE gets 487.
-                    itx.respond(build_response(itx.request, 487, None, (), b"", call.local_tag),
-                                487, now_ms, call.local_tag)
-                itx.ack_received(now_ms)
+            if itx is not None and itx.kind == IST and itx.last_status < 200:
+                # 15.1.2: BYE before our final response: the INVITE gets 487.
+                itx.respond(build_response(itx.request, 487, None, (), b"", call.local_tag),
+                            487, now_ms, call.local_tag)
+            if call.server_tx is not None:
+                call.server_tx.ack_received(now_ms)   # stop resending a 2xx
             self._ended(call, "remote_bye")
         elif method == "INVITE":
-            if call.state != "confirmed" or call.awaiting_ack:
+            if call.state != "confirmed" or call.awaiting_ack or self._reinvite_pending(call):
                 # 14.2: a re-INVITE while one is pending (or before our 2xx is ACKed).
                 self._respond(tx, msg, 491 if call.state == "confirmed" else 500, now_ms,
                               [("Retry-After", "1")] if call.state != "confirmed" else ())
@@ -1054,8 +1116,8 @@ class UserAgent:
         if call is None:
             self.stats["dropped"] += 1
             return
-        tx = call.invite_tx
-        if tx is not None and tx.kind == IST and tx.request.cseq[0] == msg.cseq[0]:
+        tx = call.server_tx
+        if tx is not None and tx.request.cseq[0] == msg.cseq[0]:
             tx.ack_received(now_ms)
         if call.awaiting_ack:
             call.awaiting_ack = False
