@@ -354,3 +354,10 @@ def test_low_30_bits_timestamps_work_the_same():
     rx.receive(event(4, end=True), 0x00000123, 20)
     rx.receive(event(4, end=True), 0xC0000123, 40)
     assert drain(rx) == "4"
+
+
+def test_other_code_at_the_same_timestamp_is_a_new_event():
+    rx = Rfc4733Receiver()
+    send_press(rx, 1, 500, 0)
+    send_press(rx, 2, 500, 200)  # a sender that did not advance the timestamp
+    assert drain(rx) == "12"

@@ -140,7 +140,7 @@ class Rfc4733Receiver:
 
     def _block(self, ts, code, flags, duration, now_ms):
         if self._have:
-            if ts == self._ts:
+            if ts == self._ts and code == self._code:
                 # The same event: an update, an end packet or one of its repeats.
                 if self._reported:
                     return
@@ -150,6 +150,8 @@ class Rfc4733Receiver:
                     self._report()
                 return
             delta = (ts - self._ts) & _RX_MASK
+            # (delta 0 here: another code at the same timestamp, which some
+            # senders use for back-to-back events: a new event.)
             if delta >= _RX_HALF:
                 self.ignored += 1  # older than the current event: reordered or late
                 return
