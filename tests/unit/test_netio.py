@@ -165,3 +165,21 @@ def test_addr_text_forms_and_bad_input():
 def test_resolve_gives_a_sendable_address():
     addr = netio.resolve("127.0.0.1", 4000)
     assert netio.addr_text(addr) == ("127.0.0.1", 4000)
+
+
+def test_sleep_helpers_wait_about_as_asked():
+    from doorsip.compat import ticks_diff, ticks_us
+    spans = []
+
+    async def main():
+        t0 = ticks_us()
+        await netio.sleep_us(5000)
+        t1 = ticks_us()
+        await netio.sleep_ms(5)
+        t2 = ticks_us()
+        spans.append(ticks_diff(t1, t0))
+        spans.append(ticks_diff(t2, t1))
+
+    asyncio.run(main())
+    # MicroPython's asyncio counts whole ms of ticks_ms: up to 1 ms early
+    assert 4000 <= spans[0] < 500000 and 4000 <= spans[1] < 500000, spans
