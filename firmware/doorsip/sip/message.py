@@ -124,14 +124,12 @@ class Message:
         if code not in codes:
             return out, code
         lines = self._lines
-        i = codes.index(code)
-        while True:
+        i = -1
+        for _ in range(codes.count(code)):
+            i = codes.index(code, i + 1)
             if code or _name(lines[i]).lower() == key:
                 out.append(i)
-            try:
-                i = codes.index(code, i + 1)
-            except ValueError:
-                return out, code
+        return out, code
 
     def _raw(self, code):
         """Value bytes of the first header with this code (the message is known to have it)."""
@@ -433,8 +431,9 @@ def _parse(data, max_size):
     value = _value(lines[index(_TO)])
     first[_TO] = _check_address(msg, value, _TO)
     # Every Via value must parse: responses travel back along them (RFC 3261 18.2.2).
-    i = index(_VIA)
-    while True:
+    i = -1
+    for _ in range(count(_VIA)):  # counted: a ValueError per parse would cost more
+        i = index(_VIA, i + 1)
         value = _value(lines[i])
         if b"," in value or b'"' in value:
             parts = _split_list(value, True)
@@ -445,18 +444,16 @@ def _parse(data, max_size):
             _check_via(value)
         if _VIA not in first:
             first[_VIA] = _text(value)
-        try:
-            i = index(_VIA, i + 1)
-        except ValueError:
-            return msg
+    return msg
 
 
 def _classify_unknown(lines, codes):
     """Second look at lines whose name was not found as written: other spellings (case,
     whitespace before the colon), unknown headers (code 0) and malformed lines (400)."""
     get = _NAMES.get
-    i = codes.index(0)
-    while True:
+    i = -1
+    for _ in range(codes.count(0)):
+        i = codes.index(0, i + 1)
         line = lines[i]
         colon = line.find(b":")
         if colon < 0:
@@ -465,10 +462,6 @@ def _classify_unknown(lines, codes):
         if not name or name.strip(_TOKEN):
             raise SIPError(400, "Bad Request (header name)")
         codes[i] = get(name.lower(), 0)
-        try:
-            i = codes.index(0, i + 1)
-        except ValueError:
-            return
 
 
 def _params_ok(value, start):
