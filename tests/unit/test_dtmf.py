@@ -361,3 +361,23 @@ def test_other_code_at_the_same_timestamp_is_a_new_event():
     send_press(rx, 1, 500, 0)
     send_press(rx, 2, 500, 200)  # a sender that did not advance the timestamp
     assert drain(rx) == "12"
+
+
+def test_sender_finish_right_after_a_full_segment():
+    tx = Rfc4733Sender()
+    tx.start("3", 20000, 0)
+    while not tx._segment_full:
+        tx.next_payload()
+    tx.finish()
+    packets = collect(tx)
+    assert [struct.unpack(">BBH", p[0]) for p in packets] == [(3, 0x80 | 10, 160)] * 3
+    assert all(p[2] == 0xFFFF for p in packets)
+
+
+def test_sender_finish_before_first_packet():
+    tx = Rfc4733Sender()
+    tx.start("3", 1000, 50)
+    tx.finish()
+    packets = collect(tx)
+    assert [struct.unpack(">BBH", p[0])[1:] for p in packets] == [(0x80 | 10, 160)] * 3
+    assert packets[0][1] and packets[-1][3]

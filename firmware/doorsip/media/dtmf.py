@@ -243,7 +243,11 @@ class Rfc4733Sender:
     def finish(self):
         """End the event at the duration already sent (key released early)."""
         if self.active and not self._ends_sent:
-            self._remaining = self._elapsed if self._elapsed else self._step
+            if self._segment_full:
+                # the last packet closed a full segment: end one interval into the next
+                self._remaining = _MAX_DURATION + self._step
+            else:
+                self._remaining = self._elapsed if self._elapsed else self._step
 
     def next_payload(self, buf=None, offset=0):
         """Write the next 4-byte payload into buf[offset:] (or self.payload); its length, 0 if idle."""
