@@ -287,3 +287,46 @@ def test_media_tick_allocates_nothing_on_micropython():
     finally:
         sa.close()
         sb.close()
+
+
+def test_sessions_from_sdp_and_hold():
+    from doorsip.hal.sim_audio import ToneIn
+    from doorsip.media.stream import MediaSession
+    from doorsip.sip import sdp
+
+    sa, pa = netio.open_udp_free("127.0.0.1", 38000, 38999)
+    sb, pb = netio.open_udp_free("127.0.0.1", pa + 1, 39999)
+    offer = sdp.build_offer("127.0.0.1", pa, codecs=("PCMA", "PCMU"))
+    answer, params_b = sdp.answer(offer, "127.0.0.1", pb, codecs=("PCMA",))
+    params_a = sdp.accept_answer(answer, ("PCMA", "PCMU"))
+    heard_b = _Recorder()
+    a = MediaSession.from_params(sa, params_a, audio_in=ToneIn(1000))
+    b = MediaSession.from_params(sb, params_b, audio_out=heard_b)
+    counts = []
+
+    async def main():
+        a.start()
+        b.start()
+        await netio.sleep_ms(300)
+        counts.append(b.rtp_rx.received)
+        # a is put on hold by b (b's offer sendonly: a answers recvonly)
+        hold = sdp.build_offer("127.0.0.1", pb, codecs=("PCMA",), direction="sendonly")
+        _ans, held = sdp.answer(hold, "127.0.0.1", pa, codecs=("PCMA",))
+        a.update(held)
+        await netio.sleep_ms(100)
+        counts.append(b.rtp_rx.received)
+        await netio.sleep_ms(200)
+        counts.append(b.rtp_rx.received)
+        await a.stop()
+        await b.stop()
+
+    try:
+        asyncio.run(main())
+    finally:
+        sa.close()
+        sb.close()
+    assert params_a.codec == "PCMA" and a.rtp_tx.payload_type == 8
+    assert counts[0] >= 8, counts
+    assert not a.send and a.play
+    assert counts[2] == counts[1], counts  # nothing sent while on hold
+    assert len([f for f in heard_b.frames if _crossings(f) >= 30]) >= 5

@@ -164,6 +164,8 @@ class MediaSession:
     first packet (symmetric RTP, RFC 4961: once a valid packet arrives, send where
     it came from). Each 20 ms tick reads a mic frame, sends it (or the next RFC 4733
     event packet while a digit is being sent), and plays one jitter-buffer frame.
+    MediaSession.from_params(sock, sdp_media_params, audio_in, audio_out, inband) and
+    update(params) (re-INVITE) take B's sdp.MediaParams.
     send_digit(digit, duration_ms=160); next_digit() -> (digit, "rfc4733"|"inband")
     or None; set_remote(addr) (re-INVITE); figures() -> dict for call_ended;
     start() / await stop(). Counters live on .rtp_tx, .rtp_rx, .jitter, .pacer,
@@ -208,6 +210,29 @@ class MediaSession:
         self.pacer = PacedSender(self._tick, self._deliver, max_late=max_late,
                                  on_skip=self.rtp_tx.skip_frames)
         self.receiver = PacketReceiver(sock, self._on_datagram)
+
+    @classmethod
+    def from_params(cls, sock, params, audio_in=None, audio_out=None, inband=None):
+        """A session for sdp.MediaParams (codec, payload types, address, direction)."""
+        session = cls(sock, None, params.codec, params.payload_type, params.dtmf_pt,
+                      audio_in, audio_out, inband=inband)
+        session.update(params)
+        return session
+
+    def update(self, params):
+        """Apply a re-negotiation (re-INVITE: hold, resume, new address).
+
+        The codec stays: a codec change needs a new session. Our direction says
+        whether we send and play (RFC 3264 6.1); port 0 or c=0.0.0.0 stops sending.
+        """
+        self.send = params.direction in ("sendrecv", "sendonly")
+        self.play = params.direction in ("sendrecv", "recvonly")
+        if not params.remote_port or params.remote_ip in ("0.0.0.0", "::"):
+            self.send = False
+            return
+        remote = netio.resolve(params.remote_ip, params.remote_port)
+        if self._remote is None or netio.addr_text(self._remote) != (params.remote_ip, params.remote_port):
+            self.set_remote(remote)
 
     # -- control ---------------------------------------------------------------
 
