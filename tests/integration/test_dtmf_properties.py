@@ -234,3 +234,17 @@ def test_inband_integers_fit_32_bit_ports():
     assert _Tracked.peak < 2 ** 31, _Tracked.peak  # coef * state in the kernel
     assert max_energy * det._strong_q8 < 2 ** 30, max_energy  # purity test products
     assert max_power * max(det._normal_q4, det._reverse_q4, 16) < 2 ** 30, max_power  # twist
+
+
+@pytest.mark.parametrize("march", ["xtensawin", "rv32imc", "armv7emsp"])
+def test_viper_kernels_compile_for_device_targets(tmp_path, march):
+    # ESP32 (xtensawin), ESP32-C3 (rv32imc), Cortex-M4F/M7 (armv7emsp): native code builds.
+    from tooling import require
+    mpy_cross = require("mpy-cross")
+    src = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                       "firmware", "doorsip", "media", "goertzel_viper.py")
+    out = tmp_path / "goertzel_viper.mpy"
+    result = subprocess.run([mpy_cross, "-march=" + march, "-o", str(out), src],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_size > 500
