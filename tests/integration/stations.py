@@ -206,22 +206,33 @@ class Stations:
 
     def sipp(self, scenario, *args, keys=None, subs=None, label=None, timeout_s=30):
         """sipp with our scenario file (placeholders @NAME@ replaced from subs), -m 1,
-        a global timeout, bound to 127.0.0.1; killed at the end of the test."""
+        a global timeout, bound to 127.0.0.1, on its own free SIP port (.port) and RTP
+        port (.media_port, -mp); killed at the end of the test."""
         sipp = require("sipp")
+        port, media_port = free_udp_ports(2)
         with open(os.path.join(SIPP_DIR, scenario)) as f:
             text = f.read()
-        for key, value in (subs or {}).items():
-            text = text.replace("@%s@" % key, str(value))
+        for _ in range(2):  # a fragment put in may hold placeholders of its own
+            for key, value in (subs or {}).items():
+                text = text.replace("@%s@" % key, str(value))
         self._n += 1
         path = os.path.join(self.tmp, "%d-%s" % (self._n, scenario))
         with open(path, "w") as f:
             f.write(text)
-        argv = [sipp, "-sf", path, "-i", HOST, "-m", "1", "-nostdin",
+        argv = [sipp, "-sf", path, "-i", HOST, "-p", str(port), "-mp", str(media_port),
+                "-m", "1", "-nostdin",
                 "-timeout", "%ds" % timeout_s, "-timeout_error", "-trace_err",
                 "-error_file", path + ".err"] + list(args)
         for key, value in (keys or {}).items():
             argv += ["-key", key, str(value)]
         proc = Sipp(argv, label or scenario)
+        time.sleep(0.05)
+        if proc.proc.poll() is not None:  # a scenario sipp refused: say why at once
+            proc.wait(5)
+            pytest.fail("sipp did not start: " + proc.tail())
+        proc.port = port
+        proc.media_port = media_port
+        proc.uri = lambda user="flat": "sip:%s@%s:%d" % (user, HOST, port)
         self.sipps.append(proc)
         return proc
 
@@ -242,6 +253,61 @@ def stations(tmp_path):
         yield factory
     finally:
         factory.close()
+
+
+# Scenario fragments for policy_uac_info.xml: one INFO per digit (RFC 6086 INFO,
+# application/dtmf-relay body), and the two ways the call may end.
+_INFO = """  <pause milliseconds="%(gap)d"/>
+  <send retrans="500"><![CDATA[
+INFO [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:%(caller)s@127.0.0.1>;tag=[pid]uac[call_number]
+To: <sip:door@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: %(cseq)d INFO
+Max-Forwards: 70
+Content-Type: application/dtmf-relay
+Content-Length: [len]
+
+Signal=%(digit)s
+Duration=160
+]]></send>
+  <recv response="200"/>
+"""
+
+ENDING_OUR_BYE = """  <pause milliseconds="500"/>
+  <send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:@CALLER@@127.0.0.1>;tag=[pid]uac[call_number]
+To: <sip:door@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 900 BYE
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200"/>
+"""
+
+ENDING_THEIR_BYE = """  <recv request="BYE" timeout="@BYE_WITHIN_MS@"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+"""
+
+
+def info_digits(digits, caller, gap_ms=150):
+    """The @DIGITS@ part of policy_uac_info.xml: digits keyed by SIP INFO."""
+    return "".join(_INFO % {"gap": gap_ms, "caller": caller, "cseq": 2 + i, "digit": d}
+                   for i, d in enumerate(digits))
 
 
 def door_config(sip_port, rtp_port, call=(), mode="sequential", ring_timeout_s=20, code="1234",
