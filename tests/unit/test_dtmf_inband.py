@@ -341,3 +341,26 @@ def test_detected_through_g711_both_laws():
             if d:
                 found.append(d)
         assert "".join(found) == "159D*#7"
+
+
+def test_cpython_kernels_identical_to_plain():
+    if MICROPYTHON:
+        skip("the CPython variants use struct tuples and iterators")
+    from doorsip.media import dtmf_inband
+    s = Signal().digit("C", 40, twist_db=-2.0).add_noise(-15.0, seed=5)
+    for _ in range(80):
+        s.samples.append(32767.0)
+        s.samples.append(-32768.0)
+    data = s.pcm()
+    det = InbandDetector(force_python=True)
+    coefs = array.array("i", list(det._coefs) + list(det._low) + list(det._high))
+    for off in range(0, len(data), 320):
+        frame = data[off:off + 320]
+        xa, xb = array.array("h", bytes(320)), array.array("h", bytes(320))
+        ia, ib = array.array("i", [0, 0]), array.array("i", [0, 0])
+        assert window_frame(frame, det._win, xa, ia) == dtmf_inband._window_frame_cpython(frame, det._win, xb, ib)
+        assert xa == xb and ia == ib
+        pa, pb = array.array("i", bytes(96)), array.array("i", bytes(96))
+        goertzel_powers(xa, coefs, pa, 24)
+        dtmf_inband._goertzel_powers_cpython(xb, coefs, pb, 24)
+        assert pa == pb
