@@ -4,26 +4,29 @@ parse(data) -> Message, or raises SIPError (.status = the code to answer with: 4
 unsupported version, 513 for an oversized datagram, 503 if memory ran out). No other exception
 ever escapes parse, MemoryError included.
 
-The datagram stays one bytes object; parsing records, per header field, four 16-bit numbers
-(name code, line start, colon, value end) in an array and decodes values only when asked.
+Memory: one split of the datagram gives the header lines (bytes, folded lines joined) and the
+body (not copied when Content-Length matches); per line the parser keeps a small-int name code
+(compact forms and case variants share one code). Values are decoded only when asked, except
+the first Via, From, To, Call-ID and CSeq, which parse checks and keeps as str. At most 100
+header lines and MAX_MESSAGE bytes (513 beyond), so the work and the heap are bounded.
 Eagerly checked: start line, header syntax, required headers (Via, From, To, Call-ID, CSeq, the
 CSeq method equal to the request method), single-valued headers not repeated, every Via value,
 From/To syntax, Content-Length framing for datagrams (18.3: a shorter body is a 400, extra
-bytes are dropped, no Content-Length means the rest of the datagram).
+bytes are dropped, no Content-Length means the rest of the datagram). Plain values go through
+C-speed fast paths; anything unusual through the full parsers of uri.py, so an accepted
+message never raises from its accessors.
 
 Message: .method (str; None for responses) .status (int; None for requests) .reason (str)
   .uri (str) .header(name) -> str|None (first value; long or compact name, any case)
   .headers(name) -> [str] (every value; list-valued headers split at commas outside quotes and
   <>; WWW-Authenticate, Authorization, Date, unknown headers ... are never split) .body (bytes)
   .call_id (str) .cseq -> (int, str) .via (top Via, parsed) .from_addr/.to_addr (NameAddr)
-  .from_tag/.to_tag (str|None) .items() -> [(name, value)] .raw (bytes)
+  .from_tag/.to_tag/.branch (str|None) .items() -> [(name, value)] .is_request()
   .stamp_received(host, port): RFC 3261 18.2.1 received= and RFC 3581 rport= on the top Via.
 build_request(method, uri, headers, body=b"") -> bytes (headers: (name, value) str pairs;
   Content-Length added). build_response(request, status, reason=None, headers=(), body=b"",
   to_tag=None) -> bytes per RFC 3261 8.2.6.
 """
-from array import array
-
 from doorsip.compat import const
 from doorsip.sip.errors import SIPError
 from doorsip.sip.uri import is_token, parse_name_addr, parse_via
@@ -395,7 +398,8 @@ def _parse(data, max_size):
     # Content-Length framing for datagrams (RFC 3261 18.3, 20.14): a shorter body is an error,
     # extra bytes are dropped, no Content-Length means the rest of the datagram.
     if _CONTENT_LENGTH in codes:
-        value = _value(lines[index(_CONTENT_LENGTH)])
+        line = lines[index(_CONTENT_LENGTH)]
+        value = line[line.find(b":") + 1:].strip()
         if not value.isdigit() or len(value) > 5:
             raise SIPError(400, "Bad Request (Content-Length)")
         length = int(value)
@@ -407,7 +411,8 @@ def _parse(data, max_size):
         msg.body = rest
 
     # CSeq = 1*DIGIT LWS Method (RFC 3261 20.16): a 32-bit number, method equal to the request's.
-    value = _value(lines[index(_CSEQ)])
+    line = lines[index(_CSEQ)]
+    value = line[line.find(b":") + 1:].strip()
     parts = value.split()
     if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10 or parts[1].strip(_TOKEN):
         raise SIPError(400, "Bad Request (CSeq)")
@@ -422,19 +427,23 @@ def _parse(data, max_size):
     # First values of the headers every layer reads, decoded once.
     first = {_CSEQ: _text(value)}
     msg._first = first
-    value = _value(lines[index(_CALL_ID)])
+    line = lines[index(_CALL_ID)]
+    value = line[line.find(b":") + 1:].strip()
     if not value:
         raise SIPError(400, "Bad Request (empty Call-ID)")
     msg.call_id = first[_CALL_ID] = _text(value)
-    value = _value(lines[index(_FROM)])
+    line = lines[index(_FROM)]
+    value = line[line.find(b":") + 1:].strip()
     first[_FROM] = _check_address(msg, value, _FROM)
-    value = _value(lines[index(_TO)])
+    line = lines[index(_TO)]
+    value = line[line.find(b":") + 1:].strip()
     first[_TO] = _check_address(msg, value, _TO)
     # Every Via value must parse: responses travel back along them (RFC 3261 18.2.2).
     i = -1
     for _ in range(count(_VIA)):  # counted: a ValueError per parse would cost more
         i = index(_VIA, i + 1)
-        value = _value(lines[i])
+        line = lines[i]
+        value = line[line.find(b":") + 1:].strip()
         if b"," in value or b'"' in value:
             parts = _split_list(value, True)
             for part in parts:
@@ -495,7 +504,7 @@ def _check_address(msg, value, code):
     lt = value.find(b"<")
     if lt >= 0:
         gt = value.find(b">", lt)
-        display = value[:lt].strip()
+        display = value[:lt].strip() if lt else b""
         if display and display[0] == 34:
             plain = (len(display) > 1 and display[-1] == 34 and b'"' not in display[1:-1]
                      and b"\\" not in display)
