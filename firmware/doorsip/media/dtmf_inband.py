@@ -26,9 +26,11 @@ contains a whole frame) separates two presses of the same key.
 
 The kernels run as viper code (goertzel_viper.py) where the interpreter has the
 viper emitter; otherwise as the plain-Python functions below (allocation-free on
-MicroPython, a faster variant on CPython), all with identical integers. Plain Python on MicroPython is too slow for an ESP32's 20 ms budget, so
-there the detector is disabled (det.enabled False, det.reason says why) unless
-allow_slow=True. process() allocates nothing.
+MicroPython, a faster variant on CPython), all computing identical integers.
+Plain Python on MicroPython is too slow for an ESP32's 20 ms budget, so there the
+detector is disabled (det.enabled False, det.reason says why) unless
+allow_slow=True. process() allocates nothing; it reads the first 160 samples of a
+frame of at least 320 bytes (bytes, bytearray or memoryview).
 """
 import array
 import math
