@@ -4,10 +4,13 @@ Digits are one-character str from DIGITS ("0"-"9", "*", "#", "A"-"D", RFC 4733
 event codes 0-15). Every digit is reported once with its method: "rfc4733",
 "info" or "inband" (METHOD_* below). Sans-IO: bytes and timestamps in, digits out.
 
-    rx = Rfc4733Receiver(end_timeout_ms=600)
-    rx.receive(payload, rtp_timestamp, now_ms) -> digits waiting (int)
+    rx = Rfc4733Receiver(end_timeout_ms=600, queue_size=8)
+    rx.receive(payload, rtp_timestamp, now_ms) -> digits waiting (int); the
+        timestamp whole or its low 30 bits (rtp.RtpReceiver.timestamp: a small
+        int on an ESP32, where the 32-bit one would allocate); now_ms: ticks_ms
     rx.poll(now_ms)                            -> the same, after the end timeout
     rx.next_digit()                            -> digit str or None
+    rx.reset(); counters rx.packets, rx.ignored, rx.dropped; rx.volume, rx.duration
     tx = Rfc4733Sender(clock_rate=8000, interval_ms=20, end_repeats=3, volume=10)
     tx.start(digit, duration_ms, rtp_timestamp); tx.finish() ends it early
     tx.next_payload(buf=None, offset=0) -> payload length, 0 when idle; then
@@ -15,8 +18,10 @@ event codes 0-15). Every digit is reported once with its method: "rfc4733",
         packet), tx.ended (last packet of the event), tx.active (more to come)
     info_body(digit, duration_ms=160, content_type="application/dtmf-relay") -> bytes
     parse_info(content_type, body) -> digit or None (never raises)
-    DigitDeduplicator(window_ms=500).accept(digit, method, now_ms) -> bool
+    DigitDeduplicator(window_ms=500).accept(digit, method, now_ms) -> bool;
+        .report(digit, method, now_ms) -> (digit, method) or None; .reset()
     InbandDetector(...) -> see dtmf_inband.py (imported only when asked for)
+    digit_code(digit) -> 0-15 (ValueError otherwise); digit_of(code) -> digit or None
 
 Receive and the per-tick send allocate nothing (tests/mpy/test_dtmf_heap_lock.py).
 """
