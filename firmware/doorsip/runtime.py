@@ -16,126 +16,9 @@ asyncio = netio.asyncio
 
 _TICK_MS = const(10)
 _DIGIT_MS = const(120)  # RFC 4733 event length per sent digit
-_DIGIT_GAP_TICKS = const(4)  # 80 ms of audio between two sent digits
+_DIGIT_GAP_MS = const(100)  # audio between two sent digits (end packets included)
 _INFO_GAP_MS = const(200)
 _MAX_ADDR_CACHE = const(16)
-
-
-class Media:
-    """The RTP stream of the call in progress: one paced 20 ms tick sends a frame
-    (or an RFC 4733 event packet) and plays one out of the jitter buffer."""
-
-    def __init__(self, station, call, params):
-        from doorsip.media import g711
-        from doorsip.media.rtp import RtpSender, RtpReceiver
-        from doorsip.media.jitter import JitterBuffer
-        from doorsip.media.dtmf import Rfc4733Receiver, Rfc4733Sender
-        from doorsip.media.stream import PacedSender
-        self.station = station
-        self.call = call
-        self.params = params
-        encode, decode, silence = g711.codec_functions(params.codec)
-        self.jitter = JitterBuffer(decode, silence_code=silence)
-        self.sender = RtpSender(params.payload_type, encode)
-        self.receiver = RtpReceiver((params.payload_type,), event_pt=params.dtmf_pt,
-                                    jitter=self.jitter)
-        self.dest = netio.resolve(params.remote_ip, params.remote_port)
-        self._latched = None
-        self.sends = params.direction in ("sendrecv", "sendonly") and params.remote_port > 0
-        self.dtmf_rx = Rfc4733Receiver()
-        self.dtmf_tx = Rfc4733Sender()
-        self.digits_out = ""
-        self._gap = 0
-        self.inband = None
-        if "inband" in station.dtmf_methods:
-            from doorsip.media.dtmf import InbandDetector
-            detector = InbandDetector()
-            if detector.enabled:
-                self.inband = detector
-            else:
-                station.events.log("in-band DTMF off: %s" % detector.reason)
-        self.mic = bytearray(320)
-        self.speaker = bytearray(320)
-        self.pacer = PacedSender(self._tick, on_skip=self._skipped)
-
-    def start(self):
-        self.sender.start_talkspurt()
-        self.pacer.start()
-
-    async def stop(self):
-        await self.pacer.stop()
-
-    def figures(self):
-        from doorsip.media.rtp import call_figures
-        return call_figures(self.sender, self.receiver, self.jitter)
-
-    def _skipped(self, frames):
-        self.sender.skip_frames(frames)
-
-    def _tick(self):
-        station = self.station
-        now = ticks_ms()
-        n = station.audio_in.read_into(self.mic)
-        if n == 0:
-            for i in range(320):
-                self.mic[i] = 0
-        remote = self.receiver.remote
-        if remote is not None and remote is not self._latched:
-            # Symmetric RTP (RFC 4961): answer to where the far end really sends from,
-            # which fixes one-way audio behind NAT.
-            self._latched = remote
-            self.dest = netio.resolve(remote[0], remote[1])
-        if self.sends:
-            packet = self._event_packet()
-            if packet is None:
-                packet = self.sender.pack_frame(self.mic)
-            netio.sendto(station.rtp_sock, packet, self.dest)
-        else:
-            self.sender.skip_frames(1)
-        self.jitter.get_into(self.speaker)
-        station.audio_out.write(self.speaker)
-        if self.inband is not None:
-            digit = self.inband.process(self.speaker)
-            if digit is not None:
-                station.dtmf_in(self.call, digit, "inband", now)
-        if self.dtmf_rx.poll(now):
-            self._drain_4733(now)
-        return None
-
-    def _event_packet(self):
-        tx = self.dtmf_tx
-        if not tx.active:
-            if self._gap:
-                self._gap -= 1
-                return None
-            if not self.digits_out or self.params.dtmf_pt is None:
-                return None
-            digit = self.digits_out[0]
-            self.digits_out = self.digits_out[1:]
-            tx.start(digit, _DIGIT_MS, self.sender.timestamp)
-        n = tx.next_payload(self.sender.payload, 0)
-        offset = (self.sender.timestamp - tx.timestamp) & 0xFFFFFFFF
-        packet = self.sender.pack_at(n, self.params.dtmf_pt, tx.marker, offset)
-        self.sender.skip_frames(1)  # the media clock runs on during the event (RFC 4733 2.5)
-        if not tx.active:
-            self._gap = _DIGIT_GAP_TICKS
-        return packet
-
-    def on_datagram(self, data, addr, now):
-        from doorsip.media.rtp import KIND_EVENT
-        kind = self.receiver.on_packet(data, len(data), netio.addr_text(addr), now)
-        if kind == KIND_EVENT:
-            r = self.receiver
-            payload = memoryview(data)[r.payload_offset:r.payload_offset + r.payload_len]
-            if self.dtmf_rx.receive(payload, r.timestamp32, now):
-                self._drain_4733(now)
-
-    def _drain_4733(self, now):
-        while True:
-            digit = self.dtmf_rx.next_digit()
-            if digit is None:
-                return
-            self.station.dtmf_in(self.call, digit, "rfc4733", now)
 
 
 class Phone:
@@ -194,8 +77,8 @@ class Phone:
         s = self.s
         media = s.media
         if method == "rfc4733" and media is not None and media.call is call \
-                and media.params.dtmf_pt is not None:
-            media.digits_out += digits
+                and media.dtmf_pt is not None:
+            s.digits_out += digits
         else:
             s.info_out += digits
             s.info_call = call
@@ -233,6 +116,11 @@ class Station:
         self.local_host = local_host_for(config)
         self.quit = asyncio.Event()
         self.media = None
+        self.rtcp = None
+        self.rtcp_dest = None
+        self.inband = None
+        self.digits_out = ""
+        self.digit_next = 0
         self.info_out = ""
         self.info_call = None
         self.info_next = 0
@@ -244,11 +132,13 @@ class Station:
         # Hardware first, so the relay is off before anything else can fail (boot).
         self.hw = devices.Hardware(board, config, on_button=self._on_button,
                                    on_relay=self._on_relay, on_led=self._on_led)
-        self.audio_in = self.audio_out = self.sip_sock = self.rtp_sock = None
+        self.audio_in = self.audio_out = self.sip_sock = self.rtp_sock = self.rtcp_sock = None
         try:
             self.audio_in, self.audio_out = open_audio(board["audio"], mic, speaker)
             self.sip_sock = netio.open_udp(sip["local_port"])
             self.rtp_sock = netio.open_udp(self.rtp_port)
+            # RTCP on the next port up (RFC 3550 11).
+            self.rtcp_sock = netio.open_udp(self.rtp_port + 1)
         except BaseException:
             self.close()  # relays stay off, nothing half-open
             raise
@@ -329,6 +219,9 @@ class Station:
             figures = None
             if self.media is not None and self.media.call is call:
                 figures = self.media.figures()
+                rtcp = self.rtcp
+                figures["rtcp_received"] = rtcp.received
+                figures["rtt_ms"] = rtcp.rtt_ms
                 self.stop_media()
             if ev.reason == "cancelled":
                 policy.on_cancelled(call, now)
@@ -363,24 +256,75 @@ class Station:
 
     # ---- media ----------------------------------------------------------------------
     def start_media(self, call, params):
+        from doorsip.media.stream import MediaSession
+        from doorsip.media.rtcp import RtcpSession
         if self.media is not None:
             self.stop_media()
         self.dedup.reset()
-        self.media = Media(self, call, params)
-        self.media.start()
+        self.digits_out = ""
+        media = MediaSession.from_params(self.rtp_sock, params, self.audio_in, self.audio_out,
+                                         self._inband_detector())
+        media.call = call
+        self.media = media
+        self.rtcp = RtcpSession(media.rtp_tx, media.rtp_rx, self.config["sip"]["user"].encode())
+        self.rtcp_dest = None
+        if params.remote_port:
+            self.rtcp_dest = netio.resolve(params.remote_ip, params.remote_port + 1)
+        media.start()
         self.events.log("media %s %s:%d pt %d" % (params.codec, params.remote_ip,
                                                   params.remote_port, params.payload_type))
+
+    def _inband_detector(self):
+        if self.inband is None and "inband" in self.dtmf_methods:
+            from doorsip.media.dtmf import InbandDetector
+            detector = InbandDetector()
+            if not detector.enabled:
+                self.events.log("in-band DTMF off: %s" % detector.reason)
+                self.dtmf_methods = [m for m in self.dtmf_methods if m != "inband"]
+                return None
+            self.inband = detector
+        if self.inband is not None:
+            self.inband.reset()
+        return self.inband
 
     def stop_media(self):
         media = self.media
         self.media = None
         if media is not None:
+            self._send_rtcp(self.rtcp.build_bye(ticks_ms()))  # RFC 3550 6.6
+            self.rtcp = None
             asyncio.create_task(media.stop())
 
-    def _on_rtp(self, data, addr):
+    def _send_rtcp(self, packet):
+        dest = self.rtcp_dest
+        if self.rtcp.remote is not None and self.rtcp.remote is not self._rtcp_latched:
+            # Symmetric RTCP, as for RTP: answer where the far end's reports come from.
+            self._rtcp_latched = self.rtcp.remote
+            self.rtcp_dest = dest = netio.resolve(self.rtcp.remote[0], self.rtcp.remote[1])
+        if dest is not None:
+            netio.sendto(self.rtcp_sock, packet, dest)
+
+    _rtcp_latched = None
+
+    def _on_rtcp(self, data, addr):
+        if self.rtcp is not None:
+            self.rtcp.on_packet(data, len(data), netio.addr_text(addr), ticks_ms())
+
+    def _media_tick(self, now):
         media = self.media
-        if media is not None:
-            media.on_datagram(data, addr, ticks_ms())
+        while True:
+            got = media.next_digit()
+            if got is None:
+                break
+            self.dtmf_in(media.call, got[0], got[1], now)
+            if self.media is not media:
+                return  # the digit ended the call
+        if self.digits_out and not media.dtmf_tx.active and ticks_diff(now, self.digit_next) >= 0:
+            media.send_digit(self.digits_out[0], _DIGIT_MS)
+            self.digits_out = self.digits_out[1:]
+            self.digit_next = ticks_add(now, _DIGIT_MS + _DIGIT_GAP_MS)
+        if self.rtcp.due(now):
+            self._send_rtcp(self.rtcp.build_report(now))
 
     def _on_sip(self, data, addr):
         self.ua.receive(data, netio.addr_text(addr), ticks_ms())
@@ -399,6 +343,8 @@ class Station:
             if deadline is not None and ticks_diff(now, deadline) >= 0:
                 policy.poll(now)
             self.hw.poll(now)
+            if self.media is not None:
+                self._media_tick(now)
             if self.info_out and ticks_diff(now, self.info_next) >= 0:
                 self._send_info_digit(now)
             self.pump()
@@ -470,9 +416,9 @@ class Station:
     async def run(self, commands=None):
         from doorsip.media.stream import PacketReceiver
         sip_rx = PacketReceiver(self.sip_sock, self._on_sip, bufsize=4096)
-        rtp_rx = PacketReceiver(self.rtp_sock, self._on_rtp, bufsize=1500)
+        rtcp_rx = PacketReceiver(self.rtcp_sock, self._on_rtcp, bufsize=600)
         sip_rx.start()
-        rtp_rx.start()
+        rtcp_rx.start()
         ticker = asyncio.create_task(self._ticker())
         reader = asyncio.create_task(self._commands(commands)) if commands is not None else None
         self.events.emit("started", {"role": self.config.get("role"), "name": self.config.get("name"),
@@ -484,9 +430,9 @@ class Station:
         try:
             await self.quit.wait()
         finally:
-            await self.shutdown(sip_rx, rtp_rx, ticker, reader)
+            await self.shutdown(sip_rx, rtcp_rx, ticker, reader)
 
-    async def shutdown(self, sip_rx, rtp_rx, ticker, reader):
+    async def shutdown(self, sip_rx, rtcp_rx, ticker, reader):
         """Relay off, calls ended, un-REGISTER, sockets closed (DESIGN.md section 4)."""
         for name in self.hw.relays:
             self.hw.relays[name].off()
@@ -509,19 +455,20 @@ class Station:
                 self.pump()
         finally:
             if self.media is not None:
-                await self.media.stop()
-                self.media = None
+                media = self.media
+                self.stop_media()
+                await media.stop()
             for task in (ticker, reader):
                 if task is not None:
                     task.cancel()
             await sip_rx.stop()
-            await rtp_rx.stop()
+            await rtcp_rx.stop()
             self.close()
             self.events.emit("stopped", None)
 
     def close(self):
         self.hw.close()  # relays off first
-        for closer in (self.audio_in, self.audio_out, self.sip_sock, self.rtp_sock):
+        for closer in (self.audio_in, self.audio_out, self.sip_sock, self.rtp_sock, self.rtcp_sock):
             if closer is not None:
                 try:
                     closer.close()
