@@ -17,8 +17,9 @@ strongest row (low group) and column (high group) must each pass
   +-3.5 % rejected, whatever the level and twist;
 - purity: the two tones hold most of the frame's energy (speech, music and noise
   spread theirs) and, in a full frame, the other tones of each group are 6 dB weaker.
-A frame passes as "strong" (nearly all of it tone) or "weak" (a partly filled
-frame at the start or end of a tone). A digit is reported once, when two
+A frame passes as "strong" (nearly all of it tone), "weak" (a partly filled
+frame at the start or end of a tone) or "hold" (less tone still: it only keeps a
+detected digit going through a dropout of up to 10 ms). A digit is reported once, when two
 consecutive frames show it and one of them is strong: every tone of 40 ms or more
 contains a whole frame and half of a neighbour, a tone of 20 ms does not. The
 digit ends at the first frame without it, so a pause of 40 ms (which always
@@ -47,6 +48,7 @@ _SIDE = 0.05             # side filters at nominal * (1 +- 5 %): the boundary is
 _FULL_SCALE_0DBM0 = 22670  # peak of a 0 dBm0 sine in 16-bit PCM (G.711: +3.17 dBm0 = 32636)
 _STRONG = 0.75           # share of the ideal tone-to-energy ratio for a full frame
 _WEAK = 0.40             # ... for a partly filled frame
+_HOLD = 0.20             # ... for a frame that only keeps a detected digit going
 _TWIST_ALLOWANCE_DB = 1.5  # measurement error allowed beyond the twist limits
 _RELATIVE_PEAK = const(4)  # other tones of a group 6 dB below the best one
 _NO_DIGIT = const(-1)
@@ -195,6 +197,7 @@ class InbandDetector:
         ideal = sum_w * sum_w / (2 * sum_w2) / 256  # (P_row + P_col) / energy for a clean tone
         self._strong_q8 = int(ideal * _STRONG * 256)
         self._weak_q8 = int(ideal * _WEAK * 256)
+        self._hold_q8 = int(ideal * _HOLD * 256)
         amp = _FULL_SCALE_0DBM0 * 10 ** (min_level_dbm0 / 20)
         self._level = int((amp / 2 * sum_w) ** 2 / 256)
         # The nominal filter under-reads a tone 1.5 % off by up to 1.4 dB (Hann
@@ -224,6 +227,11 @@ class InbandDetector:
         found = None
         if self._active != _NO_DIGIT and code != self._active:
             self._active = _NO_DIGIT  # a frame without the digit: key released
+        if self._hold_only:
+            # Enough to keep a detected digit through a short dropout (a 10 ms gap
+            # inside a frame leaves little tone under the Hann window), never
+            # enough to start one.
+            code = _NO_DIGIT
         if (self._active == _NO_DIGIT and code != _NO_DIGIT and code == self._prev
                 and (strong or self._prev_strong)):
             self._active = code
@@ -236,6 +244,7 @@ class InbandDetector:
         # Keypad index or _NO_DIGIT; sets self._strong (a returned tuple would
         # be a heap allocation on MicroPython).
         self._strong = False
+        self._hold_only = False
         energy = self._window_frame(pcm, self._win, self._xw, self._info)
         # Level, scaled back by the frame's block-floating-point shift.
         level = self._level >> (2 * self._info[0])
@@ -261,7 +270,7 @@ class InbandDetector:
         if prow * 16 > pcol * self._normal_q4 or pcol * 16 > prow * self._reverse_q4:
             return _NO_DIGIT
         total = prow + pcol
-        if total < (energy * self._weak_q8) >> 8:
+        if total < (energy * self._hold_q8) >> 8:
             return _NO_DIGIT
         # Frequency deviation: the nominal filter must beat both side filters.
         side = self._side_coefs
@@ -273,6 +282,7 @@ class InbandDetector:
         self._goertzel(self._xw, side, sp, 4)
         if sp[0] >= prow or sp[1] >= prow or sp[2] >= pcol or sp[3] >= pcol:
             return _NO_DIGIT
+        self._hold_only = total < (energy * self._weak_q8) >> 8
         if total >= (energy * self._strong_q8) >> 8:
             # A full frame has narrow lobes: the other tones of each group must be
             # 6 dB down. (A partly filled frame's lobes are wider; it is only ever
