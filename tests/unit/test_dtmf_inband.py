@@ -366,3 +366,13 @@ def test_cpython_kernels_identical_to_plain():
         goertzel_powers(xa, coefs, pa, 24)
         dtmf_inband._goertzel_powers_cpython(xb, coefs, pb, 24)
         assert pa == pb
+
+
+def test_harmonic_sound_with_harmonics_on_a_key_rejected():
+    # A steady voiced sound at f0 = 232.3 Hz: harmonics 3 and 7 fall on 697 Hz and
+    # 1626 Hz ("A" within 1.5 %), but the other harmonics hold most of the energy.
+    f0 = 232.3
+    harmonics = tuple((h * f0, -22.0) for h in range(1, 16) if h * f0 < 3900)
+    assert detect(Signal().tones(harmonics, 300)) == ""
+    # the same two harmonics alone are a valid key
+    assert detect(Signal().tones(((3 * f0, -10.0), (7 * f0, -10.0)), 100)) == "A"
