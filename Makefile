@@ -30,7 +30,7 @@ test-cpython: venv
 	$(BIN)/python -m pytest -q tests/unit tests/integration
 
 test-micropython: venv
-	MICROPYPATH=firmware:tests $(MICROPYTHON) -X heapsize=2M tests/mpy_runner.py tests/unit tests/mpy
+	MICROPYPATH=firmware:tests:.frozen $(MICROPYTHON) -X heapsize=2M tests/mpy_runner.py tests/unit tests/mpy
 
 bench: venv
 	@for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

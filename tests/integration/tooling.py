@@ -57,6 +57,7 @@ def compile_firmware(out_dir, sources=FIRMWARE, march=UNIX_MARCH):
 def run_micropython(script, heap="192K", path=(FIRMWARE, TESTS), args=(), timeout=60, input=None):
     """Run a MicroPython script file; return the CompletedProcess (text output)."""
     env = dict(os.environ)
-    env["MICROPYPATH"] = ":".join(path)
+    # .frozen keeps the port's built-in modules (asyncio) importable.
+    env["MICROPYPATH"] = ":".join(tuple(path) + (".frozen",))
     cmd = [micropython(), "-X", "heapsize=" + heap, script] + list(args)
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, input=input)
