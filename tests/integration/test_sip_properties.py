@@ -58,10 +58,10 @@ def check_contract(data):
         msg.headers(name)
     msg.items()
     assert msg.header("via") == msg.headers("via")[0]
-    msg.from_tag
-    msg.to_tag
-    msg.branch
+    # The fast readers (plain-text scans) agree with the full parsers of uri.py.
+    fast = (msg.from_tag, msg.to_tag, msg.branch)
     assert msg.from_addr.uri and msg.to_addr.uri and msg.via.host
+    assert fast == (msg.from_addr.tag, msg.to_addr.tag, msg.via.branch), fast
     if msg.method is not None and msg.method != "ACK":
         msg.stamp_received("198.51.100.1", 5999)
         response = parse(build_response(msg, 200, to_tag="t1"))
@@ -156,3 +156,43 @@ def test_large_datagrams(size, seed):
         assert info.value.status == 513
     else:
         assert msg is not None and msg.header("x-pad") == "p" * size
+
+
+SEPARATORS = st.sampled_from([b";", b" ;", b"; ", b" ; ", b"\t;"])
+EQUALS = st.sampled_from([b"=", b" =", b"= ", b" = "])
+PARAM_NAMES = st.sampled_from([b"tag", b"TAG", b"Tag", b"x", b"q", b"branch", b"Branch", b"rport", b"lr"])
+PARAM_VALUES = st.sampled_from([b"", b"1", b"abc", b"z9hG4bK77", b"a.b-c", b"\"q;v\"", b"192.0.2.1"])
+
+
+@st.composite
+def params(draw):
+    out = b""
+    for _ in range(draw(st.integers(0, 4))):
+        value = draw(PARAM_VALUES)
+        out += draw(SEPARATORS) + draw(PARAM_NAMES) + (draw(EQUALS) + value if value else b"")
+    return out
+
+
+@st.composite
+def addresses(draw):
+    display = draw(st.sampled_from([b"", b"Alice ", b"\"Alice A.\" ", b"\"a;tag=no\" ", b"Bob  Q ", b"\"x\\\"y\" "]))
+    uri = draw(st.sampled_from([b"sip:a@example.com", b"sip:a@h;tag=inuri", b"sips:b@[2001:db8::1]:5061",
+                                b"sip:c@h;lr;transport=udp"]))
+    if display or draw(st.booleans()) or b";" in uri:
+        return display + b"<" + uri + b">" + draw(params())
+    return uri + draw(params())
+
+
+@st.composite
+def vias(draw):
+    proto = draw(st.sampled_from([b"SIP/2.0/UDP", b"SIP / 2.0 / TCP", b"sip/2.0/tls"]))
+    host = draw(st.sampled_from([b"h.example.com", b"192.0.2.7:5060", b"[::1]:5062", b"h : 5070"]))
+    return proto + b" " + host + draw(params())
+
+
+@settings(max_examples=600, deadline=None)
+@given(addresses(), addresses(), vias())
+def test_fast_readers_agree_with_full_parsers(from_value, to_value, via_value):
+    data = (b"OPTIONS sip:b@example.com SIP/2.0\r\nVia: " + via_value + b"\r\nFrom: " + from_value +
+            b"\r\nTo: " + to_value + b"\r\nCall-ID: c@h\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+    check_contract(data)

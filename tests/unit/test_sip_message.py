@@ -251,6 +251,13 @@ def test_tags_with_unusual_spacing_and_case():
     assert m.to_tag is None
     m = parse(_options().replace(b";branch=z9hG4bKx", b" ; Branch = z9hG4bKy"))
     assert m.branch == "z9hG4bKy"
+    m = parse(_options().replace(b";branch=z9hG4bKx", b";branch=z9hG4bKz ;rport"))
+    assert m.branch == "z9hG4bKz" and m.via.branch == "z9hG4bKz"
+    m = parse(_options().replace(b";tag=1", b";tag=t7 ;x=1"))
+    assert m.from_tag == "t7" and m.from_addr.tag == "t7"
+    assert m.header(b"from") == m.header("FROM")
+    m = parse(_options().replace(b";tag=1", b";tag=first;TAG=second"))
+    assert m.from_tag == "first" and m.from_addr.tag == "first"
 
 
 def test_bad_from_to_via_rejected():

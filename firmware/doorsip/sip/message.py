@@ -140,7 +140,7 @@ class Message:
 
     def header(self, name):
         """First value of header name (str), None if absent."""
-        key = name.encode()
+        key = name.encode() if isinstance(name, str) else name
         code = _NAMES.get(key)
         if code is not None:
             text = self._first.get(code)
@@ -254,13 +254,15 @@ def _param(value, needle, start):
     """Fast read of ';name=value' written plainly (no whitespace, exact case): the value as
     str, None if the parameter is certainly absent, False if the full parser must decide."""
     i = value.find(needle, start)
-    if i < 0:
-        return None if needle[1:-1] not in value.lower() else False
+    seen = value.lower().count(needle[1:-1])
+    if i < 0 or seen != 1 or value.find(b'"', i) >= 0:
+        # Absent for sure, or spelled otherwise / repeated / in the URI / quoted: ask the parser.
+        return None if seen == 0 else False
     i += len(needle)
     end = value.find(b";", i)
     if end < 0:
         end = len(value)
-    return _text(value[i:end])
+    return _text(value[i:end].strip())
 
 
 def _text(value):

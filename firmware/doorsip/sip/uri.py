@@ -111,7 +111,9 @@ def _parse_params(text, start, unquote=False):
                 raise _bad("parameter value")
         if not name or _has_ws(name):
             raise _bad("parameter")
-        params[name.lower()] = value
+        name = name.lower()
+        if name not in params:  # a repeated parameter: the first one counts, as for fast readers
+            params[name] = value
         i = semi
     return params
 
