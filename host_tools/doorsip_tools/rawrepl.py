@@ -249,7 +249,7 @@ class RawRepl:
                 data += chunk
                 if watch_reboot and any(m in data for m in REBOOT_MARKERS):
                     raise DeviceReset("the device rebooted")
-            elif time.monotonic() > deadline:
+            if time.monotonic() > deadline:  # also when it keeps talking nonsense
                 raise DeviceReset("no answer within %.0f s" % (timeout or self.timeout_s))
 
     def _read_exact(self, n, timeout=2.0):
@@ -261,13 +261,16 @@ class RawRepl:
                 data += chunk
             elif time.monotonic() > deadline:
                 raise DeviceReset("no answer")
+            if len(data) < n and time.monotonic() > deadline:
+                raise DeviceReset("no answer")
         self._pending = data[n:] + self._pending
         return data[:n]
 
-    def _drain(self, quiet_s=0.15):
-        """Discard input until the line has been quiet for quiet_s."""
-        last = time.monotonic()
-        while time.monotonic() - last < quiet_s:
+    def _drain(self, quiet_s=0.15, max_s=1.5):
+        """Discard input until the line has been quiet for quiet_s (at most max_s:
+        a program that keeps printing is handled by the raw-REPL prompt wait)."""
+        start = last = time.monotonic()
+        while time.monotonic() - last < quiet_s and time.monotonic() - start < max_s:
             if self._read_some():
                 last = time.monotonic()
 

@@ -28,9 +28,11 @@ def bwrap_works():
     return _BWRAP_OK
 
 
+# One boot per iteration: like a board, run main.py when the root has one (-i: then
+# the REPL, which is where Ctrl-C lands a board), else straight to the REPL.
 LOOP = r'''
 while [ ! -e "$CTL/stop" ]; do
-  sh -c 'echo $$ > "$CTL/pid"; exec "$MPY" -X heapsize=2M'
+  sh -c 'echo $$ > "$CTL/pid"; if [ -e main.py ]; then exec "$MPY" -X heapsize=2M -i main.py; else exec "$MPY" -X heapsize=2M; fi'
   echo boot >> "$CTL/boots"
 done
 '''
@@ -52,7 +54,10 @@ class FakeDevice:
     def start(self):
         script = os.path.join(self.ctl, "device.sh")
         with open(script, "w") as f:
-            f.write("#!/bin/sh\n")
+            # The pty is cooked (ISIG on) so Ctrl-C interrupts a running program, as
+            # a board's UART does; everything but MicroPython (which installs its
+            # own SIGINT handler) ignores it, so the restart loop survives.
+            f.write("#!/bin/sh\ntrap '' INT\n")
             if self.sandboxed:
                 f.write('exec bwrap --ro-bind / / --bind "$ROOT" "$ROOT" --bind "$CTL" "$CTL" '
                         '--dev /dev --proc /proc --chdir "$ROOT" /bin/sh -c \'%s\'\n' % LOOP.replace("'", "'\\''"))
@@ -62,7 +67,7 @@ class FakeDevice:
         env = dict(os.environ, ROOT=self.root, CTL=self.ctl, MPY=self.micropython)
         self.proc = subprocess.Popen(
             [self.socat, "PTY,link=%s,raw,echo=0" % self.port,
-             "EXEC:%s,pty,setsid,ctty,raw,echo=0" % script],
+             "EXEC:%s,pty,setsid,ctty,raw,echo=0,isig=1" % script],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 10
         while not (os.path.exists(self.port) and os.path.exists(os.path.join(self.ctl, "pid"))):
