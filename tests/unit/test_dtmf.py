@@ -381,3 +381,24 @@ def test_sender_finish_before_first_packet():
     packets = collect(tx)
     assert [struct.unpack(">BBH", p[0])[1:] for p in packets] == [(0x80 | 10, 160)] * 3
     assert packets[0][1] and packets[-1][3]
+
+
+def test_receiver_reports_when_the_key_press_began():
+    rx = Rfc4733Receiver()
+    now = send_press(rx, 5, 1000, 10000, updates=100)  # a 2 s press, first packet at 10000
+    assert rx.next_digit() == "5"
+    assert rx.digit_start_ms == 10000 - 160 // 8  # first packet carried 160 units
+    # only the end packets arrived: the start is their duration before them
+    rx.receive(event(6, end=True, duration=8000), 50000, now + 2000)
+    assert rx.next_digit() == "6"
+    assert rx.digit_start_ms == now + 2000 - 1000
+
+
+def test_dedup_long_press_by_start_time():
+    # In-band reports 40 ms into a 2 s press, RFC 4733 at its release: the same press.
+    d = DigitDeduplicator(window_ms=250)
+    assert d.accept("8", "inband", 10040, 10000)
+    assert not d.accept("8", "rfc4733", 12030, 10010)
+    # a second long press of the same key
+    assert d.accept("8", "rfc4733", 15030, 13010)
+    assert not d.accept("8", "inband", 13050, 13010)

@@ -9,7 +9,8 @@ event codes 0-15). Every digit is reported once with its method: "rfc4733",
         timestamp whole or its low 30 bits (rtp.RtpReceiver.timestamp: a small
         int on an ESP32, where the 32-bit one would allocate); now_ms: ticks_ms
     rx.poll(now_ms)                            -> the same, after the end timeout
-    rx.next_digit()                            -> digit str or None
+    rx.next_digit()                            -> digit str or None; then
+        rx.digit_start_ms: when that key press began (for DigitDeduplicator)
     rx.reset(); counters rx.packets, rx.ignored, rx.dropped; rx.volume, rx.duration
     tx = Rfc4733Sender(clock_rate=8000, interval_ms=20, end_repeats=3, volume=10)
     tx.start(digit, duration_ms, rtp_timestamp); tx.finish() ends it early
@@ -18,14 +19,14 @@ event codes 0-15). Every digit is reported once with its method: "rfc4733",
         packet), tx.ended (last packet of the event), tx.active (more to come)
     info_body(digit, duration_ms=160, content_type="application/dtmf-relay") -> bytes
     parse_info(content_type, body) -> digit or None (never raises)
-    DigitDeduplicator(window_ms=500).accept(digit, method, now_ms) -> bool;
-        .report(digit, method, now_ms) -> (digit, method) or None; .reset()
+    DigitDeduplicator(window_ms=500).accept(digit, method, now_ms, start_ms=None)
+        -> bool; .report(...) -> (digit, method) or None; .reset()
     InbandDetector(...) -> see dtmf_inband.py (imported only when asked for)
     digit_code(digit) -> 0-15 (ValueError otherwise); digit_of(code) -> digit or None
 
 Receive and the per-tick send allocate nothing (tests/mpy/test_dtmf_heap_lock.py).
 """
-from doorsip.compat import const, ticks_diff
+from doorsip.compat import const, ticks_add, ticks_diff
 
 DIGITS = "0123456789*#ABCD"
 # Preallocated one-character strings: indexing a tuple returns an existing object,
@@ -82,9 +83,13 @@ class Rfc4733Receiver:
     may be the RTP timestamp or its low 30 bits (pass the latter on an ESP32).
     """
 
-    def __init__(self, end_timeout_ms=600, queue_size=8):
+    def __init__(self, end_timeout_ms=600, queue_size=8, clock_khz=8):
         self.end_timeout_ms = end_timeout_ms
+        self._clock_khz = clock_khz
         self._queue = bytearray(queue_size)
+        self._starts = [0] * queue_size  # ticks_ms each queued key press began
+        self._start_ms = 0
+        self.digit_start_ms = 0
         self._head = 0
         self._count = 0
         self._have = False     # an event has been seen
@@ -137,6 +142,7 @@ class Rfc4733Receiver:
         if not self._count:
             return None
         code = self._queue[self._head]
+        self.digit_start_ms = self._starts[self._head]
         self._head += 1
         if self._head == len(self._queue):
             self._head = 0
@@ -174,6 +180,8 @@ class Rfc4733Receiver:
         self._ts = ts
         self._code = code
         self._last_ms = now_ms
+        # The key went down `duration` units before this (first seen) packet.
+        self._start_ms = ticks_add(now_ms, -(duration // self._clock_khz))
         self.duration = duration
         self.volume = flags & _VOLUME_MASK
         if code >= _EVENT_COUNT:
@@ -194,6 +202,7 @@ class Rfc4733Receiver:
         if tail >= size:
             tail -= size
         self._queue[tail] = self._code
+        self._starts[tail] = self._start_ms
         self._count += 1
 
 
@@ -364,12 +373,13 @@ _METHOD_BITS = {METHOD_RFC4733: 1, METHOD_INFO: 2, METHOD_INBAND: 4}
 class DigitDeduplicator:
     """Counts a digit once when several methods report the same key press.
 
-    accept(digit, method, now_ms) is False when the same digit was accepted from
-    another method within window_ms and this method has not reported it yet;
-    otherwise it is a new key press. A repeat from the same method, a later one,
-    or one after a different digit counts again. The default window is wide enough
-    for a long press, whose RFC 4733 digit comes at the key's release while the
-    in-band detector reports it after 40 ms.
+    accept(digit, method, now_ms, start_ms=None) is False when the same digit was
+    accepted from another method within window_ms and this method has not
+    reported it yet; otherwise it is a new key press. A repeat from the same
+    method, a later one, or one after a different digit counts again. Times are
+    compared at the key press's start when the method knows it (start_ms, e.g.
+    Rfc4733Receiver.digit_start_ms: an RFC 4733 digit is reported at the key's
+    release, an in-band one 40 ms after the key went down), else at now_ms.
     """
 
     def __init__(self, window_ms=500):
@@ -381,20 +391,22 @@ class DigitDeduplicator:
         self._ms = 0
         self._methods = 0
 
-    def accept(self, digit, method, now_ms):
+    def accept(self, digit, method, now_ms, start_ms=None):
         bit = _METHOD_BITS.get(method, 8)
+        if start_ms is None:
+            start_ms = now_ms
         if (digit == self._digit and not self._methods & bit
-                and 0 <= ticks_diff(now_ms, self._ms) <= self.window_ms):
+                and -self.window_ms <= ticks_diff(start_ms, self._ms) <= self.window_ms):
             self._methods |= bit
             return False
         self._digit = digit
-        self._ms = now_ms
+        self._ms = start_ms
         self._methods = bit
         return True
 
-    def report(self, digit, method, now_ms):
+    def report(self, digit, method, now_ms, start_ms=None):
         """(digit, method) when accepted, else None."""
-        if self.accept(digit, method, now_ms):
+        if self.accept(digit, method, now_ms, start_ms):
             return (digit, method)
         return None
 
