@@ -91,15 +91,18 @@ def interleaved(funcs, rounds, repeat):
     return best
 
 
-def per_message(func, repeat):
+def per_message(funcs, repeat):
+    """Best time per message for each function, rounds interleaved like the mix."""
     out = []
     for name, data in MESSAGES:
-        best = 1e9
-        for _ in range(5):
-            start = time.perf_counter()
-            for _ in range(repeat):
-                func(data)
-            best = min(best, (time.perf_counter() - start) / repeat)
+        best = [1e9] * len(funcs)
+        for r in range(5):
+            for i in (range(len(funcs)) if r % 2 == 0 else reversed(range(len(funcs)))):
+                func = funcs[i]
+                start = time.perf_counter()
+                for _ in range(repeat):
+                    func(data)
+                best[i] = min(best[i], (time.perf_counter() - start) / repeat)
         out.append((name, best))
     return out
 
@@ -123,11 +126,7 @@ def cpython_section(quick):
                  "%.1f" % (theirs * 1e6), "%.2fx" % (theirs / ours)))
     rows.append(("CPython parse + branch/tags/Call-ID/CSeq/body, us/msg", "%.1f" % (ours_t * 1e6),
                  "%.1f" % (theirs_t * 1e6), "%.2fx" % (theirs_t / ours_t)))
-    detail = []
-    mine = per_message(read_ours, repeat)
-    other = per_message(pv_read, repeat)
-    for (name, a), (_n, b) in zip(mine, other):
-        detail.append((name, a * 1e6, b * 1e6))
+    detail = [(name, a * 1e6, b * 1e6) for name, (a, b) in per_message([read_ours, pv_read], repeat)]
     return rows, detail
 
 
@@ -300,6 +299,9 @@ def main():
     rows, detail = cpython_section(quick)
     mrows, allocs = micropython_section(quick)
     print("SIP parse benchmark (7-message mix: INVITE+SDP, 200+SDP, 401, REGISTER, 180, ACK, BYE)")
+    if hasattr(os, "getloadavg"):
+        print("load average %.2f %.2f %.2f on %d CPUs (ratios come from interleaved rounds)"
+              % (os.getloadavg() + (os.cpu_count() or 1,)))
     print()
     table(rows + mrows, ("measure", "doorsip", "pyVoIP 1.6.8 / note", "speed-up"))
     if detail:
