@@ -360,12 +360,7 @@ def _parse(data, max_size):
         raise SIPError(400, "Bad Request (stray CR or LF)")
     if lf >= _MAX_LINES:
         raise SIPError(513, "Message Too Large (too many header lines)")
-    if data.find(b"\n ", pos, end) >= 0 or data.find(b"\n\t", pos, end) >= 0:
-        # Folded lines (RFC 3261 7.3.1): CRLF plus whitespace is one SP.
-        head = data[pos:end].replace(eol + b" ", b" ").replace(eol + b"\t", b" ")
-        lines = head.split(eol)
-        rest = data[end + 2 * len(eol):] if blank >= 0 else b""
-    elif blank >= 0:
+    if blank >= 0:
         # One split gives the header lines, the empty line and the rest of the datagram, so the
         # header block is copied once and the body not at all when Content-Length fits it.
         lines = (data[pos:] if pos else data).split(eol, lf + 2)
@@ -377,11 +372,17 @@ def _parse(data, max_size):
     msg = Message()
     _parse_start_line(msg, lines.pop(0))
 
-    # One code per header line; unknown spellings and malformed lines take the slow path.
+    # One code per header line; unknown spellings, folded and malformed lines take the slow path.
     get = _NAMES.get
     codes = [get(line[:line.find(b":")], 0) for line in lines]
-    if 0 in codes:
-        _classify_unknown(lines, codes)
+    if 0 in codes and _classify_unknown(lines, codes):
+        # Folded lines (RFC 3261 7.3.1): CRLF plus whitespace is one SP. Rare: split again.
+        head = data[pos:end].replace(eol + b" ", b" ").replace(eol + b"\t", b" ")
+        lines = head.split(eol)
+        _parse_start_line(msg, lines.pop(0))
+        codes = [get(line[:line.find(b":")], 0) for line in lines]
+        if 0 in codes:
+            _classify_unknown(lines, codes)
     msg._lines = lines
     msg._codes = codes
 
@@ -460,12 +461,15 @@ def _parse(data, max_size):
 
 def _classify_unknown(lines, codes):
     """Second look at lines whose name was not found as written: other spellings (case,
-    whitespace before the colon), unknown headers (code 0) and malformed lines (400)."""
+    whitespace before the colon), unknown headers (code 0) and malformed lines (400).
+    Returns True at the first continuation line: the caller unfolds and starts again."""
     get = _NAMES.get
     i = -1
     for _ in range(codes.count(0)):
         i = codes.index(0, i + 1)
         line = lines[i]
+        if line[:1] == b" " or line[:1] == b"\t":
+            return True
         colon = line.find(b":")
         if colon < 0:
             raise SIPError(400, "Bad Request (header line without colon)")
@@ -473,6 +477,7 @@ def _classify_unknown(lines, codes):
         if not name or name.strip(_TOKEN):
             raise SIPError(400, "Bad Request (header name)")
         codes[i] = get(name.lower(), 0)
+    return False
 
 
 def _params_ok(value, start):
@@ -551,7 +556,8 @@ def _parse_start_line(msg, line):
     if len(parts) != 3:
         raise SIPError(400, "Bad Request (request line)")
     method, uri, version = parts
-    _check_version(version)
+    if version != b"SIP/2.0":
+        _check_version(version)
     if not method or method.strip(_TOKEN):
         raise SIPError(400, "Bad Request (method)")
     # The Request-URI is a bare URI: no <>, no whitespace, a scheme (RFC 3261 7.1, 19.1).
