@@ -764,3 +764,18 @@ def test_rfc2543_peer_without_magic_cookie_completes_a_call():
     assert lf.kinds() == ["incoming_call", "answered"]
     assert len([m for m in sink.requests if m.status == 200]) == 1   # no 2xx resent after the ACK
     no_errors(flat)
+
+
+def test_bye_after_a_lost_ack_still_reports_the_call_answered():
+    net, door, flat, ld, lf = pair(delay_ms=20)
+    net.filters.append(lambda data, src, dst: data.startswith(b"ACK "))
+    call = door.invite(FLAT_URI, OFFER, net.now)
+    auto_answer(net, flat, lf)
+    assert net.run_until(lambda: ld.has("answered"), 1000)
+    door.bye(call, net.now)
+    assert net.run_until(lambda: lf.has("call_ended"), 2000)
+    assert lf.kinds() == ["incoming_call", "answered", "call_ended"]
+    assert lf.first("call_ended").reason == "remote_bye"
+    net.run(40000)
+    assert len(net.sent(b"BYE ")) == 1   # no ack_timeout BYE afterwards
+    no_errors(door, flat)

@@ -1089,6 +1089,11 @@ class UserAgent:
                             487, now_ms, call.local_tag)
             if call.server_tx is not None:
                 call.server_tx.ack_received(now_ms)   # stop resending a 2xx
+            if call.awaiting_ack and call.server_tx is call.invite_tx and call.state == "confirmed":
+                # The ACK was lost, but a BYE proves the caller got our 2xx: the call
+                # was up, so the app sees it answered before it ends.
+                call.awaiting_ack = False
+                self._event("answered", call, status=call.status, body=b"")
             self._ended(call, "remote_bye")
         elif method == "INVITE":
             if call.state != "confirmed" or call.awaiting_ack or self._reinvite_pending(call):
