@@ -247,10 +247,10 @@ class Station:
             return
         self.start_media(call, params)
 
-    def dtmf_in(self, call, digit, method, now):
+    def dtmf_in(self, call, digit, method, now, start_ms=None):
         if method not in self.dtmf_methods:
             return
-        if self.dedup.accept(digit, method, now):
+        if self.dedup.accept(digit, method, now, start_ms):
             self.policy.on_dtmf(call, digit, method, now)
             self.pump()
 
@@ -316,7 +316,10 @@ class Station:
             got = media.next_digit()
             if got is None:
                 break
-            self.dtmf_in(media.call, got[0], got[1], now)
+            # When the key went down, so one long press seen both in-band and by
+            # RFC 4733 counts once even past the deduplicator's window.
+            start = media.dtmf_rx.digit_start_ms if got[1] == "rfc4733" else now - 40
+            self.dtmf_in(media.call, got[0], got[1], now, start)
             if self.media is not media:
                 return  # the digit ended the call
         if self.digits_out and not media.dtmf_tx.active and ticks_diff(now, self.digit_next) >= 0:
