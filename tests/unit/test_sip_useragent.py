@@ -779,3 +779,21 @@ def test_bye_after_a_lost_ack_still_reports_the_call_answered():
     net.run(40000)
     assert len(net.sent(b"BYE ")) == 1   # no ack_timeout BYE afterwards
     no_errors(door, flat)
+
+
+def test_outbound_proxy_gets_every_request_with_a_loose_route():
+    net = Network()
+    proxy = net.add(PBX, Sink())
+    door = net.ua("door", port=5060, proxy="127.0.0.1:5070", registrar="127.0.0.1:5070",
+                  domain="pbx.test")
+    door.invite("sip:flat@pbx.test", OFFER, net.now)
+    door.register(net.now)
+    door.options("sip:pbx.test", net.now)
+    net.run(100)
+    methods = sorted(m.method for m in proxy.requests)
+    assert methods == ["INVITE", "OPTIONS", "REGISTER"]
+    for m in proxy.requests:
+        assert m.header("Route") == "<sip:127.0.0.1:5070;lr>"
+        assert "rport" in m.via.params   # RFC 3581: ask for the source port
+    invite = [m for m in proxy.requests if m.method == "INVITE"][0]
+    assert invite.uri == "sip:flat@pbx.test" and invite.header("Contact") == "<sip:door@127.0.0.1:5060>"
