@@ -658,6 +658,9 @@ def test_bad_command_input_is_a_clear_error():
     raises(UAError, door.bye, call, net.now)          # not answered yet
     raises(UAError, door.answer, call, 200, ANSWER, net.now)   # not an incoming call
     raises(UAError, door.send_info, call, "text/plain", b"x", net.now)
+    net.run_until(lambda: lf.has("incoming_call"), 1000)
+    raises(UAError, flat.answer, lf.first("incoming_call").call, 99, b"", net.now)
+    raises(UAError, flat.answer, lf.first("incoming_call").call, 700, b"", net.now)
 
 
 def test_callee_bye_waits_for_the_ack():

@@ -772,6 +772,8 @@ class UserAgent:
         tx = call.invite_tx
         if call.direction != "in" or tx is None or call.state == "ended" or tx.last_status >= 200:
             raise UAError("answer: call %d cannot be answered now" % call.id)
+        if not 100 <= status <= 699:
+            raise UAError("answer: %r is not a SIP status" % (status,))
         req = tx.request
         extra = []
         if 100 < status < 300:
