@@ -64,7 +64,7 @@ KIND_OTHER = const(3)  # another accepted payload type (e.g. comfort noise, 13)
 
 _HEADER = const(12)
 _MASK30 = const(0x3FFFFFFF)
-# RFC 3550 A.1 (in _account_py / rtp_viper.account): a sequence jump of 3000
+# RFC 3550 A.1 (in rtp_py.account / rtp_viper.account): a sequence jump of 3000
 # (MAX_DROPOUT) or more restarts the count only when the next packet follows it;
 # reordering by more than 100 (MAX_MISORDER) counts as such a jump.
 
@@ -315,79 +315,55 @@ class RtpReceiver:
             self.jitter.put(st[_TS], buf, st[_OFF], st[_LEN])
         return kind
 
-    # The last kept packet.
-    @property
-    def payload_offset(self):
-        return self._st[_OFF]
-
-    @property
-    def payload_len(self):
-        return self._st[_LEN]
-
-    @property
-    def payload_type(self):
-        return self._st[_PT]
-
-    @property
-    def marker(self):
-        return self._st[_MARKER] != 0
-
-    @property
-    def seq(self):
-        return self._st[_SEQ]
-
-    @property
-    def timestamp(self):
-        """Its timestamp's low 30 bits (what the jitter buffer works with)."""
-        return self._st[_TS]
-
-    @property
-    def timestamp32(self):
-        """Its full 32-bit timestamp (a big int on ESP32: use it for event
-        packets, .timestamp for audio)."""
-        return (self._st[_TS_TOP] << 30) | self._st[_TS]
-
-    @property
-    def restarted(self):
-        """The stream restarted with it (new SSRC, or a sequence jump)."""
-        return self._st[_RESTARTED] != 0
-
-    @property
-    def ssrc(self):
-        st = self._st
-        if not st[_HAVE_SSRC]:
-            return None
-        return (st[_SSRC_HI] << 16) | st[_SSRC_LO]
-
-    # Counters.
-    @property
-    def received(self):
-        return self._st[_RECEIVED]
-
-    @property
-    def bad_header(self):
-        """Truncated, bad padding, CSRC/extension past the end, unconfirmed jump."""
-        return self._st[_BAD_HEADER] + self.too_long
-
-    @property
-    def bad_version(self):
-        return self._st[_BAD_VERSION]
-
-    @property
-    def bad_type(self):
-        return self._st[_BAD_TYPE]
-
-    @property
-    def seq_jumps(self):
-        return self._st[_SEQ_JUMPS]
-
-    @property
-    def ssrc_changes(self):
-        return self._st[_SSRC_CHANGES]
-
-    @property
-    def dropped(self):
-        return self.bad_header + self.bad_version + self.bad_type + self.wrong_source
+    def __getattr__(self, name):
+        # The last kept packet's fields and the counters live in the state array
+        # the kernel fills; one method reads them (a property each costs heap).
+        # Last kept packet: payload_offset, payload_len, payload_type, marker, seq,
+        # timestamp (low 30 bits, what the jitter buffer works with), timestamp32
+        # (all 32 bits: a big int on ESP32, for event packets only), restarted
+        # (new SSRC or a sequence jump), ssrc (None before a packet). Counters:
+        # received, bad_header (truncated, bad padding, CSRC/extension past the
+        # end, unconfirmed jump), bad_version, bad_type, seq_jumps, ssrc_changes,
+        # dropped.
+        i = -1
+        if name == "payload_offset":
+            i = _OFF
+        elif name == "payload_len":
+            i = _LEN
+        elif name == "payload_type":
+            i = _PT
+        elif name == "seq":
+            i = _SEQ
+        elif name == "timestamp":
+            i = _TS
+        elif name == "received":
+            i = _RECEIVED
+        elif name == "bad_version":
+            i = _BAD_VERSION
+        elif name == "bad_type":
+            i = _BAD_TYPE
+        elif name == "seq_jumps":
+            i = _SEQ_JUMPS
+        elif name == "ssrc_changes":
+            i = _SSRC_CHANGES
+        if i >= 0:
+            return self._st[i]
+        if name == "marker":
+            return self._st[_MARKER] != 0
+        if name == "restarted":
+            return self._st[_RESTARTED] != 0
+        if name == "timestamp32":
+            return (self._st[_TS_TOP] << 30) | self._st[_TS]
+        if name == "ssrc":
+            st = self._st
+            return (st[_SSRC_HI] << 16) | st[_SSRC_LO] if st[_HAVE_SSRC] else None
+        if name == "bad_header":
+            return self._st[_BAD_HEADER] + self.too_long
+        if name == "dropped":
+            st = self._st
+            return (st[_BAD_HEADER] + self.too_long + st[_BAD_VERSION] + st[_BAD_TYPE]
+                    + self.wrong_source)
+        raise AttributeError(name)
 
     # RFC 3550 A.3 figures for this source.
     def extended_max(self):
@@ -441,130 +417,18 @@ def call_figures(sender, receiver, jitter=None):
     return figures
 
 
-def _account_py(buf, n, st, now_ms):
-    """Plain twin of rtp_viper.account: 0 = dropped (counted), else the kind."""
-    b = buf
-    s = st
-    # --- header (RFC 3550 5.1) ---
-    if n < 12:
-        s[_BAD_HEADER] += 1
-        return 0
-    b0 = b[0]
-    if (b0 & 0xC0) != 0x80:
-        s[_BAD_VERSION] += 1
-        return 0
-    b1 = b[1]
-    pt = b1 & 0x7F
-    if pt == s[_PT_A0] or pt == s[_PT_A1]:
-        kind = 1
-    elif pt == s[_PT_EVENT]:
-        kind = 2
-    elif pt == s[_PT_O0] or pt == s[_PT_O1]:
-        kind = 3
-    else:
-        s[_BAD_TYPE] += 1
-        return 0
-    off = 12
-    end = n
-    if b0 & 0x3F:
-        off += (b0 & 0x0F) << 2
-        if b0 & 0x10:
-            if off + 4 > n:
-                s[_BAD_HEADER] += 1
-                return 0
-            off += 4 + (((b[off + 2] << 8) | b[off + 3]) << 2)
-        if b0 & 0x20:
-            pad = b[n - 1]
-            if pad == 0:
-                s[_BAD_HEADER] += 1
-                return 0
-            end -= pad
-        if off > end:
-            s[_BAD_HEADER] += 1
-            return 0
-    # --- source and sequence (A.1) ---
-    seq = (b[2] << 8) | b[3]
-    hi = (b[8] << 8) | b[9]
-    lo = (b[10] << 8) | b[11]
-    restarted = 0
-    init = 0
-    if s[_HAVE_SSRC] == 0 or hi != s[_SSRC_HI] or lo != s[_SSRC_LO]:
-        if s[_HAVE_SSRC]:
-            s[_SSRC_CHANGES] += 1
-            restarted = 1
-        s[_HAVE_SSRC] = 1
-        s[_SSRC_HI] = hi
-        s[_SSRC_LO] = lo
-        init = 1
-    else:
-        max_seq = s[_MAX_SEQ]
-        udelta = (seq - max_seq) & 0xFFFF
-        if udelta < 3000:  # MAX_DROPOUT
-            if seq < max_seq:
-                s[_CYCLES] += 1
-            s[_MAX_SEQ] = seq
-        elif udelta <= 0x10000 - 100:  # beyond MAX_MISORDER: a jump
-            if seq == s[_BAD_SEQ]:
-                s[_SEQ_JUMPS] += 1
-                restarted = 1
-                init = 1
-            else:
-                s[_BAD_SEQ] = (seq + 1) & 0xFFFF
-                s[_BAD_HEADER] += 1
-                return 0
-    if init:
-        if restarted:
-            lost = (s[_CYCLES] << 16) + s[_MAX_SEQ] - s[_BASE_SEQ] + 1 - s[_RECEIVED_SRC]
-            if lost > 0:
-                s[_LOST_BEFORE] += lost
-        s[_BASE_SEQ] = seq
-        s[_MAX_SEQ] = seq
-        s[_BAD_SEQ] = 0x10000
-        s[_CYCLES] = 0
-        s[_RECEIVED_SRC] = 0
-        s[_EXPECTED_PRIOR] = 0
-        s[_RECEIVED_PRIOR] = 0
-        s[_HAVE_TRANSIT] = 0
-        s[_JITTER16] = 0
-    s[_RECEIVED_SRC] += 1
-    s[_RECEIVED] += 1
-    ts = ((b[4] & 0x3F) << 24) | (b[5] << 16) | (b[6] << 8) | b[7]
-    # --- interarrival jitter (A.8), timestamp units modulo 2**30 ---
-    if kind == 1:
-        if s[_HAVE_TRANSIT]:
-            dt = (now_ms - s[_LAST_MS]) & 0x3FFFFFFF
-            if dt >= 0x20000000:
-                dt = dt - 0x3FFFFFFF - 1  # 2**30 itself is no small int for mpy-cross
-            arrival = (s[_ARRIVAL] + dt * s[_CLOCK_KHZ]) & 0x3FFFFFFF
-            transit = (arrival - ts) & 0x3FFFFFFF
-            d = (transit - s[_TRANSIT]) & 0x3FFFFFFF
-            if d >= 0x20000000:
-                d = 0x3FFFFFFF - d + 1
-            if d > 0x1000000:  # keeps 16 x jitter inside 32 bits
-                d = 0x1000000
-            j = s[_JITTER16]
-            s[_JITTER16] = j + d - ((j + 8) >> 4)
-        else:
-            s[_HAVE_TRANSIT] = 1
-            arrival = 0
-            transit = (0 - ts) & 0x3FFFFFFF
-        s[_ARRIVAL] = arrival
-        s[_TRANSIT] = transit
-        s[_LAST_MS] = now_ms & 0x3FFFFFFF
-    s[_OFF] = off
-    s[_LEN] = end - off
-    s[_PT] = pt
-    s[_MARKER] = b1 >> 7
-    s[_SEQ] = seq
-    s[_TS] = ts
-    s[_TS_TOP] = b[4] >> 6
-    s[_RESTARTED] = restarted
-    return kind
+def __getattr__(name):
+    # _account_py (tests, benchmarks) from rtp_py on first use.
+    if name != "_account_py":
+        raise AttributeError(name)
+    from doorsip.media.rtp_py import account
+    globals()[name] = account
+    return account
 
 
 try:
     from doorsip.media.rtp_viper import account as _account
     IMPLEMENTATION = "viper"
 except Exception:  # CPython, or no viper emitter
-    _account = _account_py
+    from doorsip.media.rtp_py import account as _account
     IMPLEMENTATION = "python"

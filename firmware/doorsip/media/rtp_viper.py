@@ -1,6 +1,6 @@
 # Viper kernel of RtpReceiver.on_packet (rtp.py): header checks, payload type,
 # RFC 3550 A.1 sequence accounting and A.8 jitter in one native call, on a state
-# array('i'). rtp.py holds the plain-Python twin (_account_py): the same text
+# array('i'). rtp_py.py holds the plain-Python twin (account): the same text
 # without the int() casts; tests run both on the same packets.
 # Callers check n <= len(buf) first: the kernel reads through a raw pointer.
 import micropython
