@@ -800,3 +800,10 @@ def test_outbound_proxy_gets_every_request_with_a_loose_route():
         assert "rport" in m.via.params   # RFC 3581: ask for the source port
     invite = [m for m in proxy.requests if m.method == "INVITE"][0]
     assert invite.uri == "sip:flat@pbx.test" and invite.header("Contact") == "<sip:door@127.0.0.1:5060>"
+
+
+def test_merged_request_on_a_second_branch_gets_482():
+    first = raw_request("INVITE", branch="z9hG4bKpath1")
+    second = raw_request("INVITE", branch="z9hG4bKpath2")
+    got, flat = statuses_for(first, second)
+    assert got == [482] and len(flat.calls) == 1

@@ -807,6 +807,14 @@ class UserAgent:
             self._ended(call, "rejected", status)
 
     def _incoming_invite(self, msg, tx, source, now_ms):
+        for other in self._calls.values():
+            # 8.2.2.2: the same INVITE again on another branch (a forking proxy sent it
+            # by two paths): one call only, the copy gets 482.
+            itx = other.invite_tx
+            if other.direction == "in" and other.call_id == msg.call_id and itx is not None \
+                    and itx.request.from_tag == msg.from_tag and itx.request.cseq == msg.cseq:
+                self._respond(tx, msg, 482, now_ms, to_tag=new_tag())
+                return
         call = self._new_call("in", msg.call_id)
         if call is None:
             self._respond(tx, msg, 486, now_ms, to_tag=new_tag())
