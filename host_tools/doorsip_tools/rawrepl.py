@@ -96,7 +96,10 @@ def open_serial(port, baudrate=115200):
     """Open PORT with pyserial; turn the usual failures into one-line ToolErrors."""
     import serial
     try:
-        return serial.Serial(port, baudrate, timeout=0.05, write_timeout=5)
+        # serial_for_url: a device path, or a pyserial URL (socket://, rfc2217://).
+        return serial.serial_for_url(port, baudrate, timeout=0.05, write_timeout=5)
+    except ValueError as exc:
+        raise ToolError("cannot use port %s: %s" % (port, exc))
     except (serial.SerialException, OSError) as exc:
         code = getattr(exc, "errno", None)
         text = str(exc)

@@ -102,6 +102,10 @@ class FakeDevice:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(5)
         self.kill_interpreter()
+        try:
+            os.remove(self.port)  # the device node of a vanished USB port goes away
+        except OSError:
+            pass
 
     def replug(self):
         try:

@@ -55,6 +55,10 @@ class EventDevice:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(5)
+        try:
+            os.remove(self.port)  # a vanished USB device's node goes away too
+        except OSError:
+            pass
 
 
 @pytest.fixture
@@ -93,10 +97,11 @@ def test_pretty_mode_and_a_port_that_vanishes(device):
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "\x1b[" not in out  # no colours when stdout is not a terminal
+    assert "gone; waiting" in out and "reconnected to" in out, out
     gone = out.index("gone; waiting")
     back = out.index("reconnected to")
     assert gone < back
-    assert "started" in out[back:] and "door_opened" in out[back:]
+    assert "started" in out[back:] and "door_opened" in out[back:], out
     assert "hunter2" not in out + err
 
 

@@ -204,6 +204,19 @@ def test_local_write_and_show(tmp_path, capsys):
     no_secret(out, err)
 
 
+def test_debug_traceback_carries_no_secret(tmp_path, capsys):
+    from doorsip_tools import cli
+    bad = sample_config()
+    bad["sip"]["expires"] = 1
+    path = write_json(tmp_path / "bad.json", bad)
+    with pytest.raises(cli.ToolError) as info:
+        cli.main(["--debug", "provision", "--port", str(tmp_path / "ttyNONE"), path])
+    import traceback
+    text = "".join(traceback.format_exception(info.type, info.value, info.tb))
+    assert "sip.expires" in text
+    no_secret(text, *capsys.readouterr())
+
+
 def test_show_without_a_config_on_the_device(device, capsys):
     status, _o, err = provision(capsys, device, "--show")
     assert_one_line_error(status, err, "no config.json", "doorsip provision")
