@@ -212,8 +212,9 @@ class Registrar(Stateless):
     """A registrar with digest auth (401), Min-Expires (423) and a maximum expiry."""
 
     def __init__(self, realm="doorsip.test", users=None, min_expires=0, max_expires=3600,
-                 challenge=True, status=None, proxy_auth=False):
+                 challenge=True, status=None, proxy_auth=False, expires_header=False):
         Stateless.__init__(self)
+        self.expires_header = expires_header   # grant via an Expires header, not Contact
         self.proxy_auth = proxy_auth   # challenge with 407, as a proxy in front would
         self.realm = realm
         self.users = users or {}
@@ -267,8 +268,11 @@ class Registrar(Stateless):
             self.reply(msg, source, 200, to_tag=new_tag())
             return
         self.bindings[msg.from_addr.uri] = na.uri
-        self.reply(msg, source, 200, [("Contact", "<%s>;expires=%d" % (na.uri, expires))],
-                   to_tag=new_tag())
+        if self.expires_header:
+            headers = [("Contact", "<%s>" % na.uri), ("Expires", str(expires))]
+        else:
+            headers = [("Contact", "<%s>;expires=%d" % (na.uri, expires))]
+        self.reply(msg, source, 200, headers, to_tag=new_tag())
 
 
 class AuthGate:

@@ -261,6 +261,13 @@ def test_register_uses_granted_expiry_and_refreshes_before_it():
     assert reg.requests[-1].call_id == reg.requests[0].call_id
 
 
+def test_register_expiry_from_the_expires_header():
+    net, reg, door, ld = registrar_pair(max_expires=90, expires_header=True)
+    door.register(net.now)
+    assert net.run_until(lambda: ld.has("registered"), 5000)
+    assert ld.first("registered").expires == 90
+
+
 def test_register_423_retries_with_min_expires():
     net, reg, door, ld = registrar_pair(min_expires=600)
     door.register(net.now, expires=60)
