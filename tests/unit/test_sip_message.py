@@ -200,6 +200,8 @@ def test_size_bound():
     assert parse(data, max_size=9000).header("x-pad") == "a" * 8300
     many = b"".join(b"X-%d: 1\n" % i for i in range(100))
     assert _status(_options(many)) == 513
+    assert _status(_options(b"Allow: " + b"A," * 201 + b"B\n")) == 513  # list elements bounded too
+    assert len(parse(_options(b"Allow: " + b"A," * 150 + b"B\n")).headers("allow")) == 151
 
 
 def test_malformed_header_lines():

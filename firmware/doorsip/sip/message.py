@@ -33,6 +33,7 @@ from doorsip.sip.uri import is_token, parse_name_addr, parse_via
 
 MAX_MESSAGE = const(8192)  # bytes; larger datagrams get 513 (RFC 3261 21.5.14)
 _MAX_LINES = const(100)  # header lines (513 above); a real message has 10-40
+_MAX_COMMAS = const(200)  # commas in the header section (513 above); a real message has < 60
 
 # Header codes: (id << 2) | flags; 0 = unknown header.
 _LIST = const(1)  # comma-separated list (RFC 3261 7.3.1): headers() splits it
@@ -358,8 +359,9 @@ def _parse(data, max_size):
     lf = data.count(b"\n", pos, end)
     if data.count(b"\r", pos, end) != crlf or (lf != crlf if len(eol) == 2 else crlf):
         raise SIPError(400, "Bad Request (stray CR or LF)")
-    if lf >= _MAX_LINES:
-        raise SIPError(513, "Message Too Large (too many header lines)")
+    if lf >= _MAX_LINES or data.count(b",", pos, end) > _MAX_COMMAS:
+        # Bounds the objects parse and headers() can create (list elements), not just bytes.
+        raise SIPError(513, "Message Too Large (too many header lines or list elements)")
     if blank >= 0:
         # One split gives the header lines, the empty line and the rest of the datagram, so the
         # header block is copied once and the body not at all when Content-Length fits it.
