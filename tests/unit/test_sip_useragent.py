@@ -814,3 +814,26 @@ def test_merged_request_on_a_second_branch_gets_482():
     second = raw_request("INVITE", branch="z9hG4bKpath2")
     got, flat = statuses_for(first, second)
     assert got == [482] and len(flat.calls) == 1
+
+
+def test_peer_vanishing_mid_call_ends_the_call():
+    net, door, flat, ld, lf = pair()
+    call = door.invite(FLAT_URI, OFFER, net.now)
+    auto_answer(net, flat, lf)
+    assert net.run_until(lambda: lf.has("answered"), 2000)
+    del net.endpoints[FLAT]          # the indoor unit loses power
+    door.send_info(call, "application/dtmf-relay", b"Signal=1\r\nDuration=100\r\n", now_ms=net.now)
+    start = net.now
+    assert net.run_until(lambda: ld.has("call_ended"), 40000)
+    e = ld.first("call_ended")
+    assert e.reason == "dialog_gone" and e.status == 408 and net.now - start == 32000
+    assert door.calls == []
+    # A BYE into the void ends the call too, after timer F.
+    net2, door2, flat2, ld2, lf2 = pair()
+    call2 = door2.invite(FLAT_URI, OFFER, net2.now)
+    auto_answer(net2, flat2, lf2)
+    assert net2.run_until(lambda: ld2.has("answered"), 2000)
+    del net2.endpoints[FLAT]
+    door2.bye(call2, net2.now)
+    assert net2.run_until(lambda: ld2.has("call_ended"), 40000)
+    assert ld2.first("call_ended").reason == "local_bye" and ld2.first("call_ended").status == 408
