@@ -55,32 +55,8 @@ if _io_queue is not None:
     def sleep_us(us):
         """Awaitable: sleep at least us microseconds (asyncio counts whole ms here)."""
         return asyncio.sleep_ms((us + 999) // 1000)
-else:
-    def _wake(fut):
-        if not fut.done():
-            fut.set_result(None)
-
-    async def readable(sock):
-        """Awaitable: returns once sock has a datagram (or an error) queued."""
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        fd = sock.fileno()
-        loop.add_reader(fd, _wake, fut)
-        try:
-            await fut
-        finally:
-            loop.remove_reader(fd)
-
-    async def sleep_ms(ms):
-        """asyncio.sleep in milliseconds (MicroPython has it natively)."""
-        await asyncio.sleep(ms / 1000)
-
-    async def sleep_us(us):
-        """asyncio.sleep in microseconds."""
-        await asyncio.sleep(us / 1000000)
-
-_HAS_RECV_INTO = hasattr(socket.socket, "recv_into")
-
+else:  # CPython
+    from doorsip.netio_cpy import readable, sleep_ms, sleep_us
 
 def resolve(host, port):
     """Native IPv4 sockaddr for (host, port); OSError naming the host when unknown."""
@@ -111,22 +87,6 @@ def open_udp(port, host="0.0.0.0"):
     return sock
 
 
-def open_udp_free(host="0.0.0.0", first=20000, last=29999, step=1):
-    """(sock, port) on the first port of first..last (every step-th) that binds.
-
-    MicroPython has no getsockname(), so binding port 0 would leave the port unknown.
-    """
-    port = first
-    while port <= last:
-        try:
-            return open_udp(port, host), port
-        except OSError as exc:
-            if exc.args and exc.args[0] != errno.EADDRINUSE:
-                raise
-        port += step
-    raise OSError(errno.EADDRINUSE, "no free UDP port in %d..%d" % (first, last))
-
-
 def recvfrom_nowait(sock, bufsize):
     """(data, addr) for one queued datagram, or None when none is queued."""
     while True:
@@ -138,35 +98,6 @@ def recvfrom_nowait(sock, bufsize):
                 return None
             if code not in _RECV_IGNORED:
                 raise
-
-
-def recv_into_nowait(sock, buf):
-    """Length of one queued datagram copied into buf, or None when none is queued."""
-    while True:
-        try:
-            if _HAS_RECV_INTO:
-                return sock.recv_into(buf)
-            # MicroPython: readinto is a stream read that concatenates queued
-            # datagrams (verified on 1.29), so take one datagram with recv.
-            data = sock.recv(len(buf))
-            n = len(data)
-            buf[:n] = data
-            return n
-        except OSError as exc:
-            code = exc.args[0] if exc.args else None
-            if code in _AGAIN:
-                return None
-            if code not in _RECV_IGNORED:
-                raise
-
-
-async def recvfrom(sock, bufsize):
-    """Wait for one datagram: (data, native addr)."""
-    while True:
-        got = recvfrom_nowait(sock, bufsize)
-        if got is not None:
-            return got
-        await readable(sock)
 
 
 def sendto(sock, data, addr):
@@ -194,3 +125,13 @@ def addr_text(addr):
     if family == socket.AF_INET:
         return "%d.%d.%d.%d" % (ip[0], ip[1], ip[2], ip[3]), port
     return socket.inet_ntop(family, ip), port
+
+
+def __getattr__(name):
+    # open_udp_free, recv_into_nowait, recvfrom: from netio_extra on first use.
+    if name not in ("open_udp_free", "recv_into_nowait", "recvfrom"):
+        raise AttributeError(name)
+    from doorsip import netio_extra
+    value = getattr(netio_extra, name)
+    globals()[name] = value
+    return value
