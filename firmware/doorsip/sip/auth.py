@@ -1,4 +1,4 @@
-"""SIP digest authentication, client and verifier (RFC 3261 22, RFC 2617, RFC 7616, RFC 8760).
+"""SIP digest authentication, client side (RFC 3261 22, RFC 2617, RFC 7616, RFC 8760).
 
 Public API (all text values are str):
 - parse_challenges(value) -> list of dicts; parse_challenge(value) -> dict (the first).
@@ -29,17 +29,14 @@ Public API (all text values are str):
     preauthorize(method, uri, body=b"") -> (header_name, header_value) or None:
       credentials for the next request from the last challenge, nc incremented
       (RFC 7616 3.4: saves the 401 round trip on a refresh).
-- make_challenge(realm, nonce=None, algorithm="MD5", qop="auth", opaque=None,
-  stale=False) -> str: a WWW-Authenticate / Proxy-Authenticate value.
-- new_nonce() -> str (hex, random).
-- check_authorization(value, method, password_for_user, realm, nonce_ok=None,
-  body=b"", uri=None) -> user str or None: verifies an Authorization value.
-  password_for_user: a dict or a callable user -> password or None.
 - AuthError(ValueError): malformed challenge or credentials text.
+- The verifier side lives in sip/auth_server.py and is loaded on first use of
+  these names here (the station itself never verifies):
+  make_challenge(realm, nonce=None, algorithm="MD5", qop="auth", opaque=None,
+  stale=False) -> str; new_nonce() -> str; check_authorization(value, method,
+  password_for_user, realm, nonce_ok=None, body=b"", uri=None) -> user or None.
 """
 from doorsip.compat import const, hash_hex, random_bytes
-
-_AUTHORIZATION = ("Authorization", "Proxy-Authorization")
 
 # Hash name in hashlib and the rank used to choose among several challenges:
 # SHA-256 before MD5 (RFC 8760 3: a UAC should prefer the strongest), the plain
@@ -62,6 +59,15 @@ _MAX_TRACKED = const(8)
 # Longest challenge or credentials text parsed; a header is far shorter.
 _MAX_TEXT = const(4096)
 
+# What we remember per realm, in a list (a class would cost more code heap):
+# the challenge in use, its nonce count and cnonce, the challenges answered since
+# the last success (Call-ID -> CSeq number, -1 when unknown), stale retries in a row.
+_CHALLENGE = const(0)
+_NC = const(1)
+_CNONCE = const(2)
+_TRIED = const(3)
+_STALE = const(4)
+
 
 class AuthError(ValueError):
     """Malformed challenge or credentials."""
@@ -77,40 +83,25 @@ _PARAMS = ("realm", "nonce", "algorithm", "qop", "opaque", "stale", "userhash", 
            "charset", "username", "uri", "response", "cnonce", "nc")
 
 
+def __getattr__(name):
+    # PEP 562 (MicroPython too): the verifier's names, loaded on first use.
+    if name in ("make_challenge", "new_nonce", "check_authorization"):
+        from doorsip.sip import auth_server
+        return getattr(auth_server, name)
+    raise AttributeError(name)
+
+
 def _decode(raw):
     try:
         return raw.decode()
     except UnicodeError:
-        raise AuthError("authentication header is not UTF-8")
+        raise AuthError("auth header not UTF-8")
 
 
 def _skip_spaces(data, i, n):
     while i < n and data[i] in _SPACES:
         i += 1
     return i
-
-
-def _token_end(data, i, n):
-    while i < n and data[i] > 32 and data[i] != 127 and data[i] not in _SEPARATORS:
-        i += 1
-    return i
-
-
-def _param_key(data, start, end):
-    """The known parameter name data[start:end] is (any case), or None."""
-    size = end - start
-    for key in _PARAMS:
-        if len(key) != size:
-            continue
-        for k in range(size):
-            c = data[start + k]
-            if 65 <= c <= 90:
-                c += 32
-            if c != ord(key[k]):
-                break
-        else:
-            return key
-    return None
 
 
 def _quoted(data, i, n, keep):
@@ -128,7 +119,7 @@ def _quoted(data, i, n, keep):
             break
         i += 1
     if i >= n:
-        raise AuthError("unterminated quoted string")
+        raise AuthError("unterminated quote")
     if not keep:
         return None, i + 1
     if not escapes:
@@ -150,14 +141,14 @@ def parse_challenges(value):
     try:
         return _parse_challenges(value)
     except MemoryError:
-        raise AuthError("out of memory parsing an authentication header")
+        raise AuthError("out of memory")
 
 
 def _parse_challenges(value):
     data = value.encode() if isinstance(value, str) else bytes(value)
     n = len(data)
     if n > _MAX_TEXT:
-        raise AuthError("authentication header too long")
+        raise AuthError("auth header too long")
     found = []
     current = None
     i = 0
@@ -168,15 +159,24 @@ def _parse_challenges(value):
         if c in _SPACES or c == 44:
             i += 1
             continue
-        end = _token_end(data, i, n)
+        end = i
+        while end < n and data[end] > 32 and data[end] != 127 and data[end] not in _SEPARATORS:
+            end += 1
         if end == i:
-            raise AuthError("unexpected character in authentication header")
+            raise AuthError("bad character in auth header")
         j = _skip_spaces(data, end, n)
         if j < n and data[j] == 61:
             # auth-param = token "=" ( token / quoted-string )
             if current is None:
                 raise AuthError("parameter before scheme")
-            key = _param_key(data, i, end)
+            key = None
+            if end - i <= 9:
+                try:
+                    key = data[i:end].decode().lower()
+                except UnicodeError:
+                    pass
+                if key not in _PARAMS:
+                    key = None
             j = _skip_spaces(data, j + 1, n)
             if j < n and data[j] == 34:
                 param, j = _quoted(data, j, n, key is not None)
@@ -197,26 +197,20 @@ def _parse_challenges(value):
         found.append(current)
         i = end
     if not found:
-        raise AuthError("empty authentication header")
+        raise AuthError("empty auth header")
     for params in found:
-        _normalize(params)
+        if params["scheme"].lower() == "digest":
+            params["scheme"] = "Digest"
+        params["algorithm"] = params.get("algorithm", "MD5").upper()
+        qop = params.get("qop")
+        params["qop"] = [] if qop is None else [
+            q.strip().lower() for q in qop.split(",") if q.strip()]
+        params["stale"] = params.get("stale", "").lower() == "true"
+        params["userhash"] = params.get("userhash", "").lower() == "true"
+        params.setdefault("opaque", None)
+        params.setdefault("realm", "")
+        params.setdefault("nonce", "")
     return found
-
-
-def _normalize(params):
-    if params["scheme"].lower() == "digest":
-        params["scheme"] = "Digest"
-    params["algorithm"] = params.get("algorithm", "MD5").upper()
-    qop = params.get("qop")
-    if qop is None:
-        params["qop"] = []
-    else:
-        params["qop"] = [q.strip().lower() for q in qop.split(",") if q.strip()]
-    params["stale"] = params.get("stale", "").lower() == "true"
-    params["userhash"] = params.get("userhash", "").lower() == "true"
-    params.setdefault("opaque", None)
-    params.setdefault("realm", "")
-    params.setdefault("nonce", "")
 
 
 def parse_challenge(value):
@@ -253,15 +247,12 @@ def digest_response(algorithm, username, realm, password, method, uri, nonce,
     return _h(hash_name, "%s:%s:%s" % (ha1, nonce, ha2))
 
 
-def _quote(text):
+def _quote(parts, text):
+    # Appends a quoted-string; the pieces are joined once by the caller, so a
+    # long value is not copied once per concatenation.
     if '"' in text or "\\" in text:
         text = text.replace("\\", "\\\\").replace('"', '\\"')
-    return '"' + text + '"'
-
-
-def new_nonce():
-    """A fresh random nonce (hex)."""
-    return hash_hex("md5", random_bytes(16))
+    parts += ('"', text, '"')
 
 
 def _choose_qop(offered):
@@ -276,59 +267,20 @@ def _choose_qop(offered):
     return False  # only unknown qop values: cannot answer
 
 
-class _Realm:
-    # What we remember about one realm: the challenge in use, its nonce count and
-    # cnonce, the challenges answered since the last success (Call-ID -> CSeq
-    # number, -1 when unknown) and the stale retries in a row.
-    def __init__(self):
-        self.challenge = None
-        self.nc = 0
-        self.cnonce = None
-        self.tried = {}
-        self.stale_count = 0
-
-
-def _request_of(response):
-    """(Call-ID, CSeq number) of the request a response answers; None parts unknown."""
-    call_id = response.header("Call-ID")
-    cseq = response.header("CSeq")
-    number = None
-    if cseq:
-        fields = cseq.split()
-        if fields and len(fields[0]) <= 10 and fields[0].isdigit():
-            number = int(fields[0])
-    return call_id, number
-
-
-def _is_retry_of(request, tried):
-    # RFC 3261 8.1.3.5 / 22.2: the request resent with credentials keeps the
-    # Call-ID and takes the next CSeq. A challenge to exactly that request means
-    # the credentials were refused; one for a later request of the same
-    # registration or dialog, or for another call, is a fresh challenge. Without
-    # Call-ID/CSeq every repeated challenge counts as a refusal (safe side).
-    call_id, number = request
-    if call_id is None or number is None:
-        return bool(tried)
-    previous = tried.get(call_id)
-    if previous is None:
-        return False
-    return previous < 0 or number == previous + 1
-
-
 class DigestClient:
     """Answers digest challenges with one set of credentials (see module docstring)."""
 
     def __init__(self, auth_user, password):
         self.auth_user = auth_user
         self.password = password
-        self._realms = {}
+        self._realms = {}  # realm -> list, see _CHALLENGE.._STALE
         self._last = None  # (header_name, realm) of the last challenge answered
 
     def reset(self):
         """Forget failures: the next challenge in any realm is answered again."""
         for state in self._realms.values():
-            state.tried.clear()
-            state.stale_count = 0
+            state[_TRIED].clear()
+            state[_STALE] = 0
 
     def note_response(self, response):
         """Feed the final response to a request that carried credentials."""
@@ -336,10 +288,20 @@ class DigestClient:
         if status is not None and 200 <= status and status not in (401, 407):
             self.reset()
 
-    def _best(self, response, header):
-        # Per realm, the strongest challenge we can compute (RFC 8760 2.4: one
-        # realm may offer several algorithms, listed in the server's order).
-        values = response.headers(header)
+    def authorize(self, response, method, uri, body=b""):
+        """(header_name, header_value) answering the best challenge, or None."""
+        found = self.authorize_all(response, method, uri, body)
+        return found[0] if found else None
+
+    def authorize_all(self, response, method, uri, body=b""):
+        """A credentials header for every realm challenged in response (may be [])."""
+        status = response.status
+        if status == 401:
+            values, header_name = response.headers("WWW-Authenticate"), "Authorization"
+        elif status == 407:
+            values, header_name = response.headers("Proxy-Authenticate"), "Proxy-Authorization"
+        else:
+            return []
         if not values:
             return []
         # headers() may have split a challenge at its commas: joining again
@@ -348,160 +310,108 @@ class DigestClient:
             challenges = parse_challenges(values[0] if len(values) == 1 else ", ".join(values))
         except AuthError:
             return []
+        # Per realm, the strongest challenge we can compute (RFC 8760 2.4: one
+        # realm may offer several algorithms, listed in the server's order).
         best = {}
         order = []
         for ch in challenges:
-            if ch["scheme"] != "Digest" or not ch["nonce"]:
-                continue
             spec = _ALGORITHMS.get(ch["algorithm"])
-            if spec is None or _choose_qop(ch["qop"]) is False:
+            if ch["scheme"] != "Digest" or not ch["nonce"] or spec is None \
+                    or _choose_qop(ch["qop"]) is False:
                 continue
             realm = ch["realm"]
             have = best.get(realm)
             if have is None:
                 order.append(realm)
-                best[realm] = ch
-            elif spec[1] > _ALGORITHMS[have["algorithm"]][1]:
-                best[realm] = ch
-        return [best[r] for r in order]
-
-    def authorize_all(self, response, method, uri, body=b""):
-        """A credentials header for every realm challenged in response (may be [])."""
-        status = response.status
-        if status == 401:
-            challenge_header, header_name = "WWW-Authenticate", _AUTHORIZATION[0]
-        elif status == 407:
-            challenge_header, header_name = "Proxy-Authenticate", _AUTHORIZATION[1]
-        else:
-            return []
-        challenges = self._best(response, challenge_header)
-        request = _request_of(response)
-        # Decide for every realm first, so that a refusal changes no state.
-        for ch in challenges:
-            state = self._realms.get(ch["realm"])
-            if state is not None and _is_retry_of(request, state.tried):
-                # RFC 3261 22.2 / RFC 7616 3.3: a new challenge to our credentials
-                # means they were wrong, unless only the nonce expired (stale).
-                if not ch["stale"] or state.stale_count >= _MAX_STALE:
-                    return []
-        result = []
-        for ch in challenges:
-            state = self._realms.get(ch["realm"])
-            if state is None:
-                state = self._realms[ch["realm"]] = _Realm()
-            if _is_retry_of(request, state.tried):
-                state.stale_count += 1
+            elif spec[1] <= _ALGORITHMS[have["algorithm"]][1]:
+                continue
+            best[realm] = ch
+        # The request this answers: (Call-ID, CSeq number); None parts unknown.
+        call_id = response.header("Call-ID")
+        fields = (response.header("CSeq") or "").split()
+        number = None
+        if fields and len(fields[0]) <= 10 and fields[0].isdigit():
+            number = int(fields[0])
+        # RFC 3261 8.1.3.5 / 22.2: the request resent with credentials keeps the
+        # Call-ID and takes the next CSeq. A challenge to exactly that request
+        # means the credentials were refused; one for a later request of the same
+        # registration or dialog, or for another call, is a fresh challenge.
+        # Without Call-ID/CSeq every repeated challenge counts as a refusal.
+        retry = {}
+        for realm in order:
+            state = self._realms.get(realm)
+            tried = state[_TRIED] if state else {}
+            if call_id is None or number is None:
+                again = bool(tried)
             else:
-                state.stale_count = 0
-            if len(state.tried) >= _MAX_TRACKED and request[0] not in state.tried:
-                state.tried.clear()  # bounded memory; the UA caps its retries too
-            state.tried[request[0]] = -1 if request[1] is None else request[1]
-            self._use(state, ch)
+                previous = tried.get(call_id)
+                again = previous is not None and (previous < 0 or number == previous + 1)
+            # RFC 3261 22.2 / RFC 7616 3.3: a new challenge to our credentials
+            # means they were wrong, unless only the nonce expired (stale).
+            # Decided for every realm first, so that a refusal changes no state.
+            if again and (not best[realm]["stale"] or state[_STALE] >= _MAX_STALE):
+                return []
+            retry[realm] = again
+        result = []
+        for realm in order:
+            ch = best[realm]
+            state = self._realms.get(realm)
+            if state is None:
+                state = self._realms[realm] = [None, 0, None, {}, 0]
+            state[_STALE] = state[_STALE] + 1 if retry[realm] else 0
+            tried = state[_TRIED]
+            if len(tried) >= _MAX_TRACKED and call_id not in tried:
+                tried.clear()  # bounded memory; the UA caps its retries too
+            tried[call_id] = -1 if number is None else number
+            if state[_CHALLENGE] is None or state[_CHALLENGE]["nonce"] != ch["nonce"]:
+                # nc counts requests per nonce (RFC 7616 3.4): restart with a new nonce
+                state[_NC] = 0
+                state[_CNONCE] = hash_hex("md5", random_bytes(12))[:16]
+            state[_CHALLENGE] = ch
             result.append((header_name, self._credentials(state, method, uri, body)))
-            self._last = (header_name, ch["realm"])
+            self._last = (header_name, realm)
         return result
-
-    def authorize(self, response, method, uri, body=b""):
-        """(header_name, header_value) answering the best challenge, or None."""
-        found = self.authorize_all(response, method, uri, body)
-        return found[0] if found else None
 
     def preauthorize(self, method, uri, body=b""):
         """Credentials for a new request from the last challenge (nc + 1), or None."""
         if self._last is None:
             return None
         header_name, realm = self._last
-        state = self._realms[realm]
-        return header_name, self._credentials(state, method, uri, body)
-
-    def _use(self, state, challenge):
-        if state.challenge is None or state.challenge["nonce"] != challenge["nonce"]:
-            # nc counts requests per nonce (RFC 7616 3.4): restart with a new nonce
-            state.nc = 0
-            state.cnonce = hash_hex("md5", random_bytes(12))[:16]
-        state.challenge = challenge
+        return header_name, self._credentials(self._realms[realm], method, uri, body)
 
     def _credentials(self, state, method, uri, body):
-        ch = state.challenge
+        ch = state[_CHALLENGE]
         qop = _choose_qop(ch["qop"])
         algorithm = ch["algorithm"]
         realm = ch["realm"]
-        state.nc += 1
-        nc = "%08x" % state.nc
-        cnonce = state.cnonce
-        response = digest_response(algorithm, self.auth_user, realm, self.password,
-                                   method, uri, ch["nonce"], qop, nc, cnonce, body)
+        state[_NC] += 1
+        nc = "%08x" % state[_NC]
+        cnonce = state[_CNONCE]
         username = self.auth_user
+        response = digest_response(algorithm, username, realm, self.password,
+                                   method, uri, ch["nonce"], qop, nc, cnonce, body)
         if ch["userhash"]:
             # RFC 7616 3.4.4: the username travels hashed with the realm
             username = _h(_ALGORITHMS[algorithm][0], username + ":" + realm)
-        parts = ["Digest username=", _quote(username), ", realm=", _quote(realm),
-                 ", nonce=", _quote(ch["nonce"]), ", uri=", _quote(uri),
-                 ", response=", _quote(response), ", algorithm=", algorithm]
+        parts = ["Digest username="]
+        _quote(parts, username)
+        parts.append(", realm=")
+        _quote(parts, realm)
+        parts.append(", nonce=")
+        _quote(parts, ch["nonce"])
+        parts.append(", uri=")
+        _quote(parts, uri)
+        parts.append(", response=")
+        _quote(parts, response)
+        parts += (", algorithm=", algorithm)
         if qop:
-            parts += [", qop=", qop, ", nc=", nc, ", cnonce=", _quote(cnonce)]
-        elif algorithm.endswith("-SESS"):
-            parts += [", cnonce=", _quote(cnonce)]
+            parts += (", qop=", qop, ", nc=", nc)
+        if qop or algorithm.endswith("-SESS"):
+            parts.append(", cnonce=")
+            _quote(parts, cnonce)
         if ch["opaque"] is not None:
-            parts += [", opaque=", _quote(ch["opaque"])]
+            parts.append(", opaque=")
+            _quote(parts, ch["opaque"])
         if ch["userhash"]:
             parts.append(", userhash=true")
         return "".join(parts)
-
-
-def make_challenge(realm, nonce=None, algorithm="MD5", qop="auth", opaque=None, stale=False):
-    """A challenge header value, for registrars in tests and `doorsip check`."""
-    parts = ["Digest realm=", _quote(realm), ", nonce=", _quote(nonce or new_nonce()),
-             ", algorithm=", algorithm]
-    if qop:
-        parts += [", qop=", _quote(qop)]
-    if opaque is not None:
-        parts += [", opaque=", _quote(opaque)]
-    if stale:
-        parts.append(", stale=true")
-    return "".join(parts)
-
-
-def check_authorization(value, method, password_for_user, realm, nonce_ok=None,
-                        body=b"", uri=None):
-    """Verify an Authorization value; the user name when it is right, else None.
-
-    password_for_user: dict or callable user -> password (None: unknown user);
-    nonce_ok: callable nonce -> bool (None accepts any nonce); uri: when given,
-    the credentials' uri must equal it (RFC 7616 3.4.6)."""
-    try:
-        creds = parse_challenge(value)
-    except AuthError:
-        return None
-    if creds["scheme"] != "Digest" or creds["realm"] != realm:
-        return None
-    user = creds.get("username")
-    given = creds.get("response")
-    digest_uri = creds.get("uri")
-    nonce = creds["nonce"]
-    if not user or not given or digest_uri is None or not nonce:
-        return None
-    if uri is not None and digest_uri != uri:
-        return None
-    if nonce_ok is not None and not nonce_ok(nonce):
-        return None
-    if creds["algorithm"] not in _ALGORITHMS:
-        return None
-    if callable(password_for_user):
-        password = password_for_user(user)
-    else:
-        password = password_for_user.get(user)
-    if password is None:
-        return None
-    qop = creds["qop"][0] if creds["qop"] else None
-    if qop not in (None, "auth", "auth-int"):
-        return None
-    nc = creds.get("nc")
-    cnonce = creds.get("cnonce")
-    if qop and (not nc or not cnonce):
-        return None
-    expected = digest_response(creds["algorithm"], user, realm, password, method,
-                               digest_uri, nonce, qop, nc, cnonce, body)
-    if expected != given.lower():
-        return None
-    return user
