@@ -10,6 +10,7 @@
 #
 #   Station: .send(line), .wait_for(name, timeout, since=0, **fields) -> event,
 #            .mark() -> index for `since`, .find(name, since=0, **fields) -> [events],
+#            .rx_times (perf_counter() when each event arrived, parallel to .events),
 #            .stop(timeout) -> exit code, .events, .stderr, .proc
 #   stations.sipp(scenario, *args, keys={}, subs={}) -> Sipp (.wait(timeout) -> code,
 #            .output); scenario is a file name in tests/integration/sipp/.
@@ -61,6 +62,7 @@ class Station(demo.Station):
         import queue
         self.config_path = config_path
         self._cond = threading.Condition()
+        self.rx_times = []  # time.perf_counter() when each event's line was read
         super().__init__(label, argv, env, queue.Queue())
 
     def _read(self):
@@ -69,8 +71,10 @@ class Station(demo.Station):
                 event = json.loads(line)
             except ValueError:
                 continue
+            now = time.perf_counter()
             with self._cond:
                 self.events.append(event)
+                self.rx_times.append(now)
                 self._cond.notify_all()
         with self._cond:
             self._cond.notify_all()
@@ -204,8 +208,8 @@ class Stations:
             station.wait_for("started", wait_started)
         return station
 
-    def sipp(self, scenario, *args, keys=None, subs=None, label=None, timeout_s=30):
-        """sipp with our scenario file (placeholders @NAME@ replaced from subs), -m 1,
+    def sipp(self, scenario, *args, keys=None, subs=None, label=None, timeout_s=30, calls=1):
+        """sipp with our scenario file (placeholders @NAME@ replaced from subs), -m calls,
         a global timeout, bound to 127.0.0.1, on its own free SIP port (.port) and RTP
         port (.media_port, -mp); killed at the end of the test."""
         sipp = require("sipp")
@@ -220,7 +224,7 @@ class Stations:
         with open(path, "w") as f:
             f.write(text)
         argv = [sipp, "-sf", path, "-i", HOST, "-p", str(port), "-mp", str(media_port),
-                "-m", "1", "-nostdin",
+                "-m", str(calls), "-nostdin",
                 "-timeout", "%ds" % timeout_s, "-timeout_error", "-trace_err",
                 "-error_file", path + ".err"] + list(args)
         for key, value in (keys or {}).items():
