@@ -58,6 +58,7 @@ class Console:
         self.stream = stream or sys.stderr
         self.quiet = quiet
         self._bar_open = False
+        self._last_label = None
 
     def info(self, text):
         if self.quiet:
@@ -79,8 +80,10 @@ class Console:
             self._bar_open = True
             if done >= total:
                 self._end_bar()
-        else:
+        elif label != self._last_label or done >= total:
+            # Not a terminal (a log, CI): one line per item, not per chunk.
             self.stream.write(line + "\n")
+            self._last_label = label
         self.stream.flush()
 
     def _end_bar(self):

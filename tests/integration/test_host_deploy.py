@@ -61,6 +61,8 @@ def test_deploy_uploads_verifies_resets_then_only_changes(device, built, capsys)
     assert json.load(open(device.path("manifest.json")))["files"] == manifest["files"]
     n = len(manifest["files"])
     assert "%d of %d files differ" % (n, n) in err and "all %d verified" % n in err
+    bars = [l for l in err.splitlines() if l.startswith("[") and "%" in l]
+    assert n <= len(bars) <= n + 1 and bars[-1].startswith("[" + "#" * 30 + "] 100%")  # a line per file off a tty
     assert wait_boots(device, 1) == 1  # the soft reset restarted the interpreter
     assert not [p for p in os.listdir(device.root) if p.endswith(".tmp")]
 
