@@ -2,9 +2,10 @@
 
 API (text in, objects out; every malformed input raises SIPError(400)):
   parse_uri(text) -> Uri: .scheme .user .password .host .port (int|None) .params .headers
-      (dicts, names lower-case, values str or None) and .opaque (the part after "scheme:" for
-      schemes other than sip/sips/tel). str(uri) re-serializes. User and parameter text keeps
-      its %HH escapes; unescape(text) decodes them.
+      (dicts, names lower-case, values str or None; quoted values keep their quotes) and
+      .opaque (the part after "scheme:" for schemes other than sip/sips: tel, http, ...).
+      str(uri) re-serializes. User and parameter text keeps its %HH escapes; unescape(text)
+      decodes them. A repeated parameter: the first one counts.
   parse_name_addr(text) -> NameAddr: .display (str, unquoted), .uri (str), .params (dict,
       'tag' included); .tag shortcut; str() re-serializes.
   parse_via(text) -> Via: .transport .host .port .params ('branch', 'rport', 'received', ...;
@@ -73,7 +74,7 @@ def _is_hex(pair):
     return True
 
 
-def _parse_params(text, start, unquote=False):
+def _parse_params(text, start):
     """Parse ';name[=value]' pairs from text[start:] (SEMI/EQUAL allow whitespace, values may
     be quoted strings). Returns a dict with lower-case names; empty names are an error."""
     params = {}
@@ -105,8 +106,6 @@ def _parse_params(text, start, unquote=False):
             if value[0] == '"':
                 if _quoted_end(value, 0) != len(value):
                     raise _bad("quoted parameter")
-                if unquote:
-                    value = _unquote(value)
             elif _has_ws(value):
                 raise _bad("parameter value")
         if not name or _has_ws(name):
