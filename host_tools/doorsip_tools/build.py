@@ -18,6 +18,7 @@ gpiozero_, mpy_) are backends. A board needs two prefixes: its pin backend
 (the board's "pins": "mpy" -> mpy_, "gpiozero" -> gpiozero_, "sim" -> sim_) and
 its audio backend ("i2s" -> mpy_, "alsa" -> alsa_, "sim" -> sim_). Every other
 backend module is left out (no alsa/gpiozero on an ESP32, no mpy_i2s on a Pi).
+Modules named *_cpy.py anywhere are CPython-only and left out of MicroPython builds.
 Boards whose runtime is not "micropython" (a Pi, the sim board) get .py sources.
 
 ABI check: MicroPython loads .mpy files of exactly one major version, and native
@@ -36,6 +37,7 @@ from .cli import ToolError
 from .common import Console, firmware_dir, firmware_version, load_board
 
 BACKEND_PREFIXES = ("sim_", "alsa_", "gpiozero_", "mpy_")
+CPYTHON_ONLY_SUFFIX = "_cpy.py"
 AUDIO_BACKEND_PREFIX = {"i2s": "mpy_", "alsa": "alsa_", "sim": "sim_"}
 
 # MicroPython release -> .mpy (version, sub-version) it loads (docs: "MicroPython
@@ -115,6 +117,7 @@ def needed_prefixes(board):
 def select_sources(source_root, board):
     """Relative paths (with /) of the .py files under source_root/doorsip the board needs."""
     keep_prefixes = needed_prefixes(board)
+    micropython = board.get("runtime") == "micropython"
     selected = []
     for folder, dirs, files in os.walk(os.path.join(source_root, "doorsip")):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
@@ -125,6 +128,8 @@ def select_sources(source_root, board):
             if rel_folder == "doorsip/hal" and name.startswith(BACKEND_PREFIXES):
                 if not name.startswith(tuple(keep_prefixes)):
                     continue
+            if micropython and name.endswith(CPYTHON_ONLY_SUFFIX):
+                continue
             selected.append(rel_folder + "/" + name)
     return selected
 

@@ -44,6 +44,7 @@ def test_esp32_build_is_mpy_with_only_its_backends(tmp_path, capsys):
     files = tree(str(out))
     modules = [f for f in files if f.startswith("doorsip/")]
     assert modules and all(f.endswith(".mpy") for f in modules)
+    assert not [f for f in modules if f.endswith("_cpy.mpy")]  # CPython-only modules stay home
     hal = [f.split("/")[-1] for f in modules if f.startswith("doorsip/hal/")]
     assert not [m for m in hal if m.startswith(("alsa_", "gpiozero_", "sim_"))], hal
     for source in os.listdir(os.path.join(FIRMWARE, "doorsip", "hal")):
@@ -69,6 +70,11 @@ def test_pi_build_is_sources_without_micropython_backends(tmp_path):
     modules = [f for f in manifest["files"] if f.startswith("doorsip/")]
     assert modules and all(f.endswith(".py") for f in modules)
     assert not [f for f in modules if "/hal/mpy_" in f or "/hal/sim_" in f]
+    for base, _d, names in os.walk(os.path.join(FIRMWARE, "doorsip")):
+        for name in names:
+            if name.endswith("_cpy.py"):
+                rel = os.path.relpath(os.path.join(base, name), FIRMWARE).replace(os.sep, "/")
+                assert rel in modules  # the Pi keeps its CPython-only modules
     if os.path.exists(os.path.join(FIRMWARE, "doorsip", "hal", "alsa_audio.py")):
         assert "doorsip/hal/alsa_audio.py" in modules
 
