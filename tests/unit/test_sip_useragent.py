@@ -837,3 +837,22 @@ def test_peer_vanishing_mid_call_ends_the_call():
     door2.bye(call2, net2.now)
     assert net2.run_until(lambda: ld2.has("call_ended"), 40000)
     assert ld2.first("call_ended").reason == "local_bye" and ld2.first("call_ended").status == 408
+
+
+def test_bad_contact_in_invite_gets_400_and_leaves_nothing_behind():
+    net, door, flat, ld, lf = pair()
+    sink = net.add(("127.0.0.1", 6000), Sink())
+    for i in range(30):   # more than the transaction table holds
+        bad = raw_request("INVITE", call_id="bad%d" % i, branch="z9hG4bKbad%d" % i,
+                          extra=[("Contact", "<sip:x@127.0.0.1")])   # no closing >
+        net.send(bad, ("127.0.0.1", 6000), FLAT)
+        net.run(20)
+    assert set(m.status for m in sink.requests) == set([400])   # G may resend some
+    assert len(set(m.call_id for m in sink.requests)) == 30
+    assert flat.calls == [] and not lf.kinds()
+    net.run(40000)
+    assert len(flat.layer) == 0
+    # ... and calls still get through.
+    door.invite(FLAT_URI, OFFER, net.now)
+    assert net.run_until(lambda: lf.has("incoming_call"), 1000)
+    assert flat.stats["errors"] == 0 and flat.stats["garbage"] == 30

@@ -178,8 +178,10 @@ _entry(NIST, PROCEEDING, _Z, _Z, _Z)
 _entry(NIST, COMPLETED, _Z, _Z, _T64)
 
 # States in which a transaction only lingers to absorb retransmissions: the first
-# to be reaped when the table is full.
-_LINGERING = ((COMPLETED, ACCEPTED), (COMPLETED,), (CONFIRMED,), (COMPLETED,))
+# to be reaped when the table is full. An INVITE server in Completed still resends
+# its non-2xx final until the ACK comes; reaping it costs only that courtesy, while
+# keeping it would let a burst of refused INVITEs lock the table for 64*T1.
+_LINGERING = ((COMPLETED, ACCEPTED), (COMPLETED,), (COMPLETED, CONFIRMED), (COMPLETED,))
 
 
 _TABLE = bytes(_CELLS)

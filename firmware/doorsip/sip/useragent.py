@@ -815,18 +815,19 @@ class UserAgent:
                     and itx.request.from_tag == msg.from_tag and itx.request.cseq == msg.cseq:
                 self._respond(tx, msg, 482, now_ms, to_tag=new_tag())
                 return
-        call = self._new_call("in", msg.call_id)
-        if call is None:
+        if len(self._calls) >= self.max_calls:
             self._respond(tx, msg, 486, now_ms, to_tag=new_tag())
             return
-        call.local_tag = new_tag()
+        # The dialog first: it parses the Contact, which may still be malformed.
+        d = Dialog.uas(msg, new_tag(), self.contact)
+        call = self._new_call("in", msg.call_id)
+        call.local_tag = d.local_tag
         call.invite_tx = tx
         call.server_tx = tx
         tx.owner = call
         call.remote_uri = msg.from_addr.uri
         call.display = msg.from_addr.display
         call.remote_sdp = msg.body
-        d = Dialog.uas(msg, call.local_tag, self.contact)
         call.dialog = d
         self._dialogs[d.key] = call
         limit = self.ring_limit_s
@@ -1033,6 +1034,24 @@ class UserAgent:
             # Table full: refuse statelessly; the client may retry (21.5.4).
             self._stateless(msg, source, 503, [("Retry-After", "5")])
             return
+        try:
+            self._new_request(msg, tx, source, now_ms)
+        except Exception as exc:
+            # Whatever went wrong, the transaction gets a final response (so its timers
+            # end it) instead of waiting for ever and filling the table.
+            if tx.last_status < 200 and not tx.terminated():
+                status = exc.status if isinstance(exc, SIPError) else 500
+                try:
+                    self._respond(tx, msg, status, now_ms, to_tag=new_tag())
+                except Exception:
+                    layer._remove(tx)
+            if isinstance(exc, SIPError):
+                self.stats["garbage"] += 1
+                return
+            raise
+
+    def _new_request(self, msg, tx, source, now_ms):
+        method = msg.method
         # 8.2.2.3: extensions required of us that we do not support.
         required = msg.headers("Require")
         if required:
