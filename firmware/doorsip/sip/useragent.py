@@ -52,7 +52,8 @@ out what the UA queues. Times are ticks in ms (compat.ticks_ms/ticks_diff arithm
     "incoming_call"       .call, .uri (From URI), .display, .body (SDP offer, may be b"")
     "ringing"             .call, .status (180/183), .body (early SDP or b"")
     "answered"            .call, .body: the call is up (UAC: 2xx received and ACKed, body
-                          the SDP answer; UAS: ACK received, body the ACK's body)
+                          the SDP answer; UAS: ACK received, body the ACK's body, or a
+                          BYE arrived after a lost ACK, body b"")
     "call_updated"        .call, .body: new remote SDP, from a re-INVITE we answered (see
                           reinvite_answerer) or the 2xx to our reinvite()
     "reinvite_failed"     .call, .status, .reason: our re-INVITE refused (491, 488...)
@@ -65,7 +66,14 @@ out what the UA queues. Times are ticks in ms (compat.ticks_ms/ticks_diff arithm
     "info"                .call, .content_type, .body (INFO in dialog, answered 200)
     "message"             .uri, .content_type, .body (MESSAGE, answered 200)
     "options_response"    .call_id, .status, .reason (408 when unanswered)
-  Every call ends with exactly one call_failed or call_ended event.
+  Every call ends with exactly one call_failed or call_ended event (.status on
+  call_ended: the BYE's final status, 408 if unanswered, or the 4xx we sent).
+
+  Answered by the UA itself: OPTIONS 200 (Allow, Accept, Supported), INFO/MESSAGE/
+  NOTIFY 200, SUBSCRIBE 489, REGISTER/PRACK/UPDATE/REFER/PUBLISH 405, unknown methods
+  501, no matching dialog 481, lower CSeq in a dialog 500, Require we lack 420, INVITE
+  body not SDP 415, merged INVITE 482, tables full 503 / 486 (max_calls), malformed
+  requests the SIPError status (400...). Responses go to the Via's received/rport.
 
   Call: .id (int), .direction ("out"/"in"), .state ("calling", "early", "confirmed",
   "ended"), .remote_uri, .display, .call_id, .local_sdp, .remote_sdp (bytes), .status
