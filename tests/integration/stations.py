@@ -3,7 +3,7 @@
 # (DESIGN.md section 4), plus sipp as a far end, all on 127.0.0.1.
 #
 #   def test_x(stations):                      # the fixture stops everything it started
-#       door = stations.start(door_config(...), runtime="micropython")
+#       door = stations.start(door_config(...), runtime="micropython")  # via_cli=True: `doorsip run`
 #       door.wait_for("started", 10)
 #       door.send("press bell")
 #       ev = door.wait_for("door_opened", 10, method="info")
@@ -185,12 +185,22 @@ class Stations:
             json.dump(config, f, indent=1)
         return path
 
-    def argv(self, config_path, runtime="cpython", heap=HEAP, mic=None, speaker=None, board="sim"):
+    def argv(self, config_path, runtime="cpython", heap=HEAP, mic=None, speaker=None, board="sim",
+             via_cli=False):
+        """(argv, env) of a station; via_cli: through `doorsip run` itself (which compiles
+        to build/unix-mpy and execs MicroPython) instead of the runtime module."""
         station_args = ["--config", config_path, "--board", board, "--boards-dir", boards_dir()]
         if mic:
             station_args += ["--mic", mic]
         if speaker:
             station_args += ["--speaker", speaker]
+        if via_cli:
+            argv = [sys.executable, "-m", "doorsip_tools", "run", "--board", board, "--config", config_path,
+                    "--runtime", runtime, "--heap", heap]
+            for flag, value in (("--mic", mic), ("--speaker", speaker)):
+                if value:
+                    argv += [flag, value]
+            return argv, dict(os.environ)
         if runtime == "micropython":
             require("micropython")
             return micropython_command(station_args, heap, mpy_dir(self.tmp))
@@ -199,9 +209,9 @@ class Stations:
         return [sys.executable, "-m", "doorsip.runtime"] + station_args, env
 
     def start(self, config, runtime="cpython", heap=HEAP, label=None, mic=None, speaker=None,
-              wait_started=20):
+              wait_started=20, via_cli=False):
         path = self.write_config(config)
-        argv, env = self.argv(path, runtime, heap, mic, speaker)
+        argv, env = self.argv(path, runtime, heap, mic, speaker, via_cli=via_cli)
         station = Station(label or "%s-%s" % (config.get("role", "door"), runtime), argv, env, path)
         self.started.append(station)
         if wait_started:

@@ -103,6 +103,18 @@ def test_hold_keeps_the_button_down_cpython(stations):
 
 
 @pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_doorsip_run_starts_both_runtimes(stations, runtime):
+    door_sip, door_rtp = free_udp_ports(2)
+    door = stations.start(door_config(door_sip, door_rtp), runtime=runtime, via_cli=True)
+    started = door.find("started")[0]
+    assert started["runtime"] == runtime and started["sip"] == "127.0.0.1:%d" % door_sip, started
+    status = door.status()
+    assert status["state"] == "idle" and status["registration"] == "none"
+    assert isinstance(status["heap_used"], int) == (runtime == "micropython"), status
+    assert door.stop() == 0 and door.find("stopped")
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
 def test_stdin_eof_stops_cleanly(stations, runtime):
     door_sip, door_rtp = free_udp_ports(2)
     door = stations.start(door_config(door_sip, door_rtp), runtime=runtime)
