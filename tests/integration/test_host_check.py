@@ -151,3 +151,14 @@ def test_check_invalid_config_names_the_field(tmp_path, capsys):
     status, out, err = run_cli(capsys, "check", "--config", write_json(tmp_path / "d.json", cfg),
                                "--timeout", "1")
     assert status == 1 and "cannot resolve no-such-host.invalid" in out
+
+
+def test_check_without_registrar_only_probes_targets(tmp_path, capsys, responders):
+    flat = responders(200)
+    cfg = sample_config()
+    cfg["sip"] = {"user": "door100", "password": PASSWORD, "registrar": None}
+    cfg["buttons"] = {"bell": {"call": ["sip:flat200@127.0.0.1:%d" % flat.port]}}
+    status, out, err = run_cli(capsys, "check", "--config", write_json(tmp_path / "direct.json", cfg),
+                               "--timeout", "3")
+    assert status == 0, out + err
+    assert "[skip] register" in out and "all 3 checks passed" in out and flat.seen == 1

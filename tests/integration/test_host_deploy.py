@@ -105,6 +105,33 @@ def test_deploy_survives_a_reboot_in_the_middle(device, built, capsys):
     assert wait_boots(device, 2) >= 2  # the cut, then the final soft reset (stray input may add one)
 
 
+def test_deploy_survives_the_port_vanishing_and_coming_back(device, built, capsys, monkeypatch):
+    # Native USB (ESP32-S3): a reset takes the port away for a moment.
+    out, manifest = built
+    monkeypatch.setenv("DOORSIP_RECONNECT_S", "15")
+    events = []
+
+    def unplug_then_replug():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if len([r for r in manifest["files"] if os.path.isfile(device.path(r))]) >= 6:
+                device.unplug()
+                events.append("unplugged")
+                time.sleep(1.0)
+                device.replug()
+                events.append("replugged")
+                return
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=unplug_then_replug)
+    thread.start()
+    status, _o, err = deploy(capsys, device, out)
+    thread.join()
+    assert events == ["unplugged", "replugged"]
+    assert status == 0, err
+    assert "reconnecting" in err and device_matches(device, manifest) == []
+
+
 def test_deploy_interrupts_a_running_program(tmp_path, built, capsys):
     # Like a board running its main.py at boot: a program printing events without
     # end, which Ctrl-C (a SIGINT through the cooked pty) has to stop.
