@@ -121,7 +121,7 @@ class RawRepl:
     """
 
     def __init__(self, port, baudrate=115200, root="/", console=None,
-                 reconnect_s=20.0, timeout_s=10.0, chunk=None):
+                 reconnect_s=20.0, timeout_s=10.0, chunk=None, allow_raw_paste=True):
         self.port = port
         self.baudrate = baudrate
         self.root = root
@@ -132,6 +132,7 @@ class RawRepl:
         self.chunk = chunk or int(os.environ.get("DOORSIP_UPLOAD_CHUNK", DEFAULT_CHUNK))
         self.serial = None
         self._pending = b""
+        self.allow_raw_paste = allow_raw_paste
         self.raw_paste = None
         self.resets_seen = 0
 
@@ -158,7 +159,7 @@ class RawRepl:
                 if self.serial is None:
                     self.serial = open_serial(self.port, self.baudrate)
                 self._enter_raw()
-                self.raw_paste = self._probe_raw_paste()
+                self.raw_paste = self.allow_raw_paste and self._probe_raw_paste()
                 self.exec_(DEVICE_HELPERS + ("os.chdir(%r)\n" % self.root).encode())
                 return
             except (ToolError, DeviceReset) as exc:

@@ -197,3 +197,15 @@ def test_deploy_to_a_root_that_does_not_exist(device, built, capsys):
     status, _o, err = run_cli(capsys, "deploy", "--port", device.port, "--board", BOARD, "--out", out,
                               "--root", "/no/such/root", "--no-build")
     assert_one_line_error(status, err, "/no/such/root")
+
+
+def test_plain_raw_mode_without_raw_paste(device):
+    # Firmware older than 1.14 has no raw-paste mode: paced writes in plain raw mode.
+    from doorsip_tools.rawrepl import RawRepl
+    data = os.urandom(3000)
+    with RawRepl(device.port, root=device.root, allow_raw_paste=False) as repl:
+        assert repl.raw_paste is False
+        repl.put("sub/dir/blob.bin", data)
+        assert repl.hashes(["sub/dir/blob.bin"]) == {"sub/dir/blob.bin": hashlib.sha256(data).hexdigest()}
+        assert repl.get("sub/dir/blob.bin") == data and repl.get("missing.bin") is None
+    assert open(device.path("sub/dir/blob.bin"), "rb").read() == data
