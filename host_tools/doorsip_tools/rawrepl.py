@@ -92,6 +92,21 @@ class DeviceError(Exception):
         return "ENOENT" in self.text or "Errno 2]" in self.text
 
 
+DEVICE_ERRNO_HINTS = {
+    28: "the device's file system is full: remove files or use a bigger partition",
+    30: "the device's file system is read-only here: check --root",
+    13: "permission denied on the device's file system: check --root",
+}
+
+
+def explain_device_error(exc):
+    line = exc.last_line()
+    for code, hint in DEVICE_ERRNO_HINTS.items():
+        if ("OSError: %d" % code) in line or ("[Errno %d]" % code) in line:
+            return "%s (%s)" % (hint, line)
+    return "the device reported: %s" % line
+
+
 def open_serial(port, baudrate=115200):
     """Open PORT with pyserial; turn the usual failures into one-line ToolErrors."""
     import serial
@@ -200,10 +215,13 @@ class RawRepl:
         self._pending = b""
 
     def call(self, operation, *args, attempts=4):
-        """Run operation(*args); after a device reset, reconnect and run it again."""
+        """Run operation(*args); after a device reset, reconnect and run it again.
+        An exception raised on the device becomes a one-line ToolError."""
         for attempt in range(attempts):
             try:
                 return operation(*args)
+            except DeviceError as exc:
+                raise ToolError(explain_device_error(exc))
             except DeviceReset:
                 if attempt == attempts - 1:
                     raise ToolError("the device on %s keeps resetting; check its power supply" % self.port)

@@ -192,6 +192,15 @@ def test_deploy_error_paths(tmp_path, built, capsys):
         os.close(slave)
 
 
+def test_deploy_to_a_read_only_root_says_so(device, built, capsys):
+    if not device.sandboxed:
+        pytest.skip("bubblewrap unavailable: nothing is read-only for the fake device")
+    out, _manifest = built
+    status, _o, err = run_cli(capsys, "deploy", "--port", device.port, "--board", BOARD, "--out", out,
+                              "--root", "/usr", "--no-build")
+    assert_one_line_error(status, err, "read-only", "--root")
+
+
 def test_deploy_to_a_root_that_does_not_exist(device, built, capsys):
     out, _manifest = built
     status, _o, err = run_cli(capsys, "deploy", "--port", device.port, "--board", BOARD, "--out", out,
