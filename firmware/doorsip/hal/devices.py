@@ -54,6 +54,15 @@ PATTERNS = {
 }
 
 
+class _Closing:
+    # Context manager: close() on exit and on any exception.
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 class Button:
     def __init__(self, pins, pin, active_low=True, pull="up", bounce_ms=30, hold_ms=1000,
                  name=None, now_ms=None):
@@ -139,7 +148,7 @@ class Button:
         self._in.irq(None)
 
 
-class Relay:
+class Relay(_Closing):
     def __init__(self, pins, pin, active_low=False, max_on_ms=600000, name=None):
         if type(max_on_ms) is not int or max_on_ms <= 0:
             raise ValueError("max_on_ms must be a positive integer")
@@ -215,12 +224,6 @@ class Relay:
         finally:
             self._out.close()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
 
 class Led:
     def __init__(self, pins, pin, active_low=False, kind="gpio", color=None, name=None):
@@ -286,105 +289,48 @@ class Led:
         self._out.close()
 
 
-def make_pins(board, **options):
-    """The pin backend the board names ("pins": "sim" | "gpiozero" | "mpy")."""
-    backend = board.get("pins")
-    if backend == "sim":
-        from doorsip.hal.sim_pins import SimPins
-        return SimPins(**options)
-    if backend == "gpiozero":
-        try:
-            from doorsip.hal.gpiozero_pins import GpiozeroPins
-        except ImportError as exc:
-            raise ValueError("board %s drives its pins with gpiozero, which is not importable "
-                             "here (%s): pip install gpiozero" % (board.get("name"), exc))
-        return GpiozeroPins(**options)
-    if backend == "mpy":
-        from doorsip.hal.mpy_pins import MpyPins
-        return MpyPins(**options)
-    raise ValueError("board pins backend %r is not one of sim, gpiozero, mpy" % (backend,))
-
-
-def _spec(board, kind, name):
-    from doorsip.board import device_spec
-    return device_spec(board, kind, name)
-
-
-def make_button(pins, board, name):
-    s = _spec(board, "buttons", name)
+def _make_button(pins, s, name):
     return Button(pins, s["pin"], s["active_low"], s.get("pull"), s.get("bounce_ms", 30),
                   s.get("hold_ms", 1000), name)
 
 
-def make_relay(pins, board, name, max_on_ms=None):
-    """max_on_ms: the config's guard (doors.<name>.max_on_ms); the board's hardware
-    rating applies when it is shorter."""
-    s = _spec(board, "relays", name)
-    limit = s.get("max_on_ms", 600000)
-    if max_on_ms is not None:
-        limit = min(limit, max_on_ms)
-    return Relay(pins, s["pin"], s["active_low"], limit, name)
+def __getattr__(name):
+    # Boot-time and test helpers (make_pins, make_button, make_relay, make_led,
+    # poll_task) live in devices_setup; not cached here so it can be forgotten.
+    if name not in ("make_pins", "make_button", "make_relay", "make_led", "poll_task"):
+        raise AttributeError(name)
+    from doorsip.hal import devices_setup
+    return getattr(devices_setup, name)
 
 
-def make_led(pins, board, name):
-    s = _spec(board, "leds", name)
-    return Led(pins, s["pin"], s["active_low"], s.get("type", "gpio"), s.get("color"), name)
-
-
-def _earliest(a, b):
-    if a is None:
-        return b
-    if b is None or ticks_diff(a, b) <= 0:
-        return a
-    return b
-
-
-class Hardware:
+class Hardware(_Closing):
     def __init__(self, board, config, pins=None, on_button=None, on_relay=None, on_led=None,
                  **pin_options):
         self.board = board
-        self.pins = pins if pins is not None else make_pins(board, **pin_options)
         self.on_button = on_button
         self.on_relay = on_relay
         self.on_led = on_led
         self.buttons = {}
         self.relays = {}
         self._relay_on = {}
-        self._now = self.pins.ticks_ms()
+        self.status = None
         self._pressed_ref = self._pressed
+        # Which devices (from board and config) is boot-only code: forgotten once
+        # done, so a MicroPython station gets its heap back (as config.release()).
+        from doorsip.hal import devices_setup
         try:
-            names = list(board["buttons"])
-            for name in config.get("buttons") or {}:
-                if name not in names and not name.startswith("_"):
-                    names.append(name)
-            if config.get("role") == "indoor":
-                indoor = config.get("indoor") or {}
-                for key in ("answer_button", "open_button", "hangup_button"):
-                    name = indoor.get(key)
-                    if name and name not in names:
-                        names.append(name)
-            for name in names:
-                self._add_button(name)
-            doors = config.get("doors") or {}
-            relay_names = list(board["relays"])
-            for name in doors:
-                if name not in relay_names and not name.startswith("_"):
-                    relay_names.append(name)
-            for name in relay_names:
-                door = doors.get(name) or {}
-                self.relays[name] = make_relay(self.pins, board, name, door.get("max_on_ms"))
-                self._relay_on[name] = False
-            leds = board["leds"]
-            name = "status" if "status" in leds else (sorted(leds)[0] if leds else None)
-            self.status = make_led(self.pins, board, name) if name else None
-        except BaseException:
-            self.close()
-            raise
+            devices_setup.build(self, board, config, pins, pin_options)
+        finally:
+            import sys
+            sys.modules.pop("doorsip.hal.devices_setup", None)
+            hal = sys.modules.get("doorsip.hal")
+            if hal is not None and "devices_setup" in hal.__dict__:
+                delattr(hal, "devices_setup")
 
     def _add_button(self, name):
-        spec = _spec(self.board, "buttons", name)
-        button = Button(self.pins, spec["pin"], spec["active_low"], spec.get("pull"),
-                        spec.get("bounce_ms", 30), spec.get("hold_ms", 1000), name)
+        from doorsip.board import device_spec
+        spec = device_spec(self.board, "buttons", name)
+        button = _make_button(self.pins, spec, name)
         button.when_pressed = self._pressed_ref
         # Kept for press(): board.py may be released after boot (config.release()).
         button.pin_spec = (spec["pin"], 0 if spec["active_low"] else 1)
@@ -436,12 +382,11 @@ class Hardware:
 
     def next_deadline_ms(self):
         soonest = None
-        for button in self.buttons.values():
-            soonest = _earliest(soonest, button.next_deadline_ms())
-        for relay in self.relays.values():
-            soonest = _earliest(soonest, relay.next_deadline_ms())
-        if self.status is not None:
-            soonest = _earliest(soonest, self.status.next_deadline_ms())
+        for group in (self.buttons.values(), self.relays.values(), (self.status,)):
+            for device in group:
+                t = device.next_deadline_ms() if device is not None else None
+                if t is not None and (soonest is None or ticks_diff(t, soonest) < 0):
+                    soonest = t
         return soonest
 
     def close(self):
@@ -453,23 +398,3 @@ class Hardware:
             except Exception:
                 pass
         self.pins.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-async def poll_task(devices, pins, period_ms=10):
-    """Poll every device each period_ms on the backend's clock, forever."""
-    import asyncio
-    sleep_ms = getattr(asyncio, "sleep_ms", None)
-    while True:
-        now = pins.ticks_ms()
-        for device in devices:
-            device.poll(now)
-        if sleep_ms is not None:
-            await sleep_ms(period_ms)
-        else:
-            await asyncio.sleep(period_ms / 1000)
