@@ -8,26 +8,9 @@ ToneIn(freqs, amplitude=8000)  sum of sine tones (Hz; one number or a tuple),
 SilenceIn()                    zeros
 NullOut()                      discards frames, counts them in .frames
 Per-frame work allocates nothing once the caller reuses its frame buffer.
+The WAV header code (sim_wav.py) and ToneIn (sim_tone.py) load on first use.
 """
-import struct
-
-from doorsip.compat import const
-from doorsip.hal.audio import FRAME_BYTES, FRAME_SAMPLES, RATE, AudioError, AudioIn, AudioOut
-
-_WAVE_PCM = const(1)
-_WAVE_EXTENSIBLE = const(0xFFFE)
-_HEADER_BYTES = const(44)
-_SINE_BITS = const(9)               # 512-entry table: spurs below -50 dB
-_SINE_SIZE = const(1 << _SINE_BITS)
-_PHASE_FRAC = const(16)             # phase accumulator: table index in 9.16 fixed point
-_PHASE_MASK = const((1 << (_SINE_BITS + _PHASE_FRAC)) - 1)
-
-
-def _read_exact(f, n, what, path):
-    data = f.read(n)
-    if data is None or len(data) != n:
-        raise AudioError("%s: truncated WAV (%s)" % (path, what))
-    return data
+from doorsip.hal.audio import FRAME_BYTES, AudioError, AudioIn, AudioOut
 
 
 class WavIn(AudioIn):
@@ -38,55 +21,14 @@ class WavIn(AudioIn):
         self.frames = 0
         self._f = open(path, "rb")
         try:
-            self._data_start, self._data_len = self._parse_header()
+            from doorsip.hal.sim_wav import parse_header
+            self._data_start, self._data_len = parse_header(self._f, path)
         except Exception:
             self._f.close()
             raise
         if self._data_len < 2 and loop:
             raise AudioError("%s: no samples to loop over" % path)
         self._left = self._data_len
-
-    def _parse_header(self):
-        # RIFF/WAVE: a 12-byte header, then chunks of id, little-endian size, data
-        # padded to an even length; "fmt " must come before "data".
-        f = self._f
-        path = self.path
-        head = _read_exact(f, 12, "header", path)
-        if head[0:4] != b"RIFF" or head[8:12] != b"WAVE":
-            raise AudioError("%s: not a RIFF/WAVE file" % path)
-        fmt = None
-        pos = 12
-        while True:
-            chunk = f.read(8)
-            if chunk is None or len(chunk) < 8:
-                raise AudioError("%s: no data chunk" % path)
-            size = struct.unpack_from("<I", chunk, 4)[0]
-            pos += 8
-            if chunk[0:4] == b"fmt ":
-                if size < 16:
-                    raise AudioError("%s: fmt chunk too short" % path)
-                fmt = _read_exact(f, size, "fmt chunk", path)
-                self._check_format(fmt)
-            elif chunk[0:4] == b"data":
-                if fmt is None:
-                    raise AudioError("%s: data chunk before fmt chunk" % path)
-                # 0xFFFFFFFF (or a bogus size) from a streaming writer: to end of file
-                end = f.seek(0, 2)
-                if size > end - pos:
-                    size = end - pos
-                f.seek(pos)
-                return pos, size - (size & 1)
-            else:
-                f.seek(pos + size + (size & 1))
-            pos += size + (size & 1)
-
-    def _check_format(self, fmt):
-        tag, channels, rate, _byte_rate, _align, bits = struct.unpack_from("<HHIIHH", fmt, 0)
-        if tag == _WAVE_EXTENSIBLE and len(fmt) >= 26:
-            tag = struct.unpack_from("<H", fmt, 24)[0]  # first bytes of the subformat GUID
-        if tag != _WAVE_PCM or channels != 1 or rate != RATE or bits != 16:
-            raise AudioError("%s: %s %d Hz %d channel(s) %d-bit; need PCM %d Hz mono 16-bit" % (
-                self.path, "PCM" if tag == _WAVE_PCM else "format %d" % tag, rate, channels, bits, RATE))
 
     def read_into(self, buf):
         view = self.frame_view(buf)
@@ -135,17 +77,8 @@ class WavOut(AudioOut):
         self.frames = 0
         self._bytes = 0
         self._f = open(path, "wb")
-        self._f.write(self._header(0))
-
-    def _header(self, data_len):
-        h = bytearray(_HEADER_BYTES)
-        h[0:4] = b"RIFF"
-        struct.pack_into("<I", h, 4, 36 + data_len)
-        h[8:16] = b"WAVEfmt "
-        struct.pack_into("<IHHIIHH", h, 16, 16, _WAVE_PCM, 1, RATE, RATE * 2, 2, 16)
-        h[36:40] = b"data"
-        struct.pack_into("<I", h, 40, data_len)
-        return h
+        from doorsip.hal.sim_wav import header
+        self._f.write(header(0))
 
     def write(self, buf):
         if self._f is None:
@@ -162,47 +95,10 @@ class WavOut(AudioOut):
         self._f = None
         try:
             f.seek(0)
-            f.write(self._header(self._bytes))
+            from doorsip.hal.sim_wav import header
+            f.write(header(self._bytes))
         finally:
             f.close()
-
-
-class ToneIn(AudioIn):
-    def __init__(self, freqs, amplitude=8000):
-        if not isinstance(freqs, (tuple, list)):
-            freqs = (freqs,)
-        if not freqs or len(freqs) * amplitude > 32767 or amplitude < 0:
-            raise AudioError("tone: need 1+ frequencies and amplitude * count <= 32767")
-        import math
-        from array import array
-        self._table = array("h", [int(32767 * math.sin(2 * math.pi * i / _SINE_SIZE))
-                                  for i in range(_SINE_SIZE)])
-        self._steps = []
-        for hz in freqs:
-            if not 0 < hz < RATE // 2:
-                raise AudioError("tone: %r Hz is outside 0..%d Hz" % (hz, RATE // 2))
-            self._steps.append(int(hz * (_SINE_SIZE << _PHASE_FRAC) / RATE + 0.5))
-        self._phases = [0] * len(self._steps)
-        self.amplitude = amplitude
-        self.frames = 0
-
-    def read_into(self, buf):
-        view = self.frame_view(buf)
-        table = self._table
-        steps = self._steps
-        phases = self._phases
-        amp = self.amplitude
-        tones = len(steps)
-        for i in range(FRAME_SAMPLES):
-            v = 0
-            for t in range(tones):
-                p = phases[t]
-                v += table[p >> _PHASE_FRAC] * amp >> 15
-                phases[t] = (p + steps[t]) & _PHASE_MASK
-            view[2 * i] = v & 0xFF
-            view[2 * i + 1] = (v >> 8) & 0xFF
-        self.frames += 1
-        return FRAME_BYTES
 
 
 class SilenceIn(AudioIn):
@@ -222,3 +118,11 @@ class NullOut(AudioOut):
     def write(self, buf):
         self.frame_view(buf)
         self.frames += 1
+
+
+def __getattr__(name):
+    # ToneIn (tests, tools) from sim_tone on first use.
+    if name != "ToneIn":
+        raise AttributeError(name)
+    from doorsip.hal.sim_tone import ToneIn
+    return ToneIn
