@@ -103,9 +103,8 @@ def run(args):
     # Open the port ourselves first: clear messages for a missing port or
     # permissions before esptool's longer ones.
     open_serial(args.port).close()
-    try:
-        import esptool
-    except ImportError:
+    import importlib.util
+    if importlib.util.find_spec("esptool") is None:
         raise ToolError("esptool is not installed: pip install 'doorsip[flash]' (or pip install esptool)")
     argv = esptool_args(chip, args.port, offset, os.path.abspath(args.firmware), args.baud,
                         erase=not args.no_erase, reset=not args.no_reset,

@@ -4,8 +4,6 @@
 import copy
 import json
 
-import pytest
-
 from doorsip_tools import cli
 
 SECRET = "s3cr3t-Pa55"
