@@ -318,10 +318,15 @@ Content-Length: 0
 """
 
 
-def info_digits(digits, caller, gap_ms=150):
-    """The @DIGITS@ part of policy_uac_info.xml: digits keyed by SIP INFO."""
-    return "".join(_INFO % {"gap": gap_ms, "caller": caller, "cseq": 2 + i, "digit": d}
+def info_digits(digits, caller, gap_ms=150, first_cseq=2):
+    """The @DIGITS@ part of policy_uac_info.xml: digits keyed by SIP INFO (CSeq from
+    first_cseq up; join several with pause() between them, CSeqs rising)."""
+    return "".join(_INFO % {"gap": gap_ms, "caller": caller, "cseq": first_cseq + i, "digit": d}
                    for i, d in enumerate(digits))
+
+
+def pause(ms):
+    return '  <pause milliseconds="%d"/>\n' % ms
 
 
 def door_config(sip_port, rtp_port, call=(), mode="sequential", ring_timeout_s=20, code="1234",

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from stations import (ENDING_OUR_BYE, ENDING_THEIR_BYE, door_config, free_udp_ports,
-                      info_digits, stations)  # noqa: F401
+                      info_digits, pause, stations)  # noqa: F401
 
 
 def _door(stations, runtime="cpython", **kwargs):
@@ -65,7 +65,10 @@ def test_ring_timeout_cancels(stations):
     door.send("press bell")
     started = door.wait_for("call_started", 5)
     door.wait_for("ringing", 5)
+    time.sleep(0.3)  # past the first press's release and its debounce
+    door.send("press bell")  # a second press while calling changes nothing
     ended = door.wait_for("call_ended", 10)
+    assert len(door.find("button")) == 2 and len(door.find("call_started")) == 1
     assert ended["reason"] == "no_answer", ended
     assert 4800 <= ended["t_ms"] - started["t_ms"] <= 7000, (started, ended)
     _ok(ringing)
@@ -99,15 +102,42 @@ def test_allowlisted_caller_is_auto_answered(stations):
     _ok(caller)
 
 
+def _refused(stations, door, caller, status):
+    port = int(door.find("started")[0]["sip"].rsplit(":", 1)[1])
+    return stations.sipp("policy_uac_refused.xml", "127.0.0.1:%d" % port, label="refused " + caller,
+                         subs={"CALLER": caller, "STATUS": status})
+
+
 def test_unknown_caller_gets_403(stations):
     door = _door(stations, allow=["sip:flat200@127.0.0.1"], auto_answer=True)
-    port = int(door.find("started")[0]["sip"].rsplit(":", 1)[1])
-    stranger = stations.sipp("policy_uac_forbidden.xml", "127.0.0.1:%d" % port, subs={"CALLER": "mallory"})
+    stranger = _refused(stations, door, "mallory", 403)
     rejected = door.wait_for("call_rejected", 10)
     assert rejected["status"] == 403 and rejected["from"].startswith("sip:mallory@"), rejected
     _ok(stranger)
     assert not door.find("answered")
     assert door.status()["state"] == "idle"
+
+
+def test_allowed_caller_without_auto_answer_gets_486(stations):
+    door = _door(stations, allow=["sip:flat200@127.0.0.1"], auto_answer=False)
+    caller = _refused(stations, door, "flat200", 486)
+    assert door.wait_for("call_rejected", 10)["status"] == 486
+    _ok(caller)
+    assert not door.find("answered")
+
+
+def test_incoming_call_while_in_a_call_gets_486(stations):
+    callee = _answering(stations, answer_ms=0, talk_ms=3000)
+    door = _door(stations, call=[callee.uri()], allow=["sip:flat200@127.0.0.1"], auto_answer=True)
+    door.send("press bell")
+    door.wait_for("answered", 10)
+    caller = _refused(stations, door, "flat200", 486)
+    _ok(caller)
+    assert door.status()["state"] == "in_call"  # the call in progress is untouched
+    ended = door.wait_for("call_ended", 10)
+    assert ended["reason"] == "remote_bye" and ended["party"] == callee.uri(), ended
+    _ok(callee)
+    assert len(door.find("answered")) == 1
 
 
 def test_lockout_after_wrong_codes_then_right_code_does_not_open(stations):
@@ -123,6 +153,20 @@ def test_lockout_after_wrong_codes_then_right_code_does_not_open(stations):
     assert "".join(e["digit"] for e in door.find("dtmf", method="info")) == "0000#9999#1234#"
     assert not door.find("door_opened")
     assert not door.find("relay")
+
+
+def test_lockout_ends_after_lockout_s(stations):
+    door = _door(stations, allow=["sip:flat200@127.0.0.1"], auto_answer=True, max_wrong=1, lockout_s=3)
+    digits = (info_digits("0#", "flat200", first_cseq=2) + pause(3500)
+              + info_digits("1234", "flat200", first_cseq=4))
+    port = int(door.find("started")[0]["sip"].rsplit(":", 1)[1])
+    caller = stations.sipp("policy_uac_info.xml", "127.0.0.1:%d" % port,
+                           subs={"DIGITS": digits, "ENDING": ENDING_OUR_BYE, "CALLER": "flat200"})
+    locked = door.wait_for("locked_out", 10)
+    opened = door.wait_for("door_opened", 15)
+    assert opened["t_ms"] - locked["t_ms"] >= 3000, (locked, opened)
+    door.wait_for("relay", 5, name="door", state="on")
+    _ok(caller)
 
 
 @pytest.mark.parametrize("runtime", ["cpython", "micropython"])
