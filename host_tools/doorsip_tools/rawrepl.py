@@ -167,8 +167,8 @@ class RawRepl:
         the device is still booting, and, with port_may_vanish, while the port is
         missing (native USB re-enumerating after a reset).
         """
-        if deadline is None:
-            deadline = time.monotonic() + 5.0
+        if deadline is None:  # DOORSIP_CONNECT_S: how long a booting board may take to answer
+            deadline = time.monotonic() + float(os.environ.get("DOORSIP_CONNECT_S", "5"))
         while True:
             try:
                 if self.serial is None:

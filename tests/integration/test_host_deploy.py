@@ -170,8 +170,9 @@ def test_deploy_builds_when_needed(device, tmp_path, capsys):
     assert device_matches(device, manifest) == [] and device.boots() == 0
 
 
-def test_deploy_error_paths(tmp_path, built, capsys):
+def test_deploy_error_paths(tmp_path, built, capsys, monkeypatch):
     out, _manifest = built
+    monkeypatch.setenv("DOORSIP_CONNECT_S", "1")
     status, _o, err = run_cli(capsys, "deploy", "--port", tmp_path / "ttyNOPE", "--board", BOARD, "--out", out,
                               "--no-build")
     assert_one_line_error(status, err, "no such port", "doorsip ports")
