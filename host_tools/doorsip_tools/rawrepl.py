@@ -12,7 +12,9 @@ Protocol (MicroPython docs, "The raw REPL" and "raw-paste mode"):
   Ctrl-B          back to the friendly REPL; Ctrl-D there soft-resets the board.
 
 Every file is written as NAME.tmp, checked by its sha256 on the device and then
-renamed over NAME, so a cut at any moment leaves the old or the new file. A
+renamed over NAME, so a cut at any moment leaves the old or the new file (rename
+over an existing file is atomic on littlefs, the ESP32 default, and on POSIX; on a
+FAT file system the old file is removed first, leaving a short window). A
 device that reboots mid-operation (its banner shows up, the port vanishes, or it
 stops answering) raises DeviceReset; `RawRepl.call` reconnects and retries the
 operation, which is safe because every operation is idempotent.
