@@ -6,7 +6,7 @@ import pty
 import pytest
 
 from doorsip_tools import flash
-from fake_esp_rom import FakeEspRom, SYNC, READ_REG
+from fake_esp_rom import ESP32_MAGIC, ESP32S3_MAGIC, FakeEspRom, SYNC, READ_REG
 from host_support import assert_one_line_error, run_cli
 
 esptool = pytest.importorskip("esptool")
@@ -40,12 +40,16 @@ def test_boards_give_chip_and_offset():
     assert flash.flash_plan(load_board("esp32-s3-devkitc"), "x") == ("esp32s3", "0x0")
 
 
-def test_wrong_chip_is_refused_by_esptool_before_writing(tmp_path, capsys):
+@pytest.mark.parametrize("magic, board, actual, wanted", [
+    (ESP32_MAGIC, "esp32-s3-devkitc", "ESP32", "ESP32-S3"),
+    (ESP32S3_MAGIC, "esp32-devkitc", "ESP32-S3", "ESP32"),
+])
+def test_wrong_chip_is_refused_by_esptool_before_writing(tmp_path, capsys, magic, board, actual, wanted):
     fw = image(tmp_path)
-    with FakeEspRom() as rom:  # answers as an ESP32
-        status, out, err = run_cli(capsys, "flash", "--port", rom.port, "--board", "esp32-s3-devkitc",
+    with FakeEspRom(magic) as rom:
+        status, out, err = run_cli(capsys, "flash", "--port", rom.port, "--board", board,
                                    "--firmware", fw, "--no-reset", "--connect-attempts", "1", "--baud", "115200")
-    line = assert_one_line_error(status, err, "is an ESP32,", "needs an ESP32-S3", "nothing was written")
+    line = assert_one_line_error(status, err, "is an %s," % actual, "needs an %s:" % wanted, "nothing was written")
     assert SYNC in rom.opcodes and READ_REG in rom.opcodes  # esptool really talked to it
     assert rom.wrote_anything() == []
     assert "Traceback" not in out and line
