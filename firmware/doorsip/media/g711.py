@@ -30,16 +30,6 @@ def _check(src, src_len, dst, dst_len):
         raise ValueError("g711: buffer too short for n samples")
 
 
-def _check_copy(dst, dst_off, src, src_off, n):
-    if n < 0 or dst_off < 0 or src_off < 0 or dst_off + n > len(dst) or src_off + n > len(src):
-        raise ValueError("copy: range outside the buffers")
-
-
-def _check_scale(pcm, n, gain16):
-    if n < 0 or n + n > len(pcm) or not 0 <= gain16 <= 16:
-        raise ValueError("scale: bad length or gain")
-
-
 try:
     from doorsip.media import g711_viper as _viper
 except Exception:  # CPython, or a port built without the viper emitter
@@ -65,11 +55,13 @@ if _viper is not None:
         _viper.alaw_decode(codes, 0, out, n)
 
     def copy_into(dst, dst_off, src, src_off, n):
-        _check_copy(dst, dst_off, src, src_off, n)
+        if n < 0 or dst_off < 0 or src_off < 0 or dst_off + n > len(dst) or src_off + n > len(src):
+            raise ValueError("copy: range outside the buffers")
         _viper.copy(dst, dst_off, src, src_off, n)
 
     def scale_into(pcm, n, gain16):
-        _check_scale(pcm, n, gain16)
+        if n < 0 or n + n > len(pcm) or not 0 <= gain16 <= 16:
+            raise ValueError("scale: bad length or gain")
         _viper.scale(pcm, n, gain16)
 
     # Unchecked: for callers that have checked the ranges themselves (jitter.py).
@@ -78,15 +70,8 @@ if _viper is not None:
 else:
     from doorsip.media import g711_py as _py
     copy_raw = _py.copy_into_py
-
-    def copy_into(dst, dst_off, src, src_off, n):
-        _check_copy(dst, dst_off, src, src_off, n)
-        copy_raw(dst, dst_off, src, src_off, n)
-
-    def scale_into(pcm, n, gain16):
-        _check_scale(pcm, n, gain16)
-        _py.scale_into_py(pcm, n, gain16)
-
+    copy_into = _py.copy_into
+    scale_into = _py.scale_into
     ulaw_encode_into = _py.ulaw_encode_into_py
     alaw_encode_into = _py.alaw_encode_into_py
     ulaw_decode_into = _py.ulaw_decode_into_py

@@ -127,3 +127,16 @@ def scale_into_py(pcm, n, gain16):
         pcm[j] = v & 0xFF
         pcm[j + 1] = (v >> 8) & 0xFF
         j += 2
+
+
+# Checked versions: g711.copy_into and g711.scale_into without viper.
+def copy_into(dst, dst_off, src, src_off, n):
+    if n < 0 or dst_off < 0 or src_off < 0 or dst_off + n > len(dst) or src_off + n > len(src):
+        raise ValueError("copy: range outside the buffers")
+    copy_into_py(dst, dst_off, src, src_off, n)
+
+
+def scale_into(pcm, n, gain16):
+    if n < 0 or n + n > len(pcm) or not 0 <= gain16 <= 16:
+        raise ValueError("scale: bad length or gain")
+    scale_into_py(pcm, n, gain16)
