@@ -21,7 +21,6 @@ class EventSink:
         self._start = ticks_ms()
         self._keep = keep
         self.recent = []
-        self.listeners = []
 
     def t_ms(self):
         return ticks_diff(ticks_ms(), self._start)
@@ -36,8 +35,6 @@ class EventSink:
         recent.append(event)
         if len(recent) > self._keep:
             recent.pop(0)
-        for listener in self.listeners:
-            listener(event)
         return event
 
     def _write(self, event):
@@ -54,17 +51,9 @@ class EventSink:
         out.write("[%d] %s\n" % (self.t_ms(), message))
 
 
-class MemorySink(EventSink):
-    """Keeps events and logs in memory only: for tests and embedding."""
-
-    def __init__(self, keep=1000):
-        EventSink.__init__(self, keep=keep)
-        self.logs = []
-
-    def _write(self, event):
-        pass
-
-    def log(self, message):
-        self.logs.append(message)
-        if len(self.logs) > self._keep:
-            self.logs.pop(0)
+def __getattr__(name):
+    # MemorySink (tests, embedding) from events_memory on first use.
+    if name != "MemorySink":
+        raise AttributeError(name)
+    from doorsip.events_memory import MemorySink
+    return MemorySink
