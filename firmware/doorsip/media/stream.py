@@ -25,6 +25,9 @@ asyncio = netio.asyncio
 
 _FRAME_MS = const(20)
 _EARLY_US = const(1000)  # MicroPython's asyncio sleeps in whole ms of ticks_ms
+_FRAME_BYTES = const(320)  # hal/audio.FRAME_BYTES: 20 ms of 8 kHz S16LE
+_KIND_DROPPED = const(0)   # rtp.KIND_DROPPED and KIND_EVENT (rtp loads at the first call)
+_KIND_EVENT = const(2)
 
 
 class _Task:
@@ -167,7 +170,8 @@ class MediaSession:
     MediaSession.from_params(sock, sdp_media_params, audio_in, audio_out, inband) and
     update(params) (re-INVITE) take B's sdp.MediaParams.
     send_digit(digit, duration_ms=160); next_digit() -> (digit, "rfc4733"|"inband")
-    or None; set_remote(addr) (re-INVITE); figures() -> dict for call_ended;
+    or None; set_remote(addr) (re-INVITE); .remote (where it sends, or None);
+    figures() -> dict for call_ended;
     start() / await stop(). Counters live on .rtp_tx, .rtp_rx, .jitter, .pacer,
     .receiver.
     """
@@ -176,15 +180,14 @@ class MediaSession:
                  audio_in=None, audio_out=None, send=True, play=True, inband=None,
                  jitter=None, max_late=3):
         # Imported here: a station without a call never loads the media code.
-        from doorsip.hal.audio import FRAME_BYTES
         from doorsip.media.dtmf import Rfc4733Receiver, Rfc4733Sender
         from doorsip.media.g711 import codec_functions
         from doorsip.media.jitter import JitterBuffer
-        from doorsip.media.rtp import KIND_DROPPED, KIND_EVENT, RtpReceiver, RtpSender
+        from doorsip.media.rtp import RtpReceiver, RtpSender
 
         encode, decode, silence = codec_functions(codec)
         self.sock = sock
-        self._remote = remote
+        self.remote = remote
         self._latched = False
         self.send = send
         self.play = play
@@ -198,13 +201,10 @@ class MediaSession:
         self.dtmf_tx = Rfc4733Sender()
         self.dtmf_rx = Rfc4733Receiver()
         self._inband_digits = []
-        self._pcm_in = bytearray(FRAME_BYTES)
-        self._pcm_out = bytearray(FRAME_BYTES)
-        self._frame_bytes = FRAME_BYTES
+        self._pcm_in = bytearray(_FRAME_BYTES)
+        self._pcm_out = bytearray(_FRAME_BYTES)
         self._source_addr = None
         self._source_text = None
-        self._kind_dropped = KIND_DROPPED
-        self._kind_event = KIND_EVENT
         self.sent = 0
         self.send_dropped = 0
         self.pacer = PacedSender(self._tick, self._deliver, max_late=max_late,
@@ -231,7 +231,7 @@ class MediaSession:
             self.send = False
             return
         remote = netio.resolve(params.remote_ip, params.remote_port)
-        if self._remote is None or netio.addr_text(self._remote) != (params.remote_ip, params.remote_port):
+        if self.remote is None or netio.addr_text(self.remote) != (params.remote_ip, params.remote_port):
             self.set_remote(remote)
 
     # -- control ---------------------------------------------------------------
@@ -246,13 +246,9 @@ class MediaSession:
 
     def set_remote(self, remote):
         """Send to remote (native sockaddr) and latch again on the next sender."""
-        self._remote = remote
+        self.remote = remote
         self._latched = False
         self.rtp_rx.set_remote(None)
-
-    @property
-    def remote(self):
-        return self._remote
 
     def send_digit(self, digit, duration_ms=160):
         """Send digit as RFC 4733 events in place of audio (ValueError if not a digit)."""
@@ -280,10 +276,10 @@ class MediaSession:
         packet = None
         if self.audio_in is not None and not self.audio_in.read_into(pcm_in):
             # No captured frame ready (sound card clock behind ours): silence.
-            for i in range(self._frame_bytes):
+            for i in range(_FRAME_BYTES):
                 pcm_in[i] = 0
         tx = self.rtp_tx
-        if not self.send or self._remote is None:
+        if not self.send or self.remote is None:
             tx.skip_frames(1)  # RFC 3550 5.1: the timestamp counts time, sent or not
         elif self.dtmf_tx.active:
             events = self.dtmf_tx
@@ -306,7 +302,7 @@ class MediaSession:
         return packet
 
     def _deliver(self, packet):
-        if netio.sendto(self.sock, packet, self._remote):
+        if netio.sendto(self.sock, packet, self.remote):
             self.sent += 1
         else:
             self.send_dropped += 1
@@ -319,11 +315,11 @@ class MediaSession:
             self._source_addr = addr
             self._source_text = netio.addr_text(addr)
         kind = rx.on_packet(data, len(data), self._source_text, now)
-        if kind == self._kind_dropped:
+        if kind == _KIND_DROPPED:
             return
         if not self._latched:
-            self._remote = addr
+            self.remote = addr
             self._latched = True
-        if kind == self._kind_event:
+        if kind == _KIND_EVENT:
             off = rx.payload_offset
             self.dtmf_rx.receive(memoryview(data)[off:off + rx.payload_len], rx.timestamp32, now)
