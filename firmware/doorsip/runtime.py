@@ -7,6 +7,8 @@
 #
 # On the sim board it reads the line commands of DESIGN.md section 4 on stdin
 # (press, hold, status, quit) and writes one JSON event per line on stdout.
+# Start-up code (arguments, config, building the station) is in runtime_boot.py,
+# dropped after boot to give its code's heap back.
 import sys
 
 from doorsip import netio
@@ -21,31 +23,33 @@ _INFO_GAP_MS = const(200)
 _MAX_ADDR_CACHE = const(16)
 
 
-class Phone:
-    """The policy's phone (app/intercom.py) over the UA and the media path."""
+class Station:
+    """The station; it is also the policy's phone (app/intercom.py): call, cancel,
+    hangup, ring, reject, answer, send_digits, register, keepalive."""
 
-    def __init__(self, station):
-        self.s = station
+    def __init__(self, config, board, events, mic=None, speaker=None):
+        from doorsip import runtime_boot
+        runtime_boot.init_station(self, config, board, events, mic, speaker)
 
+    # ---- the phone -------------------------------------------------------------
     def call(self, target):
-        s = self.s
         from doorsip.sip import sdp
         from doorsip.sip.useragent import UAError
-        offer = sdp.build_offer(s.local_host, s.rtp_port, s.codecs, s.dtmf_pt)
+        offer = sdp.build_offer(self.local_host, self.rtp_port, self.codecs, self.dtmf_pt)
         try:
-            call = s.ua.invite(target, offer, ticks_ms())
+            call = self.ua.invite(target, offer, ticks_ms())
         except (UAError, ValueError) as exc:
-            s.events.emit("error", {"what": "call", "target": target, "message": str(exc)})
+            self.events.emit("error", {"what": "call", "target": target, "message": str(exc)})
             return None
-        s.events.emit("call_started", {"target": target})
+        self.events.emit("call_started", {"target": target})
         return call
 
     def _ua(self, name, *args):
         from doorsip.sip.useragent import UAError
         try:
-            getattr(self.s.ua, name)(*args)
+            getattr(self.ua, name)(*args)
         except UAError as exc:
-            self.s.events.log("%s: %s" % (name, exc))
+            self.events.log("%s: %s" % (name, exc))
 
     def cancel(self, call):
         self._ua("cancel", call)
@@ -59,93 +63,39 @@ class Phone:
     def reject(self, call, status):
         self._ua("answer", call, status)
 
+    def register(self):
+        self._ua("register", ticks_ms())
+
     def answer(self, call):
         """Accept with an SDP answer; False (and 488) when no codec fits (RFC 3264 6)."""
-        s = self.s
         from doorsip.sip import sdp
         try:
-            body, params = sdp.answer(call.remote_sdp, s.local_host, s.rtp_port, s.codecs)
+            body, params = sdp.answer(call.remote_sdp, self.local_host, self.rtp_port, self.codecs)
         except sdp.SdpError as exc:
-            s.events.log("answer: %s" % exc.reason)
+            self.events.log("answer: %s" % exc.reason)
             self._ua("answer", call, exc.status)
             return False
         self._ua("answer", call, 200, body)
-        s.start_media(call, params)
+        self.start_media(call, params)
         return True
 
     def send_digits(self, call, digits, method):
-        s = self.s
-        media = s.media
+        media = self.media
         if method == "rfc4733" and media is not None and media.call is call \
                 and media.dtmf_pt is not None:
-            s.digits_out += digits
+            self.digits_out += digits
         else:
-            s.info_out += digits
-            s.info_call = call
-
-    def register(self):
-        self._ua("register", ticks_ms())
+            self.info_out += digits
+            self.info_call = call
 
     def keepalive(self):
         # OPTIONS to the registrar keeps the NAT binding open and, unlike a bare
         # CRLF, tells us when the network or the PBX is gone (408 -> re-register).
-        s = self.s
-        target = "sip:%s" % s.config["sip"]["registrar"]
         try:
-            s.keepalive_id = s.ua.options(target, ticks_ms())
+            self.keepalive_id = self.ua.options("sip:%s" % self.config["sip"]["registrar"],
+                                                ticks_ms())
         except Exception as exc:
-            s.events.log("keepalive: %s" % exc)
-
-
-class Station:
-    def __init__(self, config, board, events, mic=None, speaker=None):
-        from doorsip.hal import devices
-        from doorsip.hal.audio import open_audio
-        from doorsip.sip.useragent import UserAgent
-        from doorsip.app.intercom import Intercom
-        from doorsip.media.dtmf import DigitDeduplicator
-        self.config = config
-        self.board = board
-        self.events = events
-        sip = config["sip"]
-        rtp = config["rtp"]
-        self.codecs = tuple(rtp["codecs"])
-        self.dtmf_methods = rtp["dtmf"]
-        self.dtmf_pt = rtp.get("dtmf_pt", 101) if "rfc4733" in self.dtmf_methods else None
-        self.rtp_port = rtp["port"]
-        self.local_host = local_host_for(config)
-        self.quit = asyncio.Event()
-        self.media = None
-        self.rtcp = None
-        self.rtcp_dest = None
-        self.inband = None
-        self.digits_out = ""
-        self.digit_next = 0
-        self.info_out = ""
-        self.info_call = None
-        self.info_next = 0
-        self.keepalive_id = None
-        self.led_pattern = None
-        self.policy = None
-        self._addr_cache = {}
-        self.dedup = DigitDeduplicator()
-        # Hardware first, so the relay is off before anything else can fail (boot).
-        self.hw = devices.Hardware(board, config, on_button=self._on_button,
-                                   on_relay=self._on_relay, on_led=self._on_led)
-        self.audio_in = self.audio_out = self.sip_sock = self.rtp_sock = self.rtcp_sock = None
-        try:
-            self.audio_in, self.audio_out = open_audio(board["audio"], mic, speaker)
-            self.sip_sock = netio.open_udp(sip["local_port"])
-            self.rtp_sock = netio.open_udp(self.rtp_port)
-            # RTCP on the next port up (RFC 3550 11).
-            self.rtcp_sock = netio.open_udp(self.rtp_port + 1)
-        except BaseException:
-            self.close()  # relays stay off, nothing half-open
-            raise
-        now = ticks_ms()
-        self.ua = UserAgent.from_config(sip, self.local_host, now_ms=now)
-        self.phone = Phone(self)
-        self.policy = Intercom(config, self.phone, self.hw, events, now)
+            self.events.log("keepalive: %s" % exc)
 
     # ---- devices -----------------------------------------------------------------
     def _on_button(self, name, now):
@@ -162,16 +112,6 @@ class Station:
             self.events.emit("led", {"pattern": pattern})
 
     # ---- SIP ------------------------------------------------------------------------
-    def _sockaddr(self, dest):
-        cache = self._addr_cache
-        addr = cache.get(dest)
-        if addr is None:
-            if len(cache) >= _MAX_ADDR_CACHE:
-                cache.clear()
-            addr = netio.resolve(dest[0], dest[1])
-            cache[dest] = addr
-        return addr
-
     def pump(self):
         """Hand the UA's events to the policy and send what the UA queued."""
         ua = self.ua
@@ -186,9 +126,15 @@ class Station:
                 if not MICROPYTHON:
                     import traceback
                     traceback.print_exc()
+        cache = self.addr_cache
         for data, dest in ua.datagrams():
             try:
-                netio.sendto(self.sip_sock, data, self._sockaddr(dest))
+                addr = cache.get(dest)
+                if addr is None:
+                    if len(cache) >= _MAX_ADDR_CACHE:
+                        cache.clear()
+                    addr = cache[dest] = netio.resolve(dest[0], dest[1])
+                netio.sendto(self.sip_sock, data, addr)
             except OSError as exc:
                 self.events.log("send to %s:%s failed: %s" % (dest[0], dest[1], exc))
 
@@ -212,7 +158,15 @@ class Station:
             if call.direction == "out":
                 policy.on_answered(call, now)
                 if policy.call is call:
-                    self._media_for_answer(call, ev.body or call.remote_sdp)
+                    from doorsip.sip import sdp
+                    try:
+                        params = sdp.accept_answer(ev.body or call.remote_sdp, self.codecs,
+                                                   self.dtmf_pt or 101)
+                    except sdp.SdpError as exc:
+                        self.events.emit("error", {"what": "sdp", "message": exc.reason})
+                        self.hangup(call)
+                        return
+                    self.start_media(call, params)
         elif kind == "call_failed":
             policy.on_call_failed(call, ev.status, now)
         elif kind == "call_ended":
@@ -237,16 +191,6 @@ class Station:
                 self.events.emit("registration_failed", {"status": 408, "reason": "keepalive"})
                 policy.on_registration_failed(now, True)
 
-    def _media_for_answer(self, call, body):
-        from doorsip.sip import sdp
-        try:
-            params = sdp.accept_answer(body, self.codecs, self.dtmf_pt or 101)
-        except sdp.SdpError as exc:
-            self.events.emit("error", {"what": "sdp", "message": exc.reason})
-            self.phone.hangup(call)
-            return
-        self.start_media(call, params)
-
     def dtmf_in(self, call, digit, method, now, start_ms=None):
         if method not in self.dtmf_methods:
             return
@@ -262,8 +206,18 @@ class Station:
             self.stop_media()
         self.dedup.reset()
         self.digits_out = ""
+        if self.inband is None and "inband" in self.dtmf_methods:
+            from doorsip.media.dtmf import InbandDetector
+            detector = InbandDetector()
+            if detector.enabled:
+                self.inband = detector
+            else:
+                self.events.log("in-band DTMF off: %s" % detector.reason)
+                self.dtmf_methods = [m for m in self.dtmf_methods if m != "inband"]
+        if self.inband is not None:
+            self.inband.reset()
         media = MediaSession.from_params(self.rtp_sock, params, self.audio_in, self.audio_out,
-                                         self._inband_detector())
+                                         self.inband)
         media.call = call
         self.media = media
         self.rtcp = RtcpSession(media.rtp_tx, media.rtp_rx, self.config["sip"]["user"].encode())
@@ -273,19 +227,6 @@ class Station:
         media.start()
         self.events.log("media %s %s:%d pt %d" % (params.codec, params.remote_ip,
                                                   params.remote_port, params.payload_type))
-
-    def _inband_detector(self):
-        if self.inband is None and "inband" in self.dtmf_methods:
-            from doorsip.media.dtmf import InbandDetector
-            detector = InbandDetector()
-            if not detector.enabled:
-                self.events.log("in-band DTMF off: %s" % detector.reason)
-                self.dtmf_methods = [m for m in self.dtmf_methods if m != "inband"]
-                return None
-            self.inband = detector
-        if self.inband is not None:
-            self.inband.reset()
-        return self.inband
 
     def stop_media(self):
         media = self.media
@@ -297,21 +238,52 @@ class Station:
 
     def _send_rtcp(self, packet):
         dest = self.rtcp_dest
-        if self.rtcp.remote is not None and self.rtcp.remote is not self._rtcp_latched:
+        remote = self.rtcp.remote
+        if remote is not None and remote is not self.rtcp_latched:
             # Symmetric RTCP, as for RTP: answer where the far end's reports come from.
-            self._rtcp_latched = self.rtcp.remote
-            self.rtcp_dest = dest = netio.resolve(self.rtcp.remote[0], self.rtcp.remote[1])
+            self.rtcp_latched = remote
+            self.rtcp_dest = dest = netio.resolve(remote[0], remote[1])
         if dest is not None:
             netio.sendto(self.rtcp_sock, packet, dest)
-
-    _rtcp_latched = None
 
     def _on_rtcp(self, data, addr):
         if self.rtcp is not None:
             self.rtcp.on_packet(data, len(data), netio.addr_text(addr), ticks_ms())
 
-    def _media_tick(self, now):
-        media = self.media
+    def _on_sip(self, data, addr):
+        self.ua.receive(data, netio.addr_text(addr), ticks_ms())
+        self.pump()
+
+    # ---- tasks -----------------------------------------------------------------------
+    def _tick(self, now):
+        # the UA's retransmission and expiry timers
+        deadline = self.ua.next_deadline_ms()
+        if deadline is not None and ticks_diff(now, deadline) >= 0:
+            self.ua.on_timer(now)
+
+    async def _ticker(self):
+        policy = self.policy
+        while not self.quit.is_set():
+            now = ticks_ms()
+            self._tick(now)
+            deadline = policy.next_deadline_ms()
+            if deadline is not None and ticks_diff(now, deadline) >= 0:
+                policy.poll(now)
+            self.hw.poll(now)
+            media = self.media
+            if media is not None:
+                self._media_tick(media, now)
+            if self.info_out and ticks_diff(now, self.info_next) >= 0:
+                from doorsip.media.dtmf import info_body, CONTENT_DTMF_RELAY
+                digit = self.info_out[0]
+                self.info_out = self.info_out[1:]
+                self.info_next = ticks_add(now, _INFO_GAP_MS)
+                self._ua("send_info", self.info_call, CONTENT_DTMF_RELAY,
+                         info_body(digit, 160, CONTENT_DTMF_RELAY))
+            self.pump()
+            await netio.sleep_ms(_TICK_MS)
+
+    def _media_tick(self, media, now):
         while True:
             got = media.next_digit()
             if got is None:
@@ -329,40 +301,14 @@ class Station:
         if self.rtcp.due(now):
             self._send_rtcp(self.rtcp.build_report(now))
 
-    def _on_sip(self, data, addr):
-        self.ua.receive(data, netio.addr_text(addr), ticks_ms())
-        self.pump()
-
-    # ---- tasks -----------------------------------------------------------------------
-    async def _ticker(self):
-        ua = self.ua
-        policy = self.policy
-        while not self.quit.is_set():
-            now = ticks_ms()
-            deadline = ua.next_deadline_ms()
-            if deadline is not None and ticks_diff(now, deadline) >= 0:
-                ua.on_timer(now)
-            deadline = policy.next_deadline_ms()
-            if deadline is not None and ticks_diff(now, deadline) >= 0:
-                policy.poll(now)
-            self.hw.poll(now)
-            if self.media is not None:
-                self._media_tick(now)
-            if self.info_out and ticks_diff(now, self.info_next) >= 0:
-                self._send_info_digit(now)
-            self.pump()
-            await netio.sleep_ms(_TICK_MS)
-
-    def _send_info_digit(self, now):
-        from doorsip.media.dtmf import info_body, CONTENT_DTMF_RELAY
-        digit = self.info_out[0]
-        self.info_out = self.info_out[1:]
-        self.info_next = ticks_add(now, _INFO_GAP_MS)
-        self.phone._ua("send_info", self.info_call, CONTENT_DTMF_RELAY,
-                       info_body(digit, 160, CONTENT_DTMF_RELAY))
-
     async def _commands(self, stream):
-        reader = await _line_reader(stream)
+        # an object with `await readline()` over stdin on either interpreter
+        if MICROPYTHON:
+            reader = asyncio.StreamReader(stream)
+        else:
+            reader = asyncio.StreamReader()
+            protocol = asyncio.StreamReaderProtocol(reader)
+            await asyncio.get_running_loop().connect_read_pipe(lambda: protocol, stream)
         while not self.quit.is_set():
             line = await reader.readline()
             if not line:
@@ -386,35 +332,29 @@ class Station:
                 except (IndexError, ValueError):
                     self.events.emit("error", {"what": "command", "message": "hold <button> <ms>"})
                     return
-            await self._press(words[1], ms)
+            # Drive the simulated pin through a press: the Button device debounces
+            # it and fires when_pressed, exactly as a real contact would.
+            try:
+                self.hw.press(words[1], True)
+            except Exception as exc:  # a button name the board lacks
+                self.events.emit("error", {"what": "press", "message": str(exc)})
+                return
+            await netio.sleep_ms(ms)
+            self.hw.press(words[1], False)
         elif verb == "status":
-            self.emit_status()
+            used, free = heap_info()
+            self.events.emit("status", {
+                "state": self.policy.state_name(),
+                "registration": self.policy.registration_name(),
+                "calls": len(self.ua.calls),
+                "heap_used": used if MICROPYTHON else None,
+                "heap_free": free if MICROPYTHON else None,
+            })
         elif verb == "quit":
             self.quit.set()
         else:
             self.events.emit("error", {"what": "command",
                                        "message": "unknown command %r (press, hold, status, quit)" % line})
-
-    async def _press(self, name, ms):
-        """Drive the simulated pin through a press: the Button device debounces it
-        and fires when_pressed, exactly as a real contact would."""
-        try:
-            self.hw.press(name, True)
-        except Exception as exc:  # a button name the board lacks
-            self.events.emit("error", {"what": "press", "message": str(exc)})
-            return
-        await netio.sleep_ms(ms)
-        self.hw.press(name, False)
-
-    def emit_status(self):
-        used, free = heap_info()
-        self.events.emit("status", {
-            "state": self.policy.state_name(),
-            "registration": self.policy.registration_name(),
-            "calls": len(self.ua.calls),
-            "heap_used": used if MICROPYTHON else None,
-            "heap_free": free if MICROPYTHON else None,
-        })
 
     async def run(self, commands=None):
         from doorsip.media.stream import PacketReceiver
@@ -433,41 +373,35 @@ class Station:
         try:
             await self.quit.wait()
         finally:
-            await self.shutdown(sip_rx, rtcp_rx, ticker, reader)
-
-    async def shutdown(self, sip_rx, rtcp_rx, ticker, reader):
-        """Relay off, calls ended, un-REGISTER, sockets closed (DESIGN.md section 4)."""
-        for name in self.hw.relays:
-            self.hw.relays[name].off()
-        self.hw.poll()
-        try:
-            for call in self.ua.calls:
-                self.phone.hangup(call)
-            if self.policy.registered:
-                self.ua.unregister(ticks_ms())
-            self.pump()
-            # Give the BYE / un-REGISTER a moment to be answered (or retransmitted).
-            for _ in range(30):
-                if not self.ua.calls and not self.ua.registered:
-                    break
-                await netio.sleep_ms(_TICK_MS)
-                now = ticks_ms()
-                deadline = self.ua.next_deadline_ms()
-                if deadline is not None and ticks_diff(now, deadline) >= 0:
-                    self.ua.on_timer(now)
+            # Relay off, calls ended, un-REGISTER, sockets closed (DESIGN.md section 4).
+            for name in self.hw.relays:
+                self.hw.relays[name].off()
+            self.hw.poll()
+            try:
+                for call in self.ua.calls:
+                    self.hangup(call)
+                if self.policy.registered:
+                    self.ua.unregister(ticks_ms())
                 self.pump()
-        finally:
-            if self.media is not None:
+                # Give the BYE / un-REGISTER a moment to be answered (or retransmitted).
+                for _ in range(30):
+                    if not self.ua.calls and not self.ua.registered:
+                        break
+                    await netio.sleep_ms(_TICK_MS)
+                    self._tick(ticks_ms())
+                    self.pump()
+            finally:
                 media = self.media
-                self.stop_media()
-                await media.stop()
-            for task in (ticker, reader):
-                if task is not None:
-                    task.cancel()
-            await sip_rx.stop()
-            await rtcp_rx.stop()
-            self.close()
-            self.events.emit("stopped", None)
+                if media is not None:
+                    self.stop_media()
+                    await media.stop()
+                for task in (ticker, reader):
+                    if task is not None:
+                        task.cancel()
+                await sip_rx.stop()
+                await rtcp_rx.stop()
+                self.close()
+                self.events.emit("stopped", None)
 
     def close(self):
         self.hw.close()  # relays off first
@@ -479,120 +413,25 @@ class Station:
                     pass
 
 
-async def _line_reader(stream):
-    """An object with `await readline()` over stdin on either interpreter."""
-    if MICROPYTHON:
-        return asyncio.StreamReader(stream)
-    reader = asyncio.StreamReader()
-    protocol = asyncio.StreamReaderProtocol(reader)
-    await asyncio.get_running_loop().connect_read_pipe(lambda: protocol, stream)
-    return reader
-
-
-def local_host_for(config):
-    """The address our Contact, Via and SDP carry: the one the system would use to
-    reach the registrar (or the first call target); loopback peers get 127.0.0.1."""
-    sip = config["sip"]
-    peer = sip.get("registrar") or sip.get("proxy")
-    if not peer:
-        for name in config.get("buttons") or {}:
-            calls = config["buttons"][name].get("call") or []
-            if calls:
-                peer = calls[0].split("@")[-1].split(";")[0]
-                break
-    host = (peer or "127.0.0.1").rsplit(":", 1)[0] if peer and peer.count(":") == 1 else (peer or "127.0.0.1")
-    if host.startswith("sip:"):
-        host = host[4:]
-    if host.startswith("127.") or host == "localhost":
-        return "127.0.0.1"
-    try:  # an ESP32 with Wi-Fi up
-        import network
-        return network.WLAN(network.STA_IF).ifconfig()[0]
-    except Exception:
-        pass
-    try:  # CPython: the source address the kernel picks for this peer
-        import socket
-        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            probe.connect((host, 5060))
-            return probe.getsockname()[0]
-        finally:
-            probe.close()
-    except Exception:
-        return "127.0.0.1"
-
-
-def _parse_args(argv):
-    opts = {"config": None, "board": None, "mic": None, "speaker": None, "boards_dir": None}
-    i = 0
-    while i < len(argv):
-        key = argv[i]
-        if key.startswith("--") and key[2:].replace("-", "_") in opts and i + 1 < len(argv):
-            opts[key[2:].replace("-", "_")] = argv[i + 1]
-            i += 2
-        else:
-            raise ValueError("unknown argument %r (use --config FILE --board NAME "
-                             "[--mic FILE.wav] [--speaker FILE.wav] [--boards-dir DIR])" % key)
-    if not opts["config"]:
-        raise ValueError("--config FILE is required")
-    return opts
-
-
-def load(opts):
-    """(config, board) validated, or an exception whose message names the problem."""
-    from doorsip import config as config_mod
-    from doorsip import board as board_mod
-    cfg = config_mod.load(opts["config"])
-    board = board_mod.load_board(opts["board"] or cfg.get("board") or "sim", opts["boards_dir"])
-    board_mod.check_board_against_config(board, cfg)
-    return cfg, board
-
-
-async def _main_async(station, commands):
-    await station.run(commands)
-
-
 def main(argv=None):
     from doorsip.events import EventSink
-    argv = sys.argv[1:] if argv is None else argv
+    from doorsip import runtime_boot
     events = EventSink()
+    station = runtime_boot.boot(Station, sys.argv[1:] if argv is None else argv, events)
+    runtime_boot.release()
+    del runtime_boot
+    if not isinstance(station, Station):
+        return station  # boot failed: the exit status
     try:
-        opts = _parse_args(argv)
-        cfg, board = load(opts)
-    except Exception as exc:  # config/board errors already name the field
-        sys.stderr.write("doorsip run: error: %s\n" % exc)
-        return 2
-    station = None
-    try:
-        station = Station(cfg, board, events, opts["mic"], opts["speaker"])
-        # The validator and board loader are done: give their code's heap back
-        # (MicroPython; about 27 KB on the 64-bit unix port).
-        from doorsip import config as config_mod
-        config_mod.release()
-        del config_mod
-        commands = sys.stdin if board.get("pins") == "sim" else None
-        _install_sigterm(station)
-        asyncio.run(_main_async(station, commands))
+        asyncio.run(station.run(station.commands))
     except KeyboardInterrupt:
         pass
     except Exception as exc:
         events.emit("error", {"what": "station", "message": repr(exc)})
-        if station is not None:
-            station.close()  # relay off on any exception
+        station.close()  # relay off on any exception
         sys.stderr.write("doorsip run: error: %r\n" % (exc,))
         return 1
     return 0
-
-
-def _install_sigterm(station):
-    try:
-        import signal
-    except ImportError:  # MicroPython unix port: no signal module; stdin EOF or quit stops it
-        return
-
-    def handler(signum, frame):
-        station.quit.set()
-    signal.signal(signal.SIGTERM, handler)
 
 
 if __name__ == "__main__":

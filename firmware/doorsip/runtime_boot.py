@@ -1,0 +1,152 @@
+# The start-up half of the runtime glue (runtime.py): command-line arguments, the
+# config and board files, the local address, and building a Station's devices,
+# sockets, user agent and policy. Code that runs once: runtime.main() forgets
+# this module after boot so a MicroPython device gets its code's heap back, as
+# config.release() does for the validator.
+import sys
+
+from doorsip import netio
+from doorsip.compat import ticks_ms
+
+
+def init_station(s, config, board, events, mic, speaker):
+    """Station.__init__: hardware first, then audio, sockets, UA and policy."""
+    from doorsip.hal import devices
+    from doorsip.hal.audio import open_audio
+    from doorsip.sip.useragent import UserAgent
+    from doorsip.app.intercom import Intercom
+    from doorsip.media.dtmf import DigitDeduplicator
+    s.config = config
+    s.board = board
+    s.events = events
+    sip = config["sip"]
+    rtp = config["rtp"]
+    s.codecs = tuple(rtp["codecs"])
+    s.dtmf_methods = rtp["dtmf"]
+    s.dtmf_pt = rtp.get("dtmf_pt", 101) if "rfc4733" in s.dtmf_methods else None
+    s.rtp_port = rtp["port"]
+    s.local_host = local_host_for(config)
+    s.quit = netio.asyncio.Event()
+    s.media = s.rtcp = s.rtcp_dest = s.rtcp_latched = s.inband = None
+    s.digits_out = s.info_out = ""
+    s.digit_next = s.info_next = 0
+    s.info_call = s.keepalive_id = s.led_pattern = s.policy = None
+    s.addr_cache = {}
+    s.dedup = DigitDeduplicator()
+    # Hardware first, so the relay is off before anything else can fail (boot).
+    s.hw = devices.Hardware(board, config, on_button=s._on_button,
+                            on_relay=s._on_relay, on_led=s._on_led)
+    s.audio_in = s.audio_out = s.sip_sock = s.rtp_sock = s.rtcp_sock = None
+    try:
+        s.audio_in, s.audio_out = open_audio(board["audio"], mic, speaker)
+        s.sip_sock = netio.open_udp(sip["local_port"])
+        s.rtp_sock = netio.open_udp(s.rtp_port)
+        # RTCP on the next port up (RFC 3550 11).
+        s.rtcp_sock = netio.open_udp(s.rtp_port + 1)
+    except BaseException:
+        s.close()  # relays stay off, nothing half-open
+        raise
+    now = ticks_ms()
+    s.ua = UserAgent.from_config(sip, s.local_host, now_ms=now)
+    # the station is the policy's phone (see app/intercom.py)
+    s.policy = Intercom(config, s, s.hw, events, now)
+
+
+def local_host_for(config):
+    """The address our Contact, Via and SDP carry: the one the system would use to
+    reach the registrar (or the first call target); loopback peers get 127.0.0.1."""
+    sip = config["sip"]
+    peer = sip.get("registrar") or sip.get("proxy")
+    if not peer:
+        for name in config.get("buttons") or {}:
+            calls = config["buttons"][name].get("call") or []
+            if calls:
+                peer = calls[0].split("@")[-1].split(";")[0]
+                break
+    host = (peer or "127.0.0.1").rsplit(":", 1)[0] if peer and peer.count(":") == 1 else (peer or "127.0.0.1")
+    if host.startswith("sip:"):
+        host = host[4:]
+    if host.startswith("127.") or host == "localhost":
+        return "127.0.0.1"
+    try:  # an ESP32 with Wi-Fi up
+        import network
+        return network.WLAN(network.STA_IF).ifconfig()[0]
+    except Exception:
+        pass
+    try:  # CPython: the source address the kernel picks for this peer
+        import socket
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            probe.connect((host, 5060))
+            return probe.getsockname()[0]
+        finally:
+            probe.close()
+    except Exception:
+        return "127.0.0.1"
+
+
+def parse_args(argv):
+    opts = {"config": None, "board": None, "mic": None, "speaker": None, "boards_dir": None}
+    i = 0
+    while i < len(argv):
+        key = argv[i]
+        if key.startswith("--") and key[2:].replace("-", "_") in opts and i + 1 < len(argv):
+            opts[key[2:].replace("-", "_")] = argv[i + 1]
+            i += 2
+        else:
+            raise ValueError("unknown argument %r (use --config FILE --board NAME "
+                             "[--mic FILE.wav] [--speaker FILE.wav] [--boards-dir DIR])" % key)
+    if not opts["config"]:
+        raise ValueError("--config FILE is required")
+    return opts
+
+
+def load(opts):
+    """(config, board) validated, or an exception whose message names the problem."""
+    from doorsip import config as config_mod
+    from doorsip import board as board_mod
+    cfg = config_mod.load(opts["config"])
+    board = board_mod.load_board(opts["board"] or cfg.get("board") or "sim", opts["boards_dir"])
+    board_mod.check_board_against_config(board, cfg)
+    return cfg, board
+
+
+def boot(station_class, argv, events):
+    """A started Station (.commands: stdin on the sim board, else None), or the
+    exit status when boot failed (2: arguments/config/board, 1: the station)."""
+    try:
+        opts = parse_args(argv)
+        cfg, board = load(opts)
+    except Exception as exc:  # config/board errors already name the field
+        sys.stderr.write("doorsip run: error: %s\n" % exc)
+        return 2
+    try:
+        station = station_class(cfg, board, events, opts["mic"], opts["speaker"])
+    except KeyboardInterrupt:
+        return 0
+    except Exception as exc:
+        events.emit("error", {"what": "station", "message": repr(exc)})
+        sys.stderr.write("doorsip run: error: %r\n" % (exc,))
+        return 1
+    # The validator and board loader are done: give their code's heap back
+    # (MicroPython; about 27 KB on the 64-bit unix port).
+    from doorsip import config as config_mod
+    config_mod.release()
+    station.commands = sys.stdin if board.get("pins") == "sim" else None
+    try:
+        import signal
+    except ImportError:  # MicroPython unix port: no signal module; stdin EOF or quit stops it
+        return station
+
+    def handler(signum, frame):
+        station.quit.set()
+    signal.signal(signal.SIGTERM, handler)
+    return station
+
+
+def release():
+    """Forget this module (its code's heap comes back); call after boot()."""
+    package = sys.modules.get("doorsip")
+    sys.modules.pop("doorsip.runtime_boot", None)
+    if package is not None and "runtime_boot" in package.__dict__:
+        delattr(package, "runtime_boot")
