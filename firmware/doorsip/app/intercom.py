@@ -91,15 +91,15 @@ class Intercom:
         self.reg_retry_ms = _REG_RETRY_MIN_MS
         self.reg_retry_at = None
         self.keepalive_at = None
-        self._led(now_ms, "booting")
+        self.hw.led("booting")
 
     # ---- start / registration ------------------------------------------------
     def start(self, now_ms):
         if self.uses_registrar:
-            self._led(now_ms, "registering")
+            self.hw.led("registering")
             self.phone.register()
         else:
-            self._led(now_ms, "registered")
+            self.hw.led("registered")
 
     def on_registered(self, now_ms):
         self.registered = True
@@ -108,7 +108,7 @@ class Intercom:
         self.reg_retry_at = None
         self.keepalive_at = ticks_add(now_ms, _KEEPALIVE_MS)
         if self.state == _IDLE:
-            self._led(now_ms, "registered")
+            self.hw.led("registered")
 
     def on_registration_failed(self, now_ms, unreachable):
         """Registration failed or was lost; retry with exponential back-off.
@@ -119,7 +119,7 @@ class Intercom:
         self.reg_retry_at = ticks_add(now_ms, self.reg_retry_ms)
         self.reg_retry_ms = min(self.reg_retry_ms * 2, _REG_RETRY_MAX_MS)
         if self.state == _IDLE:
-            self._led(now_ms, "registration_failed")
+            self.hw.led("registration_failed")
 
     # ---- buttons ----------------------------------------------------------------
     def on_button(self, name, now_ms):
@@ -129,7 +129,15 @@ class Intercom:
                 self._answer_incoming(now_ms)
                 return
             if name == indoor.get("open_button", "open"):
-                self._send_door_code(now_ms)
+                code = indoor.get("door_code")
+                if self.state != _IN_CALL:
+                    self.events.log("open: no call in progress")
+                elif not code:
+                    self.events.log("open: no indoor.door_code configured")
+                else:
+                    method = indoor.get("dtmf_method", "rfc4733")
+                    self.phone.send_digits(self.call, code, method)
+                    self.events.emit("code_sent", {"method": method})
                 return
             if name == indoor.get("hangup_button", "hangup"):
                 self.hang_up(now_ms, "local_hangup")
@@ -152,7 +160,7 @@ class Intercom:
         ring_ms = int(button.get("ring_timeout_s", 20) * 1000)
         self.call_list = CallList(self.phone, targets, button.get("mode", "sequential"), ring_ms)
         self.state = _CALLING
-        self._led(now_ms, "calling")
+        self.hw.led("calling")
         if self.call_list.start(now_ms) == EXHAUSTED:
             self._call_list_exhausted(now_ms)
 
@@ -186,9 +194,8 @@ class Intercom:
     def _call_list_exhausted(self, now_ms):
         reason = self.call_list.last_failure if self.call_list else None
         self.call_list = None
-        self.state = _IDLE
         self.events.emit("call_ended", {"reason": "no_answer", "last": reason})
-        self._led_idle(now_ms)
+        self._back_to_idle(now_ms)
 
     # ---- incoming calls ---------------------------------------------------------
     def on_incoming(self, handle, from_uri, now_ms):
@@ -201,7 +208,7 @@ class Intercom:
             self.call = handle
             self.caller = from_uri
             self.phone.ring(handle)
-            self._led(now_ms, "ringing")
+            self.hw.led("ringing")
             delay = self.indoor.get("auto_answer_s")
             if delay is not None:
                 self.answer_at_ms = ticks_add(now_ms, int(delay * 1000))
@@ -253,7 +260,7 @@ class Intercom:
         max_s = (self.config.get("call") or {}).get("max_duration_s")
         self.call_deadline_ms = ticks_add(now_ms, int(max_s * 1000)) if max_s else None
         self.events.emit("answered", {"party": party})
-        self._led(now_ms, "in_call")
+        self.hw.led("in_call")
 
     def on_dtmf(self, handle, digit, method, now_ms):
         if handle != self.call or self.state != _IN_CALL:
@@ -271,7 +278,7 @@ class Intercom:
             self.hw.pulse(door.name, door.pulse_ms)
             self.events.emit("door_opened", {"relay": door.name, "caller": self.caller,
                                              "method": method})
-            self._led(now_ms, "door_open")
+            self.hw.led("door_open")
             after = (self.config.get("call") or {}).get("hangup_after_open_s")
             if after is not None:
                 self.hangup_at_ms = ticks_add(now_ms, int(after * 1000))
@@ -284,18 +291,6 @@ class Intercom:
                                                 "seconds": door.lockout_ms // 1000})
         elif verdict == doorlock.IGNORED:
             self.events.log("digit ignored: every door is locked out")
-
-    def _send_door_code(self, now_ms):
-        if self.state != _IN_CALL:
-            self.events.log("open: no call in progress")
-            return
-        code = self.indoor.get("door_code")
-        if not code:
-            self.events.log("open: no indoor.door_code configured")
-            return
-        method = self.indoor.get("dtmf_method", "rfc4733")
-        self.phone.send_digits(self.call, code, method)
-        self.events.emit("code_sent", {"method": method})
 
     def hang_up(self, now_ms, reason):
         if self.state == _CALLING and self.call_list is not None:
@@ -334,7 +329,8 @@ class Intercom:
         self.answer_at_ms = None
         self.ring_deadline_ms = None
         self.code_entry.reset()
-        self._led_idle(now_ms)
+        self.hw.led("registration_failed" if self.uses_registrar and not self.registered
+                    else "registered")
 
     # ---- time ----------------------------------------------------------------------
     def poll(self, now_ms):
@@ -388,12 +384,3 @@ class Intercom:
         if self.registered:
             return "registered"
         return "unreachable" if self.registrar_unreachable else "unregistered"
-
-    def _led_idle(self, now_ms):
-        if self.uses_registrar and not self.registered:
-            self._led(now_ms, "registration_failed")
-        else:
-            self._led(now_ms, "registered")
-
-    def _led(self, now_ms, pattern):
-        self.hw.led(pattern)
