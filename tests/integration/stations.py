@@ -8,13 +8,20 @@
 #       door.send("press bell")
 #       ev = door.wait_for("door_opened", 10, method="info")
 #
-#   Station: .send(line), .wait_for(name, timeout, since=0, **fields) -> event,
-#            .mark() -> index for `since`, .find(name, since=0, **fields) -> [events],
-#            .rx_times (perf_counter() when each event arrived, parallel to .events),
-#            .stop(timeout) -> exit code, .events, .stderr, .proc
-#   stations.sipp(scenario, *args, keys={}, subs={}) -> Sipp (.wait(timeout) -> code,
-#            .output); scenario is a file name in tests/integration/sipp/.
-#   free_udp_ports(n), door_config(...), indoor_config(...)
+#   Station: .send(line), .wait_for(event, timeout, since=0, **fields) -> the event
+#            (else the test fails, showing the last events and stderr),
+#            .mark() -> index for `since`, .find(event, since=0, **fields) -> [events],
+#            .status() -> the status event, .rx_times (perf_counter() when each event
+#            arrived, parallel to .events), .stop(timeout) -> exit code, .kill(),
+#            .events, .stderr, .proc
+#   stations.start(config, runtime="cpython"|"micropython", heap=HEAP, mic=, speaker=,
+#            via_cli=False) -> Station, once its `started` event came
+#   stations.sipp(scenario, *args, subs={}, keys={}, calls=1, timeout_s=30) -> Sipp
+#            (.port, .media_port, .uri(user), .wait(timeout) -> exit code, .tail());
+#            scenario: a file in tests/integration/sipp/, @NAME@ replaced from subs
+#   Stations(tmp_dir) for other scopes (call .close()); free_udp_ports(n),
+#   door_config(...), indoor_config(...), info_digits(digits, caller), pause(ms),
+#   ENDING_OUR_BYE / ENDING_THEIR_BYE (policy_uac_info.xml endings)
 #
 # Reuses the host tools: demo.Station (process + JSON event reader), run.micropython_command
 # and run.build_for_unix_port (the same .mpy build `doorsip run --runtime micropython` uses).

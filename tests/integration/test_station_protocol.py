@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from stations import HEAP, door_config, free_udp_ports, indoor_config, stations  # noqa: F401
+from stations import door_config, free_udp_ports, indoor_config, stations  # noqa: F401
 from tooling import ROOT
 
 
