@@ -51,3 +51,14 @@ try:
     from os import urandom as random_bytes
 except ImportError:
     from doorsip.compat_fallback import random_bytes
+
+
+def forget(name):
+    """Drop module `name` (dotted) from sys.modules and its package, so the heap
+    its code takes comes back once nothing else holds its functions: boot-only
+    code (devices_setup, audio_open) is forgotten this way after use."""
+    sys.modules.pop(name, None)
+    dot = name.rfind(".")
+    package = sys.modules.get(name[:dot])
+    if package is not None and name[dot + 1:] in package.__dict__:
+        delattr(package, name[dot + 1:])

@@ -9,7 +9,7 @@ Both have close(). open_audio(audio, mic=None, speaker=None, machine=None) build
 pair from a board file's "audio" section ({"backend": "sim"|"alsa"|"i2s", ...});
 backend modules are imported only when chosen.
 """
-from doorsip.compat import const
+from doorsip.compat import const, forget
 
 RATE = const(8000)
 FRAME_SAMPLES = const(160)
@@ -57,28 +57,10 @@ class AudioOut(_Frames):
 
 
 def open_audio(audio, mic=None, speaker=None, machine=None):
-    """(AudioIn, AudioOut) for a board's audio section.
-
-    sim: mic is a WAV path (looped) or None for silence; speaker a WAV path or None
-    to discard. alsa: "capture"/"playback" device names. i2s: "mic"/"speaker" dicts
-    of id, sck, ws, sd, bits, rate; machine may be passed in (tests).
-    """
-    if not isinstance(audio, dict):
-        raise AudioError("board audio section must be an object")
-    backend = audio.get("backend")
-    if backend == "sim":
-        from doorsip.hal import sim_audio
-        source = sim_audio.WavIn(mic, loop=True) if mic else sim_audio.SilenceIn()
-        sink = sim_audio.WavOut(speaker) if speaker else sim_audio.NullOut()
-        return source, sink
-    if backend == "alsa":
-        from doorsip.hal import alsa_audio
-        return (alsa_audio.AlsaIn(audio.get("capture", "default")),
-                alsa_audio.AlsaOut(audio.get("playback", "default")))
-    if backend == "i2s":
-        for part in ("mic", "speaker"):
-            if not isinstance(audio.get(part), dict):
-                raise AudioError("audio.%s: i2s needs an object with id, sck, ws, sd, bits, rate" % part)
-        from doorsip.hal import mpy_i2s
-        return mpy_i2s.I2sIn(audio["mic"], machine), mpy_i2s.I2sOut(audio["speaker"], machine)
-    raise AudioError("audio.backend: %r is not one of sim, alsa, i2s" % (backend,))
+    """(AudioIn, AudioOut) for a board's audio section (see audio_open.py)."""
+    # Boot-only code: forgotten after use so a MicroPython station gets its heap back.
+    from doorsip.hal import audio_open
+    try:
+        return audio_open.open_audio(audio, mic, speaker, machine)
+    finally:
+        forget("doorsip.hal.audio_open")

@@ -34,7 +34,7 @@ Devices (time is a ticks_ms value passed in as now_ms, or the backend's clock):
     on_relay(name, state)), .next_deadline_ms(), .press(name, down) for the sim
     protocol (drives the pin as a finger would), .close() (relays off).
 """
-from doorsip.compat import ticks_add, ticks_diff, schedule
+from doorsip.compat import forget, schedule, ticks_add, ticks_diff
 
 # LED patterns: durations in ms, alternately on and off, starting with on, repeated.
 # () is steady off, (0,) steady on. Distinct rhythms so a pattern can be told from a
@@ -321,11 +321,7 @@ class Hardware(_Closing):
         try:
             devices_setup.build(self, board, config, pins, pin_options)
         finally:
-            import sys
-            sys.modules.pop("doorsip.hal.devices_setup", None)
-            hal = sys.modules.get("doorsip.hal")
-            if hal is not None and "devices_setup" in hal.__dict__:
-                delattr(hal, "devices_setup")
+            forget("doorsip.hal.devices_setup")
 
     def _add_button(self, name):
         from doorsip.board import device_spec
