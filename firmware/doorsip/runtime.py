@@ -52,16 +52,16 @@ class Station:
             self.events.log("%s: %s" % (name, exc))
 
     def cancel(self, call):
-        self._ua("cancel", call)
+        self._ua("cancel", call, ticks_ms())
 
     def hangup(self, call):
-        self._ua("hangup", call)
+        self._ua("hangup", call, ticks_ms())
 
     def ring(self, call):
-        self._ua("answer", call, 180)
+        self._ua("answer", call, 180, b"", ticks_ms())
 
     def reject(self, call, status):
-        self._ua("answer", call, status)
+        self._ua("answer", call, status, b"", ticks_ms())
 
     def register(self):
         self._ua("register", ticks_ms())
@@ -73,11 +73,24 @@ class Station:
             body, params = sdp.answer(call.remote_sdp, self.local_host, self.rtp_port, self.codecs)
         except sdp.SdpError as exc:
             self.events.log("answer: %s" % exc.reason)
-            self._ua("answer", call, exc.status)
+            self._ua("answer", call, exc.status, b"", ticks_ms())
             return False
-        self._ua("answer", call, 200, body)
+        self._ua("answer", call, 200, body, ticks_ms())
         self.start_media(call, params)
         return True
+
+    def answer_reinvite(self, call, offer):
+        """The UA's hook for a re-INVITE in a call (hold, resume, new address):
+        answer per RFC 3264 8 and apply it to the running media."""
+        from doorsip.sip import sdp
+        try:
+            body, params = sdp.answer(offer, self.local_host, self.rtp_port, self.codecs)
+        except sdp.SdpError as exc:
+            return exc.status, b""
+        media = self.media
+        if media is not None and media.call is call:
+            media.update(params)
+        return 200, body
 
     def send_digits(self, call, digits, method):
         media = self.media

@@ -48,6 +48,7 @@ def init_station(s, config, board, events, mic, speaker):
         raise
     now = ticks_ms()
     s.ua = UserAgent.from_config(sip, s.local_host, now_ms=now)
+    s.ua.reinvite_answerer = s.answer_reinvite  # hold/resume applied to the media
     # the station is the policy's phone (see app/intercom.py)
     s.policy = Intercom(config, s, s.hw, events, now)
 
