@@ -95,7 +95,9 @@ def build_for_unix_port(out=None):
     stamp = os.path.join(out, ".fingerprint")
     if os.path.isfile(stamp) and open(stamp).read() == fingerprint:
         return out
-    staging = out + ".partial"
+    # A staging folder of this process's own: two builds at once (parallel test
+    # runs) must not delete each other's half-written tree.
+    staging = "%s.partial-%d" % (out, os.getpid())
     shutil.rmtree(staging, ignore_errors=True)
     for rel in sources:
         target = os.path.join(staging, rel[:-3] + ".mpy")
@@ -110,7 +112,10 @@ def build_for_unix_port(out=None):
     with open(os.path.join(staging, ".fingerprint"), "w") as f:
         f.write(fingerprint)
     shutil.rmtree(out, ignore_errors=True)
-    os.replace(staging, out)
+    try:
+        os.replace(staging, out)
+    except OSError:  # another process put an equal build there first
+        shutil.rmtree(staging, ignore_errors=True)
     return out
 
 
