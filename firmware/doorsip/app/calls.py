@@ -7,15 +7,12 @@
 #   cancelled (RFC 3261 9.1); a late second answer is hung up by the caller of
 #   on_answered (it gets False back). ring_timeout_s cancels all.
 #
-# The list speaks to the phone through four calls only: call(target) -> handle,
-# cancel(handle), and it is told on_ringing / on_answered / on_failed.
+# The list speaks to the phone through two calls only: call(target) -> handle and
+# cancel(handle), and it is told on_answered / on_failed.
 from doorsip.compat import const, ticks_add, ticks_diff
 
 SEQUENTIAL = "sequential"
 PARALLEL = "parallel"
-
-_PENDING = const(0)
-_RINGING = const(1)
 
 # Outcomes reported to the policy
 ANSWERED = const(1)
@@ -29,7 +26,7 @@ class CallList:
         self.mode = mode
         self.ring_timeout_ms = ring_timeout_ms
         self.next_index = 0
-        self.pending = {}  # handle -> [target, state, deadline_ms]
+        self.pending = {}  # handle -> (target, ring deadline_ms)
         self.winner = None
         self.last_failure = None  # status or reason of the most recent failed leg
 
@@ -46,7 +43,7 @@ class CallList:
         self.next_index += 1
         handle = self.phone.call(target)
         if handle is not None:
-            self.pending[handle] = [target, _PENDING, ticks_add(now_ms, self.ring_timeout_ms)]
+            self.pending[handle] = (target, ticks_add(now_ms, self.ring_timeout_ms))
         else:
             self.last_failure = "unreachable"
 
@@ -56,11 +53,6 @@ class CallList:
     def target_of(self, handle):
         leg = self.pending.get(handle)
         return leg[0] if leg else None
-
-    def on_ringing(self, handle):
-        leg = self.pending.get(handle)
-        if leg:
-            leg[1] = _RINGING
 
     def on_answered(self, handle, now_ms):
         """True if this answer wins the list; the others are cancelled."""
@@ -85,7 +77,7 @@ class CallList:
             return None
         expired = None
         for handle in self.pending:
-            if ticks_diff(now_ms, self.pending[handle][2]) >= 0:
+            if ticks_diff(now_ms, self.pending[handle][1]) >= 0:
                 if expired is None:
                     expired = []
                 expired.append(handle)
@@ -100,7 +92,7 @@ class CallList:
     def deadline_ms(self):
         best = None
         for handle in self.pending:
-            d = self.pending[handle][2]
+            d = self.pending[handle][1]
             if best is None or ticks_diff(d, best) < 0:
                 best = d
         return best

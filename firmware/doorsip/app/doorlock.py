@@ -74,7 +74,10 @@ class CodeEntry:
     def feed(self, digit, now_ms):
         self.opened = None
         self.locked_now = []
-        if not self._any_open_door(now_ms):
+        for door in self.doors:
+            if not door.locked(now_ms):
+                break
+        else:
             self.reset()
             return IGNORED
         self._last_ms = now_ms
@@ -106,12 +109,6 @@ class CodeEntry:
         if self._last_ms is None or not self.digits:
             return None
         return ticks_add(self._last_ms, _ATTEMPT_GAP_MS)
-
-    def _any_open_door(self, now_ms):
-        for door in self.doors:
-            if not door.locked(now_ms):
-                return True
-        return False
 
     def _end_attempt(self, now_ms):
         had_digits = bool(self.digits)

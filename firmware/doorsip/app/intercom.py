@@ -167,7 +167,6 @@ class Intercom:
     # ---- outgoing call progress -----------------------------------------------
     def on_ringing(self, handle, now_ms):
         if self.call_list is not None and self.call_list.owns(handle):
-            self.call_list.on_ringing(handle)
             self.events.emit("ringing", {"target": self.call_list.target_of(handle)})
 
     def on_answered(self, handle, now_ms):
@@ -203,10 +202,22 @@ class Intercom:
         if self.state != _IDLE:
             self.phone.reject(handle, BUSY_HERE)
             return
-        if self.role == "indoor":
-            self.state = _INCOMING
-            self.call = handle
-            self.caller = from_uri
+        incoming = self.config.get("incoming") or {}
+        indoor = self.role == "indoor"
+        if not indoor:
+            status = None
+            if not self.allow_anyone and uri_key(from_uri) not in self.allow:
+                status = FORBIDDEN
+            elif not incoming.get("auto_answer"):
+                status = BUSY_HERE
+            if status:
+                self.events.emit("call_rejected", {"from": from_uri, "status": status})
+                self.phone.reject(handle, status)
+                return
+        self.state = _INCOMING
+        self.call = handle
+        self.caller = from_uri
+        if indoor:
             self.phone.ring(handle)
             self.hw.led("ringing")
             delay = self.indoor.get("auto_answer_s")
@@ -215,18 +226,6 @@ class Intercom:
             ring_s = self.indoor.get("ring_timeout_s", 30)
             self.ring_deadline_ms = ticks_add(now_ms, int(ring_s * 1000))
             return
-        incoming = self.config.get("incoming") or {}
-        if not self.allow_anyone and uri_key(from_uri) not in self.allow:
-            self.events.emit("call_rejected", {"from": from_uri, "status": FORBIDDEN})
-            self.phone.reject(handle, FORBIDDEN)
-            return
-        if not incoming.get("auto_answer"):
-            self.events.emit("call_rejected", {"from": from_uri, "status": BUSY_HERE})
-            self.phone.reject(handle, BUSY_HERE)
-            return
-        self.state = _INCOMING
-        self.call = handle
-        self.caller = from_uri
         delay = incoming.get("auto_answer_delay_s") or 0
         self.answer_at_ms = ticks_add(now_ms, int(delay * 1000))
         if delay:
@@ -282,11 +281,9 @@ class Intercom:
             after = (self.config.get("call") or {}).get("hangup_after_open_s")
             if after is not None:
                 self.hangup_at_ms = ticks_add(now_ms, int(after * 1000))
-        elif verdict == doorlock.REJECTED:
+        elif verdict == doorlock.REJECTED or verdict == doorlock.LOCKED_OUT:
             self.events.emit("code_rejected", {"caller": self.caller, "method": method})
-        elif verdict == doorlock.LOCKED_OUT:
-            self.events.emit("code_rejected", {"caller": self.caller, "method": method})
-            for door in entry.locked_now:
+            for door in entry.locked_now:  # empty unless LOCKED_OUT
                 self.events.emit("locked_out", {"relay": door.name,
                                                 "seconds": door.lockout_ms // 1000})
         elif verdict == doorlock.IGNORED:

@@ -139,85 +139,81 @@ def _word(data, i, end):
 def parse(body):
     """Parse an SDP body (bytes) into a Media of the session; SdpError when malformed."""
     try:
-        return _parse(body)
+        if isinstance(body, str):
+            body = body.encode()
+        elif not isinstance(body, bytes):
+            body = bytes(body)
+        n = len(body)
+        if n > _MAX_BODY:
+            raise SdpError("SDP too large", 413)
+        sdp = Media([], 0, None)
+        sdp.origin = None
+        sdp.timing = "0 0"
+        media = None
+        seen = False
+        pos = 0
+        # Lines are walked by index so that skipped lines cost no allocation.
+        while pos < n:
+            stop = body.find(b"\n", pos)
+            if stop < 0:
+                stop = n
+            line = pos
+            pos = stop + 1
+            if stop > line and body[stop - 1] == 13:
+                stop -= 1
+            if stop == line:
+                continue  # tolerate blank lines (a trailing one is common)
+            if stop - line < 2 or body[line + 1] != 61:  # "<type>=<value>"
+                raise SdpError("bad SDP line")
+            kind = body[line]
+            start = line + 2
+            if not seen:
+                # RFC 4566 5: an SDP description starts with v=0
+                if kind != 118 or _skip(body, start, stop, True) != stop - 1 or body[stop - 1] != 48:
+                    raise SdpError("no v=0")
+                seen = True
+            elif kind == 97:  # a=
+                _attribute(body, start, stop, media or sdp)
+            elif kind == 109:  # m=
+                if len(sdp.media) >= _MAX_MEDIA:
+                    raise SdpError("too many m=", 488)
+                media = _parse_media(body, start, stop)
+                sdp.media.append(media)
+            elif kind == 99:  # c=<nettype> <addrtype> <address>[/ttl][/count] (RFC 4566 5.7)
+                parts = body[start:stop].split()
+                if len(parts) != 3:
+                    raise SdpError("bad c=")
+                addrtype = parts[1].lower()
+                if parts[0].lower() != b"in" or addrtype not in (b"ip4", b"ip6"):
+                    raise SdpError("c= not IN IP4/IP6", 488)
+                if parts[2][0] == 47:  # "/"
+                    raise SdpError("bad c= address")
+                target = media or sdp
+                target.connection = _text(parts[2].split(b"/")[0])
+                target.addrtype = "IP4" if addrtype == b"ip4" else "IP6"
+            elif kind == 111:  # o=
+                try:
+                    fields = body[start:stop].decode().split()
+                    sdp.origin = tuple(fields) if len(fields) == 6 else None
+                except UnicodeError:
+                    sdp.origin = None
+            elif kind == 116:  # t=
+                fields = body[start:stop].split()
+                if len(fields) == 2 and _int(fields[0], 0, len(fields[0]), 9999999999) is not None \
+                        and _int(fields[1], 0, len(fields[1]), 9999999999) is not None:
+                    sdp.timing = _text(body[start:stop])
+        if not seen:
+            raise SdpError("empty SDP")
+        # Media-level c= and direction override the session level (RFC 4566 5.7, 6).
+        for m in sdp.media:
+            if m.connection is None:
+                m.connection, m.addrtype = sdp.connection, sdp.addrtype
+            if m.direction is None:
+                m.direction = sdp.direction or "sendrecv"
+        return sdp
     except MemoryError:
         # as the SIP parser does: the station stays up and answers 503
         raise SdpError("out of memory", 503)
-
-
-def _parse(body):
-    if isinstance(body, str):
-        body = body.encode()
-    elif not isinstance(body, bytes):
-        body = bytes(body)
-    n = len(body)
-    if n > _MAX_BODY:
-        raise SdpError("SDP too large", 413)
-    sdp = Media([], 0, None)
-    sdp.origin = None
-    sdp.timing = "0 0"
-    media = None
-    seen = False
-    pos = 0
-    # Lines are walked by index so that skipped lines cost no allocation.
-    while pos < n:
-        stop = body.find(b"\n", pos)
-        if stop < 0:
-            stop = n
-        line = pos
-        pos = stop + 1
-        if stop > line and body[stop - 1] == 13:
-            stop -= 1
-        if stop == line:
-            continue  # tolerate blank lines (a trailing one is common)
-        if stop - line < 2 or body[line + 1] != 61:  # "<type>=<value>"
-            raise SdpError("bad SDP line")
-        kind = body[line]
-        start = line + 2
-        if not seen:
-            # RFC 4566 5: an SDP description starts with v=0
-            if kind != 118 or _skip(body, start, stop, True) != stop - 1 or body[stop - 1] != 48:
-                raise SdpError("no v=0")
-            seen = True
-        elif kind == 97:  # a=
-            _attribute(body, start, stop, media or sdp)
-        elif kind == 109:  # m=
-            if len(sdp.media) >= _MAX_MEDIA:
-                raise SdpError("too many m=", 488)
-            media = _parse_media(body, start, stop)
-            sdp.media.append(media)
-        elif kind == 99:  # c=<nettype> <addrtype> <address>[/ttl][/count] (RFC 4566 5.7)
-            parts = body[start:stop].split()
-            if len(parts) != 3:
-                raise SdpError("bad c=")
-            addrtype = parts[1].lower()
-            if parts[0].lower() != b"in" or addrtype not in (b"ip4", b"ip6"):
-                raise SdpError("c= not IN IP4/IP6", 488)
-            if parts[2][0] == 47:  # "/"
-                raise SdpError("bad c= address")
-            target = media or sdp
-            target.connection = _text(parts[2].split(b"/")[0])
-            target.addrtype = "IP4" if addrtype == b"ip4" else "IP6"
-        elif kind == 111:  # o=
-            try:
-                fields = body[start:stop].decode().split()
-                sdp.origin = tuple(fields) if len(fields) == 6 else None
-            except UnicodeError:
-                sdp.origin = None
-        elif kind == 116:  # t=
-            fields = body[start:stop].split()
-            if len(fields) == 2 and _int(fields[0], 0, len(fields[0]), 9999999999) is not None \
-                    and _int(fields[1], 0, len(fields[1]), 9999999999) is not None:
-                sdp.timing = _text(body[start:stop])
-    if not seen:
-        raise SdpError("empty SDP")
-    # Media-level c= and direction override the session level (RFC 4566 5.7, 6).
-    for m in sdp.media:
-        if m.connection is None:
-            m.connection, m.addrtype = sdp.connection, sdp.addrtype
-        if m.direction is None:
-            m.direction = sdp.direction or "sendrecv"
-    return sdp
 
 
 def _parse_media(body, i, end):
@@ -319,15 +315,18 @@ def _find(media, codecs, dtmf):
     for name in codecs:
         for pt in media.payload_types:
             enc = media.encoding(pt)
-            if enc is not None and enc[0] == name.upper():
+            if enc is not None and enc[0] == name:
                 return pt if dtmf else (enc[0], pt)
     return None if dtmf else (None, None)
 
 
-def _check_codecs(codecs):
-    for name in codecs:
-        if name.upper() not in ("PCMU", "PCMA"):
+def _codecs(codecs):
+    # the codec names in upper case; ValueError for one the media layer lacks
+    names = [name.upper() for name in codecs]
+    for name in names:
+        if name not in ("PCMU", "PCMA"):
             raise ValueError("unsupported codec " + name)
+    return names
 
 
 def _head(ip, session_id, session_version, timing):
@@ -358,12 +357,11 @@ def _audio(lines, port, pts, names, dtmf_pt, dtmf_fmtp, ptime, direction, proto)
 def build_offer(ip, port, codecs=("PCMU", "PCMA"), dtmf_pt=101, session_id=None,
                 direction="sendrecv", session_version=None, ptime=20):
     """An SDP offer for one audio stream (RFC 3264 5) as bytes."""
-    _check_codecs(codecs)
+    names = _codecs(codecs)
     if direction not in _DIRECTIONS:
         raise ValueError("bad direction " + direction)
     if dtmf_pt is not None and not 96 <= dtmf_pt <= 127:
         raise ValueError("telephone-event needs a dynamic PT")
-    names = [name.upper() for name in codecs]
     lines = _head(ip, session_id, session_version, "0 0")
     _audio(lines, port, [8 if name == "PCMA" else 0 for name in names], names, dtmf_pt,
            "0-15", ptime, direction, "RTP/AVP")
@@ -373,7 +371,7 @@ def build_offer(ip, port, codecs=("PCMU", "PCMA"), dtmf_pt=101, session_id=None,
 def answer(offer_body, ip, port, codecs=("PCMU", "PCMA"), dtmf=True, session_id=None,
            session_version=None, direction="sendrecv", ptime=20):
     """Answer an offer (RFC 3264 6): (answer bytes, MediaParams); SdpError 488 if no match."""
-    _check_codecs(codecs)
+    codecs = _codecs(codecs)
     offer = parse(offer_body)
     m = None
     for other in offer.media:
@@ -404,7 +402,7 @@ def answer(offer_body, ip, port, codecs=("PCMU", "PCMA"), dtmf=True, session_id=
 
 def accept_answer(answer_body, codecs=("PCMU", "PCMA"), dtmf_pt=101, direction="sendrecv"):
     """MediaParams from the answer to our offer; SdpError 488 if it picked nothing we offered."""
-    _check_codecs(codecs)
+    codecs = _codecs(codecs)
     for audio in parse(answer_body).media:
         if audio.media == "audio":
             break
@@ -418,12 +416,8 @@ def accept_answer(answer_body, codecs=("PCMU", "PCMA"), dtmf_pt=101, direction="
     codec = None
     for pt in audio.payload_types:
         enc = audio.encoding(pt)
-        if enc is not None:
-            for name in codecs:
-                if enc[0] == name.upper():
-                    codec = enc[0]
-                    break
-        if codec is not None:
+        if enc is not None and enc[0] in codecs:
+            codec = enc[0]
             break
     if codec is None:
         raise SdpError("answer picked no codec we offered", 488)
