@@ -18,6 +18,8 @@ RtcpSession(sender, receiver, cname=b"doorsip", interval_ms=5000)
 The NTP timestamps count from the session's own clock (6.4.1 allows a clock
 that is not wallclock time); round-trip times only need it to be steady.
 """
+from struct import pack_into
+
 from doorsip.compat import const, random_bytes, ticks_diff
 
 RTCP_SR = const(1)
@@ -37,11 +39,15 @@ def _u32(buf, off):
     return (buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]
 
 
-def _put32(buf, off, value):
-    buf[off] = (value >> 24) & 0xFF
-    buf[off + 1] = (value >> 16) & 0xFF
-    buf[off + 2] = (value >> 8) & 0xFF
-    buf[off + 3] = value & 0xFF
+def _fill(buf, off, data, end):
+    # data at buf[off:], zeros up to end (padding); returns end.
+    for c in data:
+        buf[off] = c
+        off += 1
+    while off < end:
+        buf[off] = 0
+        off += 1
+    return end
 
 
 class RtcpSession:
@@ -98,72 +104,39 @@ class RtcpSession:
         buf = self._buf
         sender = self.sender
         receiver = self.receiver
+        ssrc = sender.ssrc if sender is not None else 0
         blocks = 1 if receiver is not None and receiver.ssrc is not None else 0
-        is_sr = sender is not None and sender.packets != self._sent_packets
-        off = 0
-        buf[0] = 0x80 | blocks
-        if is_sr:
+        if sender is not None and sender.packets != self._sent_packets:
+            # SR: we sent media since the last report (6.4.1).
             self._sent_packets = sender.packets
-            buf[1] = _PT_SR
-            length = 6 + 6 * blocks
-            _put32(buf, 4, sender.ssrc)
             seconds, fraction = self._ntp(elapsed)
-            _put32(buf, 8, seconds)
-            _put32(buf, 12, fraction)
-            _put32(buf, 16, sender.timestamp)
-            _put32(buf, 20, sender.packets & 0xFFFFFFFF)
-            _put32(buf, 24, sender.octets & 0xFFFFFFFF)
+            pack_into(">BBHIIIIII", buf, 0, 0x80 | blocks, _PT_SR, 6 + 6 * blocks, ssrc,
+                      seconds, fraction, sender.timestamp, sender.packets & 0xFFFFFFFF,
+                      sender.octets & 0xFFFFFFFF)
             off = 28
         else:
-            buf[1] = _PT_RR
-            length = 1 + 6 * blocks
-            _put32(buf, 4, sender.ssrc if sender is not None else 0)
+            pack_into(">BBHI", buf, 0, 0x80 | blocks, _PT_RR, 1 + 6 * blocks, ssrc)
             off = 8
-        buf[2] = length >> 8
-        buf[3] = length & 0xFF
         if blocks:
             # 6.4.1 report block on the far end's stream (A.3 loss, A.8 jitter).
-            _put32(buf, off, receiver.ssrc)
             lost = receiver.lost()
             if lost > 0x7FFFFF:
                 lost = 0x7FFFFF
             elif lost < -0x800000:
                 lost = -0x800000
-            _put32(buf, off + 4, (receiver.fraction_lost() << 24) | (lost & 0xFFFFFF))
-            _put32(buf, off + 8, receiver.extended_max() & 0xFFFFFFFF)
-            _put32(buf, off + 12, receiver.jitter_units())
-            if self._lsr:
-                dlsr = ((elapsed - self._lsr_at) << 16) // 1000
-                _put32(buf, off + 16, self._lsr)
-                _put32(buf, off + 20, dlsr & 0xFFFFFFFF)
-            else:
-                _put32(buf, off + 16, 0)
-                _put32(buf, off + 20, 0)
+            lsr = self._lsr
+            dlsr = (((elapsed - self._lsr_at) << 16) // 1000) & 0xFFFFFFFF if lsr else 0
+            pack_into(">IIIIII", buf, off, receiver.ssrc,
+                      (receiver.fraction_lost() << 24) | (lost & 0xFFFFFF),
+                      receiver.extended_max() & 0xFFFFFFFF, receiver.jitter_units(), lsr, dlsr)
             off += 24
-        # SDES with the CNAME: every compound packet carries one (6.1, 6.5.1).
-        ssrc = sender.ssrc if sender is not None else 0
-        cname = self.cname
-        start = off
-        buf[off] = 0x81
-        buf[off + 1] = _PT_SDES
-        _put32(buf, off + 4, ssrc)
-        buf[off + 8] = 1  # CNAME
-        buf[off + 9] = len(cname)
-        off += 10
-        for c in cname:
-            buf[off] = c
-            off += 1
-        # The item list ends with a null octet, then pads to 32 bits.
-        buf[off] = 0
-        off += 1
-        while off & 3:
-            buf[off] = 0
-            off += 1
-        words = (off - start) // 4 - 1
-        buf[start + 2] = words >> 8
-        buf[start + 3] = words & 0xFF
+        # SDES with the CNAME: every compound packet carries one (6.1, 6.5.1); the
+        # item list ends with a null octet, then pads to 32 bits.
+        n = len(self.cname)
+        size = (14 + n) & ~3
+        pack_into(">BBHIBB", buf, off, 0x81, _PT_SDES, size // 4 - 1, ssrc, 1, n)
         self.sent += 1
-        return off
+        return _fill(buf, off + 10, self.cname, off + size)
 
     def build_report(self, now_ms):
         """A compound SR or RR + SDES packet; the next one is scheduled."""
@@ -171,28 +144,14 @@ class RtcpSession:
 
     def build_bye(self, now_ms, reason=b""):
         """A report followed by BYE for our SSRC (6.6), reason optional."""
-        if len(reason) > 255:
-            reason = reason[:255]
+        reason = reason[:255]
+        n = len(reason)
         off = self._report(now_ms)
         buf = self._buf
-        start = off
-        buf[off] = 0x81
-        buf[off + 1] = _PT_BYE
-        _put32(buf, off + 4, self.sender.ssrc if self.sender is not None else 0)
-        off += 8
-        if reason:
-            buf[off] = len(reason)
-            off += 1
-            for c in reason:
-                buf[off] = c
-                off += 1
-            while off & 3:
-                buf[off] = 0
-                off += 1
-        words = (off - start) // 4 - 1
-        buf[start + 2] = words >> 8
-        buf[start + 3] = words & 0xFF
-        return memoryview(buf)[:off]
+        size = (12 + n) & ~3 if n else 8
+        pack_into(">BBHIB", buf, off, 0x81, _PT_BYE, size // 4 - 1,
+                  self.sender.ssrc if self.sender is not None else 0, n)
+        return memoryview(buf)[:_fill(buf, off + 9, reason, off + size) if n else off + 8]
 
     def on_packet(self, buf, n, source, now_ms):
         """Check and apply one compound RTCP datagram; a mask of what it held."""
