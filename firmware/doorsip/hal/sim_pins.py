@@ -13,36 +13,26 @@ Pins are numbers or names. Using a pin twice is a ValueError, as on hardware.
 from doorsip.compat import ticks_ms as _real_ticks_ms, ticks_add
 
 
-class SimInput:
-    def __init__(self, pins, pin, level):
-        self._pins = pins
-        self.pin = pin
-        self.level = level
-        self.handler = None
-        self.pull = None
+class SimPin:
+    """One pin in use: an input (value() reads it, irq(handler) sets its edge
+    handler) or an output (value(level) drives it, close() returns it to the
+    level it was created with)."""
+    handler = None
+    pull = None
+    closed = False
 
-    def value(self):
-        return self.level
-
-    def irq(self, handler):
-        self.handler = handler
-
-    def close(self):
-        self.handler = None
-        self._pins._release(self.pin)
-
-
-class SimOutput:
-    def __init__(self, pins, pin, level, kind, color):
+    def __init__(self, pins, pin, level, output, kind=None, color=None):
         self._pins = pins
         self.pin = pin
         self.level = level
         self.safe_level = level
+        self.output = output
         self.kind = kind
         self.color = color
-        self.closed = False
 
-    def value(self, level):
+    def value(self, level=None):
+        if level is None or not self.output:
+            return self.level
         if self.closed:
             raise ValueError("pin %s is closed" % (self.pin,))
         level = 1 if level else 0
@@ -50,11 +40,18 @@ class SimOutput:
             self.level = level
             self._pins._record(self.pin, level)
 
+    def irq(self, handler):
+        self.handler = handler
+
     def close(self):
-        if not self.closed:
+        if self.output:
+            if self.closed:
+                return
             self.value(self.safe_level)
             self.closed = True
-            self._pins._release(self.pin)
+        else:
+            self.handler = None
+        self._pins._pins.pop(self.pin, None)
 
 
 class SimPins:
@@ -81,9 +78,6 @@ class SimPins:
             raise ValueError("pin %s is already in use" % (pin,))
         self._pins[pin] = obj
 
-    def _release(self, pin):
-        self._pins.pop(pin, None)
-
     def _record(self, pin, level):
         if len(self.history) >= self.history_limit:
             del self.history[: self.history_limit // 2]
@@ -96,20 +90,20 @@ class SimPins:
             level = 0
         else:
             level = 1 if idle is None else idle
-        p = SimInput(self, pin, level)
+        p = SimPin(self, pin, level, False)
         p.pull = pull
         self._claim(pin, p)
         return p
 
     def output(self, pin, level, kind="gpio", color=None):
-        p = SimOutput(self, pin, 1 if level else 0, kind, color)
+        p = SimPin(self, pin, 1 if level else 0, True, kind, color)
         self._claim(pin, p)
         self._record(pin, p.level)
         return p
 
     def drive(self, pin, level):
         p = self._pins.get(pin)
-        if not isinstance(p, SimInput):
+        if p is None or p.output:
             raise ValueError("pin %s is not an input in use" % (pin,))
         level = 1 if level else 0
         if level != p.level:
@@ -132,5 +126,5 @@ class SimPins:
 
     def close(self):
         for p in list(self._pins.values()):
-            if isinstance(p, SimOutput):
+            if p.output:
                 p.close()
