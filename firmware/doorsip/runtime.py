@@ -6,13 +6,14 @@
 #   python -m doorsip.runtime ... (what `doorsip run` does on CPython)
 #
 # On the sim board it reads the line commands of DESIGN.md section 4 on stdin
-# (press, hold, status, quit) and writes one JSON event per line on stdout.
+# (press, hold, status, quit; sim_console.py) and writes one JSON event per line
+# on stdout.
 # Start-up code (arguments, config, building the station) is in runtime_boot.py,
 # dropped after boot to give its code's heap back.
 import sys
 
 from doorsip import netio
-from doorsip.compat import MICROPYTHON, const, heap_info, ticks_add, ticks_diff, ticks_ms
+from doorsip.compat import MICROPYTHON, const, ticks_add, ticks_diff, ticks_ms
 
 asyncio = netio.asyncio
 
@@ -314,61 +315,6 @@ class Station:
         if self.rtcp.due(now):
             self._send_rtcp(self.rtcp.build_report(now))
 
-    async def _commands(self, stream):
-        # an object with `await readline()` over stdin on either interpreter
-        if MICROPYTHON:
-            reader = asyncio.StreamReader(stream)
-        else:
-            reader = asyncio.StreamReader()
-            protocol = asyncio.StreamReaderProtocol(reader)
-            await asyncio.get_running_loop().connect_read_pipe(lambda: protocol, stream)
-        while not self.quit.is_set():
-            line = await reader.readline()
-            if not line:
-                break  # the controller went away: shut down
-            try:
-                await self.command(line.decode().strip())
-            except Exception as exc:
-                self.events.emit("error", {"what": "command", "message": repr(exc)})
-        self.quit.set()
-
-    async def command(self, line):
-        words = line.split()
-        if not words:
-            return
-        verb = words[0]
-        if verb in ("press", "hold") and len(words) >= 2:
-            ms = 80
-            if verb == "hold":
-                try:
-                    ms = int(words[2])
-                except (IndexError, ValueError):
-                    self.events.emit("error", {"what": "command", "message": "hold <button> <ms>"})
-                    return
-            # Drive the simulated pin through a press: the Button device debounces
-            # it and fires when_pressed, exactly as a real contact would.
-            try:
-                self.hw.press(words[1], True)
-            except Exception as exc:  # a button name the board lacks
-                self.events.emit("error", {"what": "press", "message": str(exc)})
-                return
-            await netio.sleep_ms(ms)
-            self.hw.press(words[1], False)
-        elif verb == "status":
-            used, free = heap_info()
-            self.events.emit("status", {
-                "state": self.policy.state_name(),
-                "registration": self.policy.registration_name(),
-                "calls": len(self.ua.calls),
-                "heap_used": used if MICROPYTHON else None,
-                "heap_free": free if MICROPYTHON else None,
-            })
-        elif verb == "quit":
-            self.quit.set()
-        else:
-            self.events.emit("error", {"what": "command",
-                                       "message": "unknown command %r (press, hold, status, quit)" % line})
-
     async def run(self, commands=None):
         from doorsip.media.stream import PacketReceiver
         sip_rx = PacketReceiver(self.sip_sock, self._on_sip, bufsize=4096)
@@ -376,7 +322,11 @@ class Station:
         sip_rx.start()
         rtcp_rx.start()
         ticker = asyncio.create_task(self._ticker())
-        reader = asyncio.create_task(self._commands(commands)) if commands is not None else None
+        reader = None
+        if commands is not None:
+            # the sim board's stdin console; hardware boards never load it
+            from doorsip.sim_console import serve
+            reader = asyncio.create_task(serve(self, commands))
         self.events.emit("started", {"role": self.config.get("role"), "name": self.config.get("name"),
                                      "sip": "%s:%d" % (self.local_host, self.config["sip"]["local_port"]),
                                      "rtp": self.rtp_port,

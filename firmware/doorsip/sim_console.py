@@ -1,0 +1,67 @@
+# The sim board's console (DESIGN.md section 4): line commands on stdin (press,
+# hold, status, quit) driving a runtime.Station. Only a station started with a
+# command stream loads this module; hardware boards never do.
+from doorsip import netio
+from doorsip.compat import MICROPYTHON, heap_info
+
+asyncio = netio.asyncio
+
+
+async def serve(station, stream):
+    """Run the commands read from stream until it ends or `quit`; then stop the station."""
+    # an object with `await readline()` over stdin on either interpreter
+    if MICROPYTHON:
+        reader = asyncio.StreamReader(stream)
+    else:
+        reader = asyncio.StreamReader()
+        protocol = asyncio.StreamReaderProtocol(reader)
+        await asyncio.get_running_loop().connect_read_pipe(lambda: protocol, stream)
+    while not station.quit.is_set():
+        line = await reader.readline()
+        if not line:
+            break  # the controller went away: shut down
+        try:
+            await command(station, line.decode().strip())
+        except Exception as exc:
+            station.events.emit("error", {"what": "command", "message": repr(exc)})
+    station.quit.set()
+
+
+async def command(station, line):
+    """One console line."""
+    events = station.events
+    words = line.split()
+    if not words:
+        return
+    verb = words[0]
+    if verb in ("press", "hold") and len(words) >= 2:
+        ms = 80
+        if verb == "hold":
+            try:
+                ms = int(words[2])
+            except (IndexError, ValueError):
+                events.emit("error", {"what": "command", "message": "hold <button> <ms>"})
+                return
+        # Drive the simulated pin through a press: the Button device debounces
+        # it and fires when_pressed, exactly as a real contact would.
+        try:
+            station.hw.press(words[1], True)
+        except Exception as exc:  # a button name the board lacks
+            events.emit("error", {"what": "press", "message": str(exc)})
+            return
+        await netio.sleep_ms(ms)
+        station.hw.press(words[1], False)
+    elif verb == "status":
+        used, free = heap_info()
+        events.emit("status", {
+            "state": station.policy.state_name(),
+            "registration": station.policy.registration_name(),
+            "calls": len(station.ua.calls),
+            "heap_used": used if MICROPYTHON else None,
+            "heap_free": free if MICROPYTHON else None,
+        })
+    elif verb == "quit":
+        station.quit.set()
+    else:
+        events.emit("error", {"what": "command",
+                              "message": "unknown command %r (press, hold, status, quit)" % line})
