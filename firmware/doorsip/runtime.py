@@ -295,7 +295,14 @@ class Station:
                 self._ua("send_info", self.info_call, CONTENT_DTMF_RELAY,
                          info_body(digit, 160, CONTENT_DTMF_RELAY))
             self.pump()
-            await netio.sleep_ms(_TICK_MS)
+            # Wake for the next device deadline (a button's debounce ends, a relay
+            # pulse ends) when it is sooner than the regular tick: the bell's
+            # INVITE must not wait up to a whole tick (bench/bench_station.py).
+            wait = _TICK_MS
+            deadline = self.hw.next_deadline_ms()
+            if deadline is not None:
+                wait = min(wait, max(1, ticks_diff(deadline, ticks_ms())))
+            await netio.sleep_ms(wait)
 
     def _media_tick(self, media, now):
         while True:
