@@ -5,8 +5,8 @@ Bodies are bytes in and out; parsed values are str. Public API:
   direction="sendrecv", session_version=None, ptime=20) -> bytes
 - parse(body) -> Media for the session: .origin tuple (6 str) or None,
   .connection, .addrtype, .direction (None when absent), .timing, .media: list
-  of Media, one per m= section, with .media (kind), .port, .proto, .formats()
-  (str tokens), .payload_types (distinct ints, RTP only, the first 24),
+  of Media, one per m= section, with .media (kind), .port, .proto, .formats (bytes-like,
+  the m= line's format list), .payload_types (distinct ints, RTP only, the first 24),
   .connection / .addrtype (media level, else session level), .fmtp {pt: str}
   (short values), .ptime, .direction (media, else session, else "sendrecv"),
   .encoding(pt) -> (NAME, rate, channels) for PCMU/PCMA/TELEPHONE-EVENT at
@@ -89,13 +89,6 @@ class Media:
         self.connection = self.addrtype = self.ptime = self.direction = None
         self.rtpmap = {}  # pt -> encoding tuple, or () for one we cannot use
         self.fmtp = {}
-
-    def formats(self):
-        """The m= line's format tokens (str)."""
-        try:
-            return self._fmt[0][self._fmt[1]:self._fmt[2]].decode().split()
-        except UnicodeError:
-            return []
 
     def encoding(self, pt):
         """(NAME, rate, channels) of payload type pt if it is PCMU, PCMA or
@@ -199,8 +192,7 @@ def parse(body):
                     sdp.origin = None
             elif kind == 116:  # t=
                 fields = body[start:stop].split()
-                if len(fields) == 2 and _int(fields[0], 0, len(fields[0]), 9999999999) is not None \
-                        and _int(fields[1], 0, len(fields[1]), 9999999999) is not None:
+                if len(fields) == 2 and None not in [_int(f, 0, len(f), 9999999999) for f in fields]:
                     sdp.timing = _text(body[start:stop])
         if not seen:
             raise SdpError("empty SDP")
@@ -234,7 +226,7 @@ def _parse_media(body, i, end):
         raise SdpError("bad m=")
     media = Media(kind, port, _text(body[i:j]).upper())
     i = _skip(body, j, end, True)
-    media._fmt = (body, i, end)  # the format list stays in the body until asked for
+    media.formats = memoryview(body)[i:end]  # the format list stays in the body
     if media.proto in _RTP:
         pts = media.payload_types
         while i < end:
@@ -395,8 +387,11 @@ def answer(offer_body, ip, port, codecs=("PCMU", "PCMA"), dtmf=True, session_id=
                    m.fmtp.get(dtmf_pt) or "0-15", ptime, ours, m.proto)
         else:
             # RFC 3264 6: a declined stream keeps its line with port zero
-            lines.append("m=%s 0 %s %s\r\n" % (other.media, other.proto,
-                                                " ".join(other.formats()) or "0"))
+            try:
+                formats = " ".join(bytes(other.formats).decode().split()) or "0"
+            except UnicodeError:
+                formats = "0"
+            lines.append("m=%s 0 %s %s\r\n" % (other.media, other.proto, formats))
     return "".join(lines).encode(), MediaParams(m.connection, m.port, codec, pt, dtmf_pt, m.ptime or 20, ours)
 
 
