@@ -35,7 +35,7 @@ MAX_MESSAGE = const(8192)  # bytes; larger datagrams get 513 (RFC 3261 21.5.14)
 _MAX_LINES = const(100)  # header lines (513 above); a real message has 10-40
 _MAX_COMMAS = const(200)  # commas in the header section (513 above); a real message has < 60
 
-# Header codes: (id << 2) | flags; 0 = unknown header.
+# Header codes: (id << 2) | flags; 0 = a header without flags, matched by name (unknown ones too).
 _LIST = const(1)  # comma-separated list (RFC 3261 7.3.1): headers() splits it
 _SINGLE = const(2)  # may appear once only
 _VIA = const(4 | 1)
@@ -58,44 +58,42 @@ _URI = _HOST + b"!~*'()%;/?:@&=+$,[]"
 
 
 def _header_table():
-    # Long name, compact form (RFC 3261 7.3.3 and the IANA registry), flags. Unknown headers
-    # get code 0 and are looked up by name; they are never split (their grammar is unknown).
+    # Long name (lower case), compact form (RFC 3261 7.3.3 and the IANA registry), flags; built
+    # from one bytes literal and then forgotten, so only the dict stays. Headers of no flags and
+    # no compact form need no entry: code 0, looked up by name and never split (like unknown
+    # ones, whose grammar is unknown). Names not found as written get -1 from parse and a second
+    # look in lower case (_classify_unknown).
     table = {}
     code = 0
     for entry in (
-        "via v 1", "from f 2", "to t 2", "call-id i 2", "cseq - 2", "content-length l 2",
-        "contact m 1", "content-type c 2", "max-forwards - 2", "route - 1", "record-route - 1",
-        "www-authenticate - 0", "authorization - 0", "proxy-authenticate - 0",
-        "proxy-authorization - 0", "allow - 1", "supported k 1", "require - 1",
-        "proxy-require - 1", "unsupported - 1", "expires - 0", "content-encoding e 1",
-        "subject s 0", "event o 0", "allow-events u 1", "refer-to r 0", "referred-by b 0",
-        "session-expires x 0", "identity y 0", "accept - 1", "accept-encoding - 1",
-        "accept-language - 1", "content-language - 1", "date - 0", "user-agent - 0",
-        "server - 0", "min-expires - 0", "timestamp - 0", "warning - 1", "call-info - 1",
-        "alert-info - 1", "error-info - 1", "in-reply-to - 1", "content-disposition - 0",
-        "retry-after - 0", "organization - 0", "priority - 0", "reply-to - 0",
-        "mime-version - 0", "path - 1", "service-route - 1", "p-asserted-identity - 1",
-        "accept-contact a 1", "reject-contact j 1", "request-disposition d 1",
-    ):
+        b"via v 1,from f 2,to t 2,call-id i 2,cseq - 2,content-length l 2,contact m 1,"
+        b"content-type c 2,max-forwards - 2,route - 1,record-route - 1,allow - 1,"
+        b"supported k 1,require - 1,proxy-require - 1,unsupported - 1,content-encoding e 1,"
+        b"subject s 0,event o 0,allow-events u 1,refer-to r 0,referred-by b 0,"
+        b"session-expires x 0,identity y 0,accept - 1,accept-encoding - 1,accept-language - 1,"
+        b"content-language - 1,warning - 1,call-info - 1,alert-info - 1,error-info - 1,"
+        b"in-reply-to - 1,path - 1,service-route - 1,p-asserted-identity - 1,"
+        b"accept-contact a 1,reject-contact j 1,request-disposition d 1"
+    ).split(b","):
         name, compact, flags = entry.split()
         code += 4
-        value = code | int(flags)
-        table[name.encode()] = value
-        if compact != "-":
-            table[compact.encode()] = value
-            table[compact.upper().encode()] = value
-    # The usual spellings too, so most lookups need no lower() copy.
-    for name in ("Via", "From", "To", "Call-ID", "CSeq", "Content-Length", "Contact",
-                 "Content-Type", "Max-Forwards", "Route", "Record-Route", "Allow", "Supported",
-                 "Expires", "User-Agent", "WWW-Authenticate", "Authorization", "Server",
-                 "Require", "Proxy-Authenticate", "Proxy-Authorization", "Event", "Accept",
-                 "Allow-Events", "Subject", "Date", "Call-Id", "Timestamp", "Warning",
-                 "Min-Expires", "Unsupported", "Session-Expires", "Content-Disposition"):
-        table[name.encode()] = table[name.lower().encode()]
+        table[name] = value = code | int(flags)
+        if compact != b"-":
+            table[compact] = value
+    # The usual spellings too, so most lines need no lower() copy; those of flag-less headers
+    # map to 0 (known, plain).
+    for name in (b"Via From To Call-ID CSeq Content-Length Contact Content-Type Max-Forwards "
+                 b"Route Record-Route Allow Supported Require Event Accept Allow-Events Call-Id "
+                 b"Unsupported").split():
+        table[name] = table[name.lower()]
+    for name in (b"User-Agent Server Authorization WWW-Authenticate Proxy-Authenticate "
+                 b"Proxy-Authorization Expires Date Timestamp Min-Expires").split():
+        table[name] = 0
     return table
 
 
 _NAMES = _header_table()
+del _header_table
 
 # Out of memory while parsing: raised preallocated if even building the error fails.
 _NO_MEMORY = SIPError(503, "Service Unavailable (out of memory)")
@@ -120,7 +118,7 @@ class Message:
         """Line numbers of the header fields called name (any case, long or compact)."""
         key = name.encode() if isinstance(name, str) else name
         code = _NAMES.get(key)
-        if code is None:
+        if not code:  # 0 here: a usual spelling of a flag-less header, matched by name
             key = key.lower()
             code = _NAMES.get(key, 0)
         codes = self._codes
@@ -376,14 +374,14 @@ def _parse(data, max_size):
 
     # One code per header line; unknown spellings, folded and malformed lines take the slow path.
     get = _NAMES.get
-    codes = [get(line[:line.find(b":")], 0) for line in lines]
-    if 0 in codes and _classify_unknown(lines, codes):
+    codes = [get(line[:line.find(b":")], -1) for line in lines]
+    if -1 in codes and _classify_unknown(lines, codes):
         # Folded lines (RFC 3261 7.3.1): CRLF plus whitespace is one SP. Rare: split again.
         head = data[pos:end].replace(eol + b" ", b" ").replace(eol + b"\t", b" ")
         lines = head.split(eol)
         _parse_start_line(msg, lines.pop(0))
-        codes = [get(line[:line.find(b":")], 0) for line in lines]
-        if 0 in codes:
+        codes = [get(line[:line.find(b":")], -1) for line in lines]
+        if -1 in codes:
             _classify_unknown(lines, codes)
     msg._lines = lines
     msg._codes = codes
@@ -467,8 +465,8 @@ def _classify_unknown(lines, codes):
     Returns True at the first continuation line: the caller unfolds and starts again."""
     get = _NAMES.get
     i = -1
-    for _ in range(codes.count(0)):
-        i = codes.index(0, i + 1)
+    for _ in range(codes.count(-1)):
+        i = codes.index(-1, i + 1)
         line = lines[i]
         if line[:1] == b" " or line[:1] == b"\t":
             return True
