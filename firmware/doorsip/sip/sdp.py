@@ -124,11 +124,6 @@ def _skip(data, i, end, spaces):
     return i
 
 
-def _word(data, i, end):
-    # the word at i, or None when it is longer than any we look for
-    return data[i:end].lower() if end - i <= 16 else None
-
-
 def parse(body):
     """Parse an SDP body (bytes) into a Media of the session; SdpError when malformed."""
     try:
@@ -170,7 +165,34 @@ def parse(body):
             elif kind == 109:  # m=
                 if len(sdp.media) >= _MAX_MEDIA:
                     raise SdpError("too many m=", 488)
-                media = _parse_media(body, start, stop)
+                # m=<media> <port>[/<number of ports>] <proto> <fmt> ... (RFC 4566 5.14),
+                # scanned by index: only the names and the payload type list are allocated.
+                i = _skip(body, start, stop, True)
+                j = _skip(body, i, stop, False)
+                name = _text(body[i:j]).lower()
+                i = _skip(body, j, stop, True)
+                j = _skip(body, i, stop, False)
+                slash = body.find(b"/", i, j)
+                port = _int(body, i, j if slash < 0 else slash, 65535)
+                if port is None:
+                    raise SdpError("bad m= port")
+                i = _skip(body, j, stop, True)
+                j = _skip(body, i, stop, False)
+                if i == j:
+                    raise SdpError("bad m=")
+                media = Media(name, port, _text(body[i:j]).upper())
+                i = _skip(body, j, stop, True)
+                media.formats = memoryview(body)[i:stop]  # the format list stays in the body
+                if media.proto in _RTP:
+                    pts = media.payload_types
+                    while i < stop:
+                        j = _skip(body, i, stop, False)
+                        pt = _int(body, i, j, 127)
+                        if pt is None:
+                            raise SdpError("bad m= payload type")
+                        if len(pts) < _MAX_FORMATS and pt not in pts:
+                            pts.append(pt)
+                        i = _skip(body, j, stop, True)
                 sdp.media.append(media)
             elif kind == 99:  # c=<nettype> <addrtype> <address>[/ttl][/count] (RFC 4566 5.7)
                 parts = body[start:stop].split()
@@ -208,45 +230,14 @@ def parse(body):
         raise SdpError("out of memory", 503)
 
 
-def _parse_media(body, i, end):
-    # m=<media> <port>[/<number of ports>] <proto> <fmt> ... (RFC 4566 5.14),
-    # scanned by index: only the names and the payload type list are allocated.
-    i = _skip(body, i, end, True)
-    j = _skip(body, i, end, False)
-    kind = _text(body[i:j]).lower()
-    i = _skip(body, j, end, True)
-    j = _skip(body, i, end, False)
-    slash = body.find(b"/", i, j)
-    port = _int(body, i, j if slash < 0 else slash, 65535)
-    if port is None:
-        raise SdpError("bad m= port")
-    i = _skip(body, j, end, True)
-    j = _skip(body, i, end, False)
-    if i == j:
-        raise SdpError("bad m=")
-    media = Media(kind, port, _text(body[i:j]).upper())
-    i = _skip(body, j, end, True)
-    media.formats = memoryview(body)[i:end]  # the format list stays in the body
-    if media.proto in _RTP:
-        pts = media.payload_types
-        while i < end:
-            j = _skip(body, i, end, False)
-            pt = _int(body, i, j, 127)
-            if pt is None:
-                raise SdpError("bad m= payload type")
-            if len(pts) < _MAX_FORMATS and pt not in pts:
-                pts.append(pt)
-            i = _skip(body, j, end, True)
-    return media
-
-
 def _attribute(body, start, end, media):
     # Only the attributes used below are looked at; the rest are skipped without
     # keeping anything (RFC 4566 5.13: unknown attributes are ignored).
     colon = body.find(b":", start, end)
-    name = _word(body, start, end if colon < 0 else colon)
-    if name is None:
-        return
+    name_end = end if colon < 0 else colon
+    if name_end - start > 8:
+        return  # longer than any name looked at
+    name = body[start:name_end].lower()
     if name in _DIRECTION_NAMES:
         media.direction = _DIRECTIONS[_DIRECTION_NAMES.index(name)]
         return
@@ -277,8 +268,8 @@ def _attribute(body, start, end, media):
         enc = ()
         if rate == 8000 and channels == 1:
             # encoding names are case-insensitive (RFC 4855 3)
-            enc = {b"pcmu": _PCMU, b"pcma": _PCMA,
-                   b"telephone-event": _TEL}.get(_word(body, i, slash), ())
+            name = body[i:slash].lower() if slash - i <= 15 else None
+            enc = {b"pcmu": _PCMU, b"pcma": _PCMA, b"telephone-event": _TEL}.get(name, ())
         media.rtpmap[pt] = enc
     elif name == b"fmtp":
         # kept for mirroring telephone-event's event list (RFC 4733 2.4.1)
