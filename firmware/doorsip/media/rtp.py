@@ -169,13 +169,10 @@ class RtpSender:
             self._ts_top = (self._ts_top + 1) & 3
         self._ts = ts + units
 
-    def _header(self, payload_len, payload_type, marker, ts):
-        # Big-endian fields written bytewise: no tuple, no big int (RFC 3550 5.1).
+    def _header(self, payload_len, payload_type, marker, ts, top):
+        # Big-endian fields written bytewise: no tuple, no big int (RFC 3550 5.1);
+        # ts: the timestamp's low 30 bits, top: its top 2.
         buf = self._buf
-        top = self._ts_top
-        if ts < 0:
-            ts = ts + _MASK30 + 1
-            top = (top - 1) & 3
         buf[1] = payload_type | 0x80 if marker else payload_type
         seq = self.seq
         buf[2] = seq >> 8
@@ -205,7 +202,7 @@ class RtpSender:
             payload_type = self.payload_type
         marker = marker or self._marker
         self._marker = False
-        packet = self._header(payload_len, payload_type, marker, self._ts)
+        packet = self._header(payload_len, payload_type, marker, self._ts, self._ts_top)
         self._advance(self.samples_per_frame if advance < 0 else advance)
         return packet
 
@@ -222,12 +219,7 @@ class RtpSender:
         if not 0 <= payload_len <= len(self.payload):
             raise ValueError("rtp: payload length out of range")
         timestamp &= 0xFFFFFFFF
-        top = self._ts_top
-        self._ts_top = timestamp >> 30
-        try:
-            return self._header(payload_len, payload_type, marker, timestamp & _MASK30)
-        finally:
-            self._ts_top = top
+        return self._header(payload_len, payload_type, marker, timestamp & _MASK30, timestamp >> 30)
 
     def pack_frame(self, pcm):
         """Encode one frame of S16LE pcm into the payload and pack it."""
