@@ -139,78 +139,74 @@ def _quoted(data, i, n, keep):
 def parse_challenges(value):
     """Every challenge (or credentials) in a header value; list of dicts."""
     try:
-        return _parse_challenges(value)
+        data = value.encode() if isinstance(value, str) else bytes(value)
+        n = len(data)
+        if n > _MAX_TEXT:
+            raise AuthError("auth header too long")
+        found = []
+        current = None
+        i = 0
+        # Scanned by index over bytes: no per-character objects, and only the
+        # values of known parameters are copied out.
+        while i < n:
+            c = data[i]
+            if c in _SPACES or c == 44:
+                i += 1
+                continue
+            end = i
+            while end < n and data[end] > 32 and data[end] != 127 and data[end] not in _SEPARATORS:
+                end += 1
+            if end == i:
+                raise AuthError("bad character in auth header")
+            j = _skip_spaces(data, end, n)
+            if j < n and data[j] == 61:
+                # auth-param = token "=" ( token / quoted-string )
+                if current is None:
+                    raise AuthError("parameter before scheme")
+                key = None
+                if end - i <= 9:
+                    try:
+                        key = data[i:end].decode().lower()
+                    except UnicodeError:
+                        pass
+                    if key not in _PARAMS:
+                        key = None
+                j = _skip_spaces(data, j + 1, n)
+                if j < n and data[j] == 34:
+                    param, j = _quoted(data, j, n, key is not None)
+                else:
+                    k = j
+                    while k < n and data[k] not in _SPACES and data[k] != 44:
+                        k += 1
+                    param = _decode(data[j:k]) if key is not None else None
+                    j = k
+                if key is not None:
+                    current[key] = param
+                i = j
+                continue
+            # a token not followed by "=" starts a new challenge (its scheme)
+            if len(found) >= _MAX_CHALLENGES:
+                break  # more challenges than any server sends: the rest is ignored
+            current = {"scheme": _decode(data[i:end])}
+            found.append(current)
+            i = end
+        if not found:
+            raise AuthError("empty auth header")
+        for params in found:
+            if params["scheme"].lower() == "digest":
+                params["scheme"] = "Digest"
+            params["algorithm"] = params.get("algorithm", "MD5").upper()
+            qop = params.get("qop")
+            params["qop"] = [] if qop is None else [
+                q.strip().lower() for q in qop.split(",") if q.strip()]
+            params["stale"] = params.get("stale", "").lower() == "true"
+            params["userhash"] = params.get("userhash", "").lower() == "true"
+            params.setdefault("opaque", None)
+            params.setdefault("realm", "")
+            params.setdefault("nonce", "")
+        return found
     except MemoryError:
         raise AuthError("out of memory")
-
-
-def _parse_challenges(value):
-    data = value.encode() if isinstance(value, str) else bytes(value)
-    n = len(data)
-    if n > _MAX_TEXT:
-        raise AuthError("auth header too long")
-    found = []
-    current = None
-    i = 0
-    # Scanned by index over bytes: no per-character objects, and only the
-    # values of known parameters are copied out.
-    while i < n:
-        c = data[i]
-        if c in _SPACES or c == 44:
-            i += 1
-            continue
-        end = i
-        while end < n and data[end] > 32 and data[end] != 127 and data[end] not in _SEPARATORS:
-            end += 1
-        if end == i:
-            raise AuthError("bad character in auth header")
-        j = _skip_spaces(data, end, n)
-        if j < n and data[j] == 61:
-            # auth-param = token "=" ( token / quoted-string )
-            if current is None:
-                raise AuthError("parameter before scheme")
-            key = None
-            if end - i <= 9:
-                try:
-                    key = data[i:end].decode().lower()
-                except UnicodeError:
-                    pass
-                if key not in _PARAMS:
-                    key = None
-            j = _skip_spaces(data, j + 1, n)
-            if j < n and data[j] == 34:
-                param, j = _quoted(data, j, n, key is not None)
-            else:
-                k = j
-                while k < n and data[k] not in _SPACES and data[k] != 44:
-                    k += 1
-                param = _decode(data[j:k]) if key is not None else None
-                j = k
-            if key is not None:
-                current[key] = param
-            i = j
-            continue
-        # a token not followed by "=" starts a new challenge (its scheme)
-        if len(found) >= _MAX_CHALLENGES:
-            break  # more challenges than any server sends: the rest is ignored
-        current = {"scheme": _decode(data[i:end])}
-        found.append(current)
-        i = end
-    if not found:
-        raise AuthError("empty auth header")
-    for params in found:
-        if params["scheme"].lower() == "digest":
-            params["scheme"] = "Digest"
-        params["algorithm"] = params.get("algorithm", "MD5").upper()
-        qop = params.get("qop")
-        params["qop"] = [] if qop is None else [
-            q.strip().lower() for q in qop.split(",") if q.strip()]
-        params["stale"] = params.get("stale", "").lower() == "true"
-        params["userhash"] = params.get("userhash", "").lower() == "true"
-        params.setdefault("opaque", None)
-        params.setdefault("realm", "")
-        params.setdefault("nonce", "")
-    return found
 
 
 def parse_challenge(value):
