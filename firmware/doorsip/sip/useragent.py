@@ -86,22 +86,19 @@ out what the UA queues. Times are ticks in ms (compat.ticks_ms/ticks_diff arithm
     while (event := ua.next_event()) is not None: app.handle(event)
   Commands queue datagrams too: drain ua.datagrams() after calling one.
 """
-from doorsip.compat import const, ticks_add, ticks_diff
+from doorsip.compat import ticks_add, ticks_diff
 from doorsip.sip.dialog import Dialog, request_key, response_key, uri_dest
 from doorsip.sip.errors import SIPError
 from doorsip.sip.message import build_request, build_response, parse
-from doorsip.sip.transaction import (ACCEPTED, CALLING, IST, PROCEEDING, TRYING,
-                                     TransactionError, TransactionLayer)
-from doorsip.sip.uri import new_branch, new_call_id, new_tag, parse_name_addr
+from doorsip.sip.transaction import ACCEPTED, IST, TransactionError, TransactionLayer
+from doorsip.sip.uri import new_branch, new_call_id, new_tag
+
+# Rarely taken paths (registration, CANCEL, re-INVITE, OPTIONS requests, unusual
+# requests, timeouts, malformed input) live in ua_register.py and ua_rare.py, imported
+# on first use: a plain call never loads them.
 
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY, MESSAGE"
 ACCEPT = "application/sdp, application/dtmf-relay, application/dtmf, text/plain"
-# Methods we know but do not implement: 405 with Allow (8.2.1). Others: 501.
-_KNOWN_UNSUPPORTED = ("REGISTER", "PRACK", "UPDATE", "REFER", "PUBLISH")
-_MAX_AUTH_TRIES = const(2)     # credentials tried per request before giving up
-_MAX_EVENTS = const(32)
-_REG_RETRY_MIN = const(30000)  # ms before retrying a failed registration, doubling...
-_REG_RETRY_MAX = const(300000)  # ...up to 5 minutes
 
 
 class UAError(Exception):
@@ -190,53 +187,6 @@ def _reply_addr(msg, source):
     return (host, via.port or 5060)
 
 
-def _status_of_exc(exc):
-    return getattr(exc, "status", 400), getattr(exc, "reason", "Bad Request")
-
-
-# Compact and long names of the headers needed to answer an unparseable request.
-_NEEDED = {b"via": 0, b"v": 0, b"from": 1, b"f": 1, b"to": 2, b"t": 2, b"call-id": 3,
-           b"i": 3, b"cseq": 4}
-
-
-def reject_unparseable(data, status, reason):
-    """A response (bytes) to a request that failed to parse, or None when it was not a
-    request or lacks Via/From/To/Call-ID/CSeq (then it is dropped: 8.2 needs them)."""
-    head = data[:4096]
-    end = head.find(b"\r\n")
-    if end < 0:
-        return None
-    first = head[:end].split(b" ")
-    if len(first) != 3 or first[2] != b"SIP/2.0" or first[0] == b"ACK" or first[0] == b"SIP/2.0":
-        return None
-    found = [[], None, None, None, None]
-    for line in head[end + 2:].split(b"\r\n"):
-        if not line:
-            break
-        name, colon, value = line.partition(b":")
-        if not colon:
-            continue
-        slot = _NEEDED.get(name.strip().lower())
-        if slot is None:
-            continue
-        value = value.strip()
-        if slot == 0:
-            found[0].append(value)
-        elif found[slot] is None:
-            found[slot] = value
-    if not found[0] or None in found[1:]:
-        return None
-    out = [("SIP/2.0 %d %s" % (status, reason)).encode()]
-    for via in found[0]:
-        out.append(b"Via: " + via)
-    out.append(b"From: " + found[1])
-    out.append(b"To: " + found[2])
-    out.append(b"Call-ID: " + found[3])
-    out.append(b"CSeq: " + found[4])
-    out.append(b"Content-Length: 0")
-    return b"\r\n".join(out) + b"\r\n\r\n"
-
-
 class UserAgent:
     def __init__(self, user, domain, local_host, local_port=5060, auth_user=None, password=None,
                  display_name=None, registrar=None, proxy=None, expires=300, user_agent="doorsip",
@@ -272,7 +222,8 @@ class UserAgent:
         self.stats = {"received": 0, "garbage": 0, "dropped": 0, "stray": 0, "errors": 0,
                       "events_dropped": 0}
         self.last_error = None
-        # registration (10.2): one Call-ID and From tag for every REGISTER to a registrar
+        # registration (10.2, ua_register.py): one Call-ID and From tag for every
+        # REGISTER to a registrar
         self.registered = False
         self._reg_call_id = new_call_id(local_host)
         self._reg_tag = new_tag()
@@ -281,7 +232,7 @@ class UserAgent:
         self._reg_expires = expires   # what we ask for next
         self._reg_auth_tries = 0
         self._reg_deadline = None     # refresh or retry
-        self._reg_retry = _REG_RETRY_MIN
+        self._reg_retry = 30000       # ms before retrying a failed registration (doubles)
         self._reg_active = False      # keep registered (refresh, retry)
 
     @classmethod
@@ -316,7 +267,7 @@ class UserAgent:
 
     def _event(self, kind, call=None, **fields):
         # Bounded: an app that stops draining loses the oldest events, not the heap.
-        if len(self._events) >= _MAX_EVENTS:
+        if len(self._events) >= 32:
             self._events.pop(0)
             self.stats["events_dropped"] += 1
         self._events.append(Event(kind, call, **fields))
@@ -331,25 +282,20 @@ class UserAgent:
             return '"%s" <%s>;tag=%s' % (self.display_name.replace('"', ""), self.aor, tag)
         return "<%s>;tag=%s" % (self.aor, tag)
 
-    def _via(self, branch):
-        return "SIP/2.0/UDP %s:%d;branch=%s;rport" % (self.local_host, self.local_port, branch)
-
-    def _route_and_dest(self, uri):
-        # An outbound proxy is a loose-routing first hop (RFC 3261 8.1.2).
-        try:
-            dest = uri_dest(uri)
-        except SIPError:
-            raise UAError("not a SIP URI: %r" % (uri,))
-        if self.proxy:
-            return [("Route", "<sip:%s:%d;lr>" % self.proxy)], self.proxy
-        return [], dest
-
     def _out_of_dialog(self, method, uri, to, call_id, from_tag, cseq, extra=(), body=b"",
                        content_type=None, dest=None):
         branch = new_branch()
-        routes, default_dest = self._route_and_dest(uri)
-        headers = [("Via", self._via(branch)), ("Max-Forwards", "70")]
-        headers.extend(routes)
+        try:
+            default_dest = uri_dest(uri)
+        except SIPError:
+            raise UAError("not a SIP URI: %r" % (uri,))
+        headers = [("Via", "SIP/2.0/UDP %s:%d;branch=%s;rport" % (self.local_host, self.local_port,
+                                                                 branch)),
+                   ("Max-Forwards", "70")]
+        if self.proxy:
+            # An outbound proxy is a loose-routing first hop (RFC 3261 8.1.2).
+            headers.append(("Route", "<sip:%s:%d;lr>" % self.proxy))
+            default_dest = self.proxy
         headers.append(("From", self._from_header(from_tag)))
         headers.append(("To", to))
         headers.append(("Call-ID", call_id))
@@ -359,8 +305,7 @@ class UserAgent:
         if method == "INVITE":
             headers.append(("Allow", ALLOW))
         headers.append(("User-Agent", self.user_agent))
-        for item in extra:
-            headers.append(item)
+        headers.extend(extra)
         if content_type and body:
             headers.append(("Content-Type", content_type))
         try:
@@ -393,39 +338,17 @@ class UserAgent:
         self.now = now_ms
         try:
             self.layer.on_timer(now_ms)
-            if self._reg_deadline is not None and ticks_diff(now_ms, self._reg_deadline) >= 0:
-                self._reg_deadline = None
-                if self._reg_active and not self._reg_busy():
-                    auth = ()
-                    if self.digest is not None:
-                        if self.registered:
-                            # A refresh: credentials from the last challenge, saving the
-                            # 401 round trip (RFC 7616 3.4); a stale nonce just gets a 401.
-                            pre = self.digest.preauthorize("REGISTER", "sip:" + self.domain)
-                            if pre:
-                                auth = (pre,)
-                        else:
-                            # A retry after a failure: the credentials get one more chance
-                            # (fresh nonce, 30 s or more later: not a loop).
-                            self.digest.reset()
-                    self._send_register(self._reg_expires, auth, now_ms)
+            t = self._reg_deadline
+            if t is not None and ticks_diff(now_ms, t) >= 0:
+                from doorsip.sip.ua_register import refresh
+                refresh(self, now_ms)
             for call in list(self._calls.values()):
-                if call.cancel_deadline is not None and ticks_diff(now_ms, call.cancel_deadline) >= 0:
-                    # 9.1: no final response within 64*T1 of the CANCEL: give the INVITE up.
-                    call.cancel_deadline = None
-                    if call.invite_tx is not None:
-                        self.layer._remove(call.invite_tx)
-                    self._fail(call, 487, "cancelled")
-                if call.answer_deadline is not None and ticks_diff(now_ms, call.answer_deadline) >= 0:
-                    # Unanswered for too long (the INVITE's Expires, 13.3.1, or our own
-                    # limit): a caller that vanished must not hold a call slot for ever.
-                    call.answer_deadline = None
-                    tx = call.invite_tx
-                    if tx is not None and tx.last_status < 200 and not tx.terminated():
-                        tx.respond(build_response(tx.request, 487 if call.expires_given else 480,
-                                                  None, (), b"", call.local_tag),
-                                   487 if call.expires_given else 480, now_ms, call.local_tag)
-                    self._ended(call, "timeout")
+                t = call.cancel_deadline
+                u = call.answer_deadline
+                if (t is not None and ticks_diff(now_ms, t) >= 0) or \
+                        (u is not None and ticks_diff(now_ms, u) >= 0):
+                    from doorsip.sip.ua_rare import call_timers
+                    call_timers(self, call, now_ms)
         except Exception as exc:  # never let one bad transaction stop the station
             self._internal_error(exc)
 
@@ -433,113 +356,27 @@ class UserAgent:
         self.stats["errors"] += 1
         self.last_error = "%s: %s" % (type(exc).__name__, exc)
 
-    # ---------------------------------------------------------------- registration
+    # ---------------------------------------------------------------- commands kept in ua_*.py
     def register(self, now_ms=None, expires=None):
-        now_ms = self._time(now_ms)
-        if self.registrar is None:
-            raise UAError("no registrar configured")
-        if expires is not None:
-            self.expires = expires
-        self._reg_expires = self.expires
-        self._reg_active = True
-        self._reg_auth_tries = 0
-        if self._reg_tx is not None and not self._reg_tx.terminated():
-            self.layer._remove(self._reg_tx)
-        self._send_register(self._reg_expires, (), now_ms)
+        from doorsip.sip.ua_register import start
+        start(self, self._time(now_ms), expires, True)
 
     def unregister(self, now_ms=None):
-        now_ms = self._time(now_ms)
-        if self.registrar is None:
-            raise UAError("no registrar configured")
-        self._reg_active = False
-        self._reg_deadline = None
-        self._reg_auth_tries = 0
-        if self._reg_tx is not None and not self._reg_tx.terminated():
-            self.layer._remove(self._reg_tx)
-        self._send_register(0, (), now_ms)
+        from doorsip.sip.ua_register import start
+        start(self, self._time(now_ms), 0, False)
 
-    def _reg_busy(self):
-        # A REGISTER still waiting for its final response (Completed only lingers).
-        tx = self._reg_tx
-        return tx is not None and tx.state in (TRYING, PROCEEDING)
+    def cancel(self, call, now_ms=None):
+        from doorsip.sip.ua_rare import cancel
+        cancel(self, call, self._time(now_ms))
 
-    def _send_register(self, expires, auth, now_ms):
-        # 10.2: same Call-ID, CSeq + 1, new branch for every REGISTER, retries included.
-        self._reg_cseq += 1
-        uri = "sip:" + self.domain
-        extra = [("Expires", str(expires))]
-        extra.extend(auth)
-        data, branch, dest, _ = self._out_of_dialog(
-            "REGISTER", uri, "<%s>" % self.aor, self._reg_call_id, self._reg_tag, self._reg_cseq,
-            extra, dest=self.proxy or self.registrar)
-        self._reg_sent_expires = expires
-        self._reg_tx = self._client("REGISTER", data, branch, dest, "register", now_ms)
+    def reinvite(self, call, sdp_body, now_ms=None):
+        """Offer a new session (hold, codec change) in the call's dialog (14.1)."""
+        from doorsip.sip.ua_rare import reinvite
+        reinvite(self, call, sdp_body, self._time(now_ms))
 
-    def _granted_expires(self, msg):
-        # 10.2.4: our binding's expires parameter, else the Expires header, else ours.
-        for value in msg.headers("Contact"):
-            try:
-                na = parse_name_addr(value)
-            except SIPError:
-                continue
-            if na.uri == self.contact_uri or na.uri.startswith(self.contact_uri + ";"):
-                exp = na.params.get("expires")
-                if exp and exp.isdigit():
-                    return int(exp)
-        exp = msg.header("Expires")
-        if exp and exp.strip().isdigit():
-            return int(exp.strip())
-        return self._reg_sent_expires
-
-    def _reg_response(self, msg, now_ms):
-        status = msg.status
-        if status < 200:
-            return
-        if self.digest is not None:
-            self.digest.note_response(msg)
-        sent = self._reg_sent_expires
-        if 200 <= status < 300:
-            self._reg_auth_tries = 0
-            self._reg_retry = _REG_RETRY_MIN
-            if sent == 0:
-                self.registered = False
-                self._event("unregistered", status=status)
-                return
-            granted = self._granted_expires(msg)
-            if granted <= 0:
-                self._reg_failed(status, "registrar granted no binding", now_ms)
-                return
-            self.registered = True
-            self._event("registered", status=status, expires=granted)
-            # Refresh early enough for a full timer F of retransmissions before expiry.
-            margin = granted // 2
-            if margin > 32:
-                margin = 32
-            self._reg_deadline = ticks_add(now_ms, (granted - margin) * 1000)
-            return
-        if status in (401, 407) and self.digest is not None and self._reg_auth_tries < _MAX_AUTH_TRIES:
-            auth = self.digest.authorize_all(msg, "REGISTER", "sip:" + self.domain)
-            if auth:
-                self._reg_auth_tries += 1
-                self._send_register(sent, auth, now_ms)
-                return
-        if status == 423 and sent:
-            # 10.2.8: retry with the registrar's Min-Expires, if it is larger.
-            value = msg.header("Min-Expires")
-            if value and value.strip().isdigit() and int(value.strip()) > sent:
-                self._reg_expires = int(value.strip())
-                self._send_register(self._reg_expires, (), now_ms)
-                return
-        self._reg_failed(status, msg.reason, now_ms)
-
-    def _reg_failed(self, status, reason, now_ms):
-        was = self._reg_sent_expires
-        self.registered = False
-        self._reg_auth_tries = 0
-        self._event("registration_failed", status=status, reason=reason)
-        if self._reg_active and was:
-            self._reg_deadline = ticks_add(now_ms, self._reg_retry)
-            self._reg_retry = min(self._reg_retry * 2, _REG_RETRY_MAX)
+    def options(self, target_uri, now_ms=None):
+        from doorsip.sip.ua_rare import options
+        return options(self, target_uri, self._time(now_ms))
 
     # ---------------------------------------------------------------- outgoing calls
     def _new_call(self, direction, call_id):
@@ -583,44 +420,20 @@ class UserAgent:
         call.dialog = None
         call.invite_tx = self._client("INVITE", data, branch, dest, call, now_ms)
 
-    def _send_cancel(self, call, now_ms):
-        # 9.1: same Request-URI, Call-ID, From, To, CSeq number and top Via as the
-        # INVITE, and its Route headers.
-        headers = []
-        for name, value in call.invite_headers:
-            if name in ("Via", "Route", "From", "To", "Call-ID", "Max-Forwards"):
-                headers.append((name, value))
-        headers.append(("CSeq", "%d CANCEL" % call.invite_cseq))
-        data = build_request("CANCEL", call.target, headers)
-        self._client("CANCEL", data, call.invite_branch, call.invite_dest, call, now_ms)
-        call.cancel_deadline = ticks_add(now_ms, 64 * self.layer.t1)
-
-    def cancel(self, call, now_ms=None):
-        now_ms = self._time(now_ms)
-        if call.direction != "out" or call.state in ("confirmed", "ended"):
-            raise UAError("cancel: call %d is %s" % (call.id, call.state))
-        if call.cancel_wanted:
-            return
-        call.cancel_wanted = True
-        # 9.1: a CANCEL waits for a provisional response (it might overtake the INVITE).
-        if call.provisional and call.invite_tx is not None and not call.invite_tx.terminated():
-            self._send_cancel(call, now_ms)
-
     def _call_response(self, tx, call, msg, now_ms):
         method = tx.method
         status = msg.status
-        if method == "CANCEL":
-            return
         if method != "INVITE":
-            self._in_dialog_response(tx, call, msg, now_ms)
+            if status >= 200 and method != "CANCEL":
+                if method == "BYE":
+                    self._ended(call, call.end_reason or "local_bye", status)
+                elif status in (408, 481):
+                    # 12.2.1.2: the dialog is gone on the far side.
+                    self._ended(call, "dialog_gone", status)
             return
-        if tx is call.reinvite_tx:
-            self._reinvite_response(call, msg, now_ms)
-            return
-        if tx is not call.invite_tx:
-            # A 2xx from an earlier INVITE of this call (answered before the auth retry).
-            if 200 <= status < 300:
-                self._ack_and_bye(call, msg, now_ms, False)
+        if tx is not call.invite_tx:   # our re-INVITE, or an earlier INVITE of the call
+            from doorsip.sip.ua_rare import other_invite_response
+            other_invite_response(self, tx, call, msg, now_ms)
             return
         if call.state == "ended" and not 200 <= status < 300:
             return
@@ -628,7 +441,8 @@ class UserAgent:
             call.provisional = True
             if call.cancel_wanted:
                 if call.cancel_deadline is None:
-                    self._send_cancel(call, now_ms)
+                    from doorsip.sip.ua_rare import send_cancel
+                    send_cancel(self, call, now_ms)
                 return
             if msg.to_tag:
                 if call.dialog is None or call.dialog.remote_tag != msg.to_tag:
@@ -641,20 +455,18 @@ class UserAgent:
                 self._event("ringing", call, status=status, body=msg.body)
             return
         if status < 300:
+            d = call.dialog
             if call.state == "confirmed" or call.state == "ended":
-                d = call.dialog
                 if d is not None and d.remote_tag == msg.to_tag and d.ack_data is not None:
                     self._send(d.ack_data, d.ack_dest)  # retransmitted 2xx: ACK again
                 elif call.state == "confirmed":
-                    self._ack_and_bye(call, msg, now_ms, False)   # a second fork answered
+                    from doorsip.sip.ua_rare import ack_and_bye
+                    ack_and_bye(self, call, msg, now_ms, False)   # a second fork answered
                 return
             if call.cancel_wanted:
-                # CANCEL lost the race with the 2xx (9.1): ACK, then BYE at once.
-                call.cancel_deadline = None
-                self._ack_and_bye(call, msg, now_ms, True)
-                self._fail(call, status, "cancelled")
+                from doorsip.sip.ua_rare import cancel_lost
+                cancel_lost(self, call, msg, now_ms)
                 return
-            d = call.dialog
             if d is None or d.remote_tag != msg.to_tag:
                 d = Dialog.uac(call.from_header, call.target, call.invite_cseq, msg, self.contact)
                 call.dialog = d
@@ -667,31 +479,12 @@ class UserAgent:
             call.remote_sdp = msg.body
             self._event("answered", call, status=status, body=msg.body)
             return
-        if status in (401, 407) and self.digest is not None and not call.cancel_wanted \
-                and call.auth_tries < _MAX_AUTH_TRIES:
-            self.digest.note_response(msg)
-            auth = self.digest.authorize_all(msg, "INVITE", call.target, call.local_sdp)
-            if auth:
-                call.auth_tries += 1
-                self._send_invite(call, auth, now_ms)
+        if status in (401, 407) and self.digest is not None:
+            from doorsip.sip.ua_rare import auth_retry
+            if auth_retry(self, call, msg, now_ms):
                 return
         call.cancel_deadline = None
         self._fail(call, status, "cancelled" if call.cancel_wanted else msg.reason)
-
-    def _ack_and_bye(self, call, msg, now_ms, keep):
-        """ACK a 2xx we do not want, then end that dialog with BYE. keep: remember the
-        dialog on the call so a retransmission of this 2xx is ACKed again."""
-        d = Dialog.uac(call.from_header, call.target, msg.cseq[0], msg, self.contact)
-        d.confirm(msg)
-        if keep:
-            call.dialog = d
-        data, dest = d.ack(msg.cseq[0], self.local_host, self.local_port)
-        self._send(data, dest)
-        data, dest, branch, _ = d.request("BYE", self.local_host, self.local_port)
-        try:
-            self._client("BYE", data, branch, dest, None, now_ms)
-        except UAError:
-            pass
 
     def _fail(self, call, status, reason):
         if call.state == "ended":
@@ -737,7 +530,7 @@ class UserAgent:
         call.end_reason = "local_bye"
         if call.awaiting_ack:
             # 15: the callee sends no BYE before the ACK of its 2xx arrives or the 2xx
-            # retransmissions time out; _receive_ack / tx_timeout send it then.
+            # retransmissions time out; _receive_ack / the timeout send it then.
             call.bye_pending = True
             return
         self._send_bye(call, now_ms)
@@ -761,18 +554,7 @@ class UserAgent:
             self.answer(call, 603, now_ms=now_ms)
 
     def send_info(self, call, content_type, body, now_ms=None):
-        now_ms = self._time(now_ms)
-        self._in_dialog(call, "INFO", now_ms, [("Content-Type", content_type)], body)
-
-    def _in_dialog_response(self, tx, call, msg, now_ms):
-        status = msg.status
-        if status < 200:
-            return
-        if tx.method == "BYE":
-            self._ended(call, call.end_reason or "local_bye", status)
-        elif status in (408, 481):
-            # 12.2.1.2: the dialog is gone on the far side.
-            self._ended(call, "dialog_gone", status)
+        self._in_dialog(call, "INFO", self._time(now_ms), [("Content-Type", content_type)], body)
 
     # ---------------------------------------------------------------- incoming calls
     def answer(self, call, status, body=b"", now_ms=None, reason=None, headers=()):
@@ -814,7 +596,7 @@ class UserAgent:
             call.status = status
             self._ended(call, "rejected", status)
 
-    def _incoming_invite(self, msg, tx, source, now_ms):
+    def _incoming_invite(self, msg, tx, now_ms):
         for other in self._calls.values():
             # 8.2.2.2: the same INVITE again on another branch (a forking proxy sent it
             # by two paths): one call only, the copy gets 482.
@@ -846,158 +628,45 @@ class UserAgent:
         call.answer_deadline = ticks_add(now_ms, limit * 1000)
         self._event("incoming_call", call, uri=call.remote_uri, display=call.display, body=msg.body)
 
-    def _reinvite(self, call, msg, tx, now_ms):
-        # 14.2: a target refresh; the session answer comes from the reinvite_answerer
-        # hook (default: our current SDP unchanged).
-        tx.owner = call
-        status, body = 200, call.local_sdp or b""
-        if self.reinvite_answerer is not None:
-            status, body = self.reinvite_answerer(call, msg.body)
-        if not 200 <= status < 300:
-            self._respond(tx, msg, status, now_ms)   # 14.2: the session stays as it was
-            return
-        call.dialog.refresh_target(msg)
-        call.server_tx = tx
-        if msg.body:
-            call.remote_sdp = msg.body
-        call.local_sdp = body
-        extra = [("Contact", self.contact), ("Allow", ALLOW)]
-        if body:
-            extra.append(("Content-Type", "application/sdp"))
-        tx.respond(build_response(msg, status, None, extra, body), status, now_ms)
-        call.awaiting_ack = True
-        self._event("call_updated", call, body=msg.body)
-
-    def _reinvite_pending(self, call):
-        tx = call.reinvite_tx
-        return tx is not None and tx.state in (CALLING, PROCEEDING)
-
-    def reinvite(self, call, sdp_body, now_ms=None):
-        """Offer a new session (hold, codec change) in the call's dialog (14.1)."""
-        now_ms = self._time(now_ms)
-        if call.ending or call.awaiting_ack or self._reinvite_pending(call):
-            # 14.1: not while another INVITE transaction of the dialog is in progress.
-            raise UAError("call %d: an INVITE is already in progress" % call.id)
-        headers = [("Content-Type", "application/sdp")] if sdp_body else []
-        call.reinvite_tx = self._in_dialog(call, "INVITE", now_ms, headers, sdp_body)
-        call.pending_sdp = sdp_body
-
-    def _reinvite_response(self, call, msg, now_ms):
-        status = msg.status
-        d = call.dialog
-        if status < 200 or call.state != "confirmed" or d is None:
-            return
-        if status < 300:
-            if d.ack_cseq == msg.cseq[0] and d.ack_data is not None:
-                self._send(d.ack_data, d.ack_dest)   # retransmitted 2xx
-                return
-            data, dest = d.ack(msg.cseq[0], self.local_host, self.local_port)
-            self._send(data, dest)
-            d.refresh_target(msg)
-            call.local_sdp = call.pending_sdp
-            if msg.body:
-                call.remote_sdp = msg.body
-            self._event("call_updated", call, status=status, body=msg.body)
-        elif status in (408, 481):
-            self._ended(call, "dialog_gone", status)   # 12.2.1.2
-        else:
-            # 14.1: the session is unchanged (491 glare: the app may try again later).
-            self._event("reinvite_failed", call, status=status, reason=msg.reason)
-
-    # ---------------------------------------------------------------- options
-    def options(self, target_uri, now_ms=None):
-        now_ms = self._time(now_ms)
-        call_id = new_call_id(self.local_host)
-        extra = [("Accept", ACCEPT)]
-        data, branch, dest, _ = self._out_of_dialog("OPTIONS", target_uri, "<%s>" % target_uri,
-                                                    call_id, new_tag(), 1, extra)
-        self._client("OPTIONS", data, branch, dest, "options", now_ms)
-        return call_id
-
     # ---------------------------------------------------------------- TU callbacks
     def tx_response(self, tx, msg):
         owner = tx.owner
-        now_ms = self.now
-        if owner == "register":
-            if tx is self._reg_tx:
-                self._reg_response(msg, now_ms)
-        elif owner == "options":
-            if msg.status >= 200:
-                self._event("options_response", status=msg.status, reason=msg.reason,
-                            call_id=msg.call_id)
-        elif isinstance(owner, Call):
-            self._call_response(tx, owner, msg, now_ms)
+        if isinstance(owner, Call):
+            self._call_response(tx, owner, msg, self.now)
+        elif owner is not None:   # "register" or "options"
+            from doorsip.sip.ua_rare import other_response
+            other_response(self, tx, msg)
 
     def tx_timeout(self, tx):
-        owner = tx.owner
-        now_ms = self.now
-        if owner == "register":
-            if tx is self._reg_tx:
-                if self._reg_sent_expires == 0:
-                    self._event("unregistered", status=408)
-                else:
-                    self._reg_failed(408, "Request Timeout", now_ms)
-        elif owner == "options":
-            self._event("options_response", status=408, reason="Request Timeout",
-                        call_id=tx.request and parse(tx.request).call_id)
-        elif isinstance(owner, Call):
-            call = owner
-            if tx.kind == IST:
-                if tx is call.server_tx and call.awaiting_ack and call.state == "confirmed":
-                    # 13.3.1.4: no ACK for our 2xx within 64*T1: end the dialog with BYE.
-                    call.awaiting_ack = False
-                    if not call.ending:
-                        call.ending = True
-                        call.end_reason = "ack_timeout"
-                    self._send_bye(call, now_ms)
-            elif tx.method == "INVITE":
-                if tx is call.invite_tx:
-                    self._fail(call, 408, "Request Timeout")
-                elif tx is call.reinvite_tx:
-                    self._ended(call, "dialog_gone", 408)   # 12.2.1.2
-            elif tx.method == "BYE":
-                self._ended(call, call.end_reason or "local_bye", 408)
-            elif tx.method != "CANCEL":
-                self._ended(call, "dialog_gone", 408)
+        from doorsip.sip.ua_rare import timeout
+        timeout(self, tx)
 
     # ---------------------------------------------------------------- input
     def receive(self, data, source, now_ms):
         """Handle one datagram from source (host, port). Never raises."""
         self.now = now_ms
         self.stats["received"] += 1
+        msg = None
         try:
             msg = parse(data)
-        except SIPError as exc:
-            self.stats["garbage"] += 1
-            try:
-                status, reason = _status_of_exc(exc)
-                reply = reject_unparseable(data, status, reason)
-            except Exception:
-                reply = None
-            if reply is not None:
-                self._send(reply, source)
-            return
-        except Exception as exc:
-            self.stats["garbage"] += 1
-            self._internal_error(exc)
-            return
-        try:
             if msg.method is None:
                 self._receive_response(msg, now_ms)
             else:
                 msg.stamp_received(source[0], source[1])
                 self._receive_request(msg, source, now_ms)
-        except SIPError as exc:
-            # A header we looked at more closely than parse() did is malformed.
-            self.stats["garbage"] += 1
-            if msg.method is not None and msg.method != "ACK":
-                try:
-                    status, reason = _status_of_exc(exc)
-                    self._send(build_response(msg, status, reason), _reply_addr(msg, source))
-                except Exception:
-                    pass
         except Exception as exc:
-            self._internal_error(exc)
+            try:
+                if isinstance(exc, SIPError):
+                    # Unparseable, or a header we looked at more closely than parse()
+                    # did is malformed: answered with its status when possible.
+                    from doorsip.sip.ua_rare import refuse
+                    refuse(self, data, msg, source, exc)
+                else:
+                    if msg is None:
+                        self.stats["garbage"] += 1
+                    self._internal_error(exc)
+            except Exception:
+                pass
 
     def _receive_response(self, msg, now_ms):
         tx = self.layer.match_response(msg)
@@ -1015,10 +684,6 @@ class UserAgent:
     def _respond(self, tx, msg, status, now_ms, headers=(), body=b"", to_tag=None, reason=None):
         tx.respond(build_response(msg, status, reason, headers, body, to_tag), status, now_ms)
 
-    def _stateless(self, msg, source, status, headers=()):
-        self._send(build_response(msg, status, None, headers, b"", new_tag()),
-                   _reply_addr(msg, source))
-
     def _receive_request(self, msg, source, now_ms):
         layer = self.layer
         method = msg.method
@@ -1034,67 +699,37 @@ class UserAgent:
             self._receive_ack(msg, now_ms)
             return
         if method == "CANCEL":
-            self._receive_cancel(msg, source, now_ms)
+            from doorsip.sip.ua_rare import receive_cancel
+            receive_cancel(self, msg, source, now_ms)
             return
         try:
             tx = layer.server(msg, _reply_addr(msg, source), now_ms)
         except TransactionError:
-            # Table full: refuse statelessly; the client may retry (21.5.4).
-            self._stateless(msg, source, 503, [("Retry-After", "5")])
+            from doorsip.sip.ua_rare import busy
+            busy(self, msg, source)
             return
         try:
-            self._new_request(msg, tx, source, now_ms)
+            if not msg.headers("Require"):
+                if msg.to_tag is not None:
+                    self._in_dialog_request(msg, tx, now_ms)
+                    return
+                if method == "INVITE":
+                    ctype = msg.header("Content-Type")
+                    if not (msg.body and ctype and
+                            ctype.split(";")[0].strip().lower() != "application/sdp"):
+                        self._incoming_invite(msg, tx, now_ms)
+                        return
+                elif method == "OPTIONS":
+                    self._answer_options(tx, msg, now_ms, new_tag())
+                    return
+            # Require (420), INVITE body not SDP (415), other methods.
+            from doorsip.sip.ua_rare import out_of_dialog
+            out_of_dialog(self, msg, tx, now_ms)
         except Exception as exc:
-            # Whatever went wrong, the transaction gets a final response (so its timers
-            # end it) instead of waiting for ever and filling the table.
-            if tx.last_status < 200 and not tx.terminated():
-                status = exc.status if isinstance(exc, SIPError) else 500
-                try:
-                    self._respond(tx, msg, status, now_ms, to_tag=new_tag())
-                except Exception:
-                    layer._remove(tx)
-            if isinstance(exc, SIPError):
-                self.stats["garbage"] += 1
-                return
-            raise
-
-    def _new_request(self, msg, tx, source, now_ms):
-        method = msg.method
-        # 8.2.2.3: extensions required of us that we do not support.
-        required = msg.headers("Require")
-        if required:
-            self._respond(tx, msg, 420, now_ms, [("Unsupported", ", ".join(required))],
-                          to_tag=new_tag())
-            return
-        if msg.to_tag is not None:
-            self._in_dialog_request(msg, tx, now_ms)
-            return
-        if method == "INVITE":
-            ctype = msg.header("Content-Type")
-            if msg.body and ctype and ctype.split(";")[0].strip().lower() != "application/sdp":
-                self._respond(tx, msg, 415, now_ms, [("Accept", "application/sdp")], to_tag=new_tag())
-                return
-            self._incoming_invite(msg, tx, source, now_ms)
-        elif method == "OPTIONS":
-            self._answer_options(tx, msg, now_ms, new_tag())
-        elif method in ("MESSAGE", "NOTIFY"):
-            self._respond(tx, msg, 200, now_ms, to_tag=new_tag())
-            if method == "MESSAGE":
-                self._event("message", uri=msg.from_addr.uri, content_type=msg.header("Content-Type"),
-                            body=msg.body)
-        elif method in ("BYE", "INFO"):
-            self._respond(tx, msg, 481, now_ms, to_tag=new_tag())
-        else:
-            self._refuse_method(tx, msg, now_ms, new_tag())
-
-    def _refuse_method(self, tx, msg, now_ms, to_tag):
-        method = msg.method
-        if method == "SUBSCRIBE":
-            self._respond(tx, msg, 489, now_ms, to_tag=to_tag)     # RFC 6665 8.2.1: no events
-        elif method in _KNOWN_UNSUPPORTED:
-            self._respond(tx, msg, 405, now_ms, [("Allow", ALLOW)], to_tag=to_tag)
-        else:
-            self._respond(tx, msg, 501, now_ms, [("Allow", ALLOW)], to_tag=to_tag)
+            # Whatever went wrong, the transaction gets a final response.
+            from doorsip.sip.ua_rare import request_failed
+            if not request_failed(self, msg, tx, now_ms, exc):
+                raise
 
     def _answer_options(self, tx, msg, now_ms, to_tag):
         # 11.2: what we would do with an INVITE; used by PBXs as a keepalive.
@@ -1105,52 +740,36 @@ class UserAgent:
     def _in_dialog_request(self, msg, tx, now_ms):
         call = self._dialogs.get(request_key(msg))
         method = msg.method
-        if call is None:
-            # 12.2.2: a request that matches no dialog.
-            if method == "OPTIONS":
-                self._answer_options(tx, msg, now_ms, None)
-            else:
-                self._respond(tx, msg, 481, now_ms)
-            return
-        refuse = call.dialog.check_remote_cseq(msg)
-        if refuse:
-            self._respond(tx, msg, refuse, now_ms)
-            return
-        tx.owner = call
-        if method == "BYE":
-            self._respond(tx, msg, 200, now_ms)
-            itx = call.invite_tx
-            if itx is not None and itx.kind == IST and itx.last_status < 200:
-                # 15.1.2: BYE before our final response: the INVITE gets 487.
-                itx.respond(build_response(itx.request, 487, None, (), b"", call.local_tag),
-                            487, now_ms, call.local_tag)
-            if call.server_tx is not None:
-                call.server_tx.ack_received(now_ms)   # stop resending a 2xx
-            if call.awaiting_ack and call.server_tx is call.invite_tx and call.state == "confirmed":
-                # The ACK was lost, but a BYE proves the caller got our 2xx: the call
-                # was up, so the app sees it answered before it ends.
-                call.awaiting_ack = False
-                self._event("answered", call, status=call.status, body=b"")
-            self._ended(call, "remote_bye")
-        elif method == "INVITE":
-            if call.state != "confirmed" or call.awaiting_ack or self._reinvite_pending(call):
-                # 14.2: a re-INVITE while one is pending (or before our 2xx is ACKed).
-                self._respond(tx, msg, 491 if call.state == "confirmed" else 500, now_ms,
-                              [("Retry-After", "1")] if call.state != "confirmed" else ())
+        if call is not None:
+            refuse = call.dialog.check_remote_cseq(msg)
+            if refuse:
+                self._respond(tx, msg, refuse, now_ms)
                 return
-            self._reinvite(call, msg, tx, now_ms)
-        elif method == "INFO":
-            self._respond(tx, msg, 200, now_ms)
-            self._event("info", call, content_type=msg.header("Content-Type"), body=msg.body)
-        elif method == "OPTIONS":
-            self._answer_options(tx, msg, now_ms, None)
-        elif method in ("NOTIFY", "MESSAGE"):
-            self._respond(tx, msg, 200, now_ms)
-            if method == "MESSAGE":
-                self._event("message", call, uri=call.remote_uri,
-                            content_type=msg.header("Content-Type"), body=msg.body)
-        else:
-            self._refuse_method(tx, msg, now_ms, None)
+            tx.owner = call
+            if method == "BYE":
+                self._respond(tx, msg, 200, now_ms)
+                itx = call.invite_tx
+                if itx is not None and itx.kind == IST and itx.last_status < 200:
+                    # 15.1.2: BYE before our final response: the INVITE gets 487.
+                    itx.respond(build_response(itx.request, 487, None, (), b"", call.local_tag),
+                                487, now_ms, call.local_tag)
+                if call.server_tx is not None:
+                    call.server_tx.ack_received(now_ms)   # stop resending a 2xx
+                if call.awaiting_ack and call.server_tx is call.invite_tx and \
+                        call.state == "confirmed":
+                    # The ACK was lost, but a BYE proves the caller got our 2xx: the call
+                    # was up, so the app sees it answered before it ends.
+                    call.awaiting_ack = False
+                    self._event("answered", call, status=call.status, body=b"")
+                self._ended(call, "remote_bye")
+                return
+            if method == "INFO":
+                self._respond(tx, msg, 200, now_ms)
+                self._event("info", call, content_type=msg.header("Content-Type"), body=msg.body)
+                return
+        # No dialog (481), re-INVITE, OPTIONS, NOTIFY, MESSAGE, others.
+        from doorsip.sip.ua_rare import in_dialog
+        in_dialog(self, call, msg, tx, now_ms)
 
     def _receive_ack(self, msg, now_ms):
         # 13.3.1.4: the ACK for our 2xx has its own branch, so it matches the dialog only.
@@ -1163,30 +782,9 @@ class UserAgent:
             tx.ack_received(now_ms)
         if call.awaiting_ack:
             call.awaiting_ack = False
-            first = call.state == "confirmed" and tx is not None and tx.request.to_tag is None
-            if first:
+            if call.state == "confirmed" and tx is not None and tx.request.to_tag is None:
                 if msg.body:
                     call.remote_sdp = msg.body
                 self._event("answered", call, status=call.status, body=msg.body)
             if call.bye_pending:
                 self._send_bye(call, now_ms)
-
-    def _receive_cancel(self, msg, source, now_ms):
-        invite_tx = self.layer.match_cancel(msg)
-        try:
-            tx = self.layer.server(msg, _reply_addr(msg, source), now_ms)
-        except TransactionError:
-            self._stateless(msg, source, 503, [("Retry-After", "5")])
-            return
-        if invite_tx is None:
-            self._respond(tx, msg, 481, now_ms, to_tag=new_tag())   # 9.2
-            return
-        call = invite_tx.owner
-        tag = call.local_tag if isinstance(call, Call) else new_tag()
-        self._respond(tx, msg, 200, now_ms, to_tag=tag)
-        if invite_tx.last_status < 200:
-            # 9.2: the INVITE gets 487 Request Terminated.
-            invite_tx.respond(build_response(invite_tx.request, 487, None, (), b"", tag), 487,
-                              now_ms, tag)
-            if isinstance(call, Call):
-                self._ended(call, "cancelled", 487)

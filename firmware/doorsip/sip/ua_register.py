@@ -1,0 +1,143 @@
+"""The user agent's registration client (RFC 3261 10.2), imported on first use only,
+so a station without a registrar never loads it. Functions take the UserAgent:
+start(ua, now_ms, expires, active)  register() / unregister()
+refresh(ua, now_ms)                 the refresh or retry timer expired
+response(ua, msg, now_ms)           a response to our REGISTER (msg None: timer F)
+"""
+from doorsip.compat import const, ticks_add
+from doorsip.sip.errors import SIPError
+from doorsip.sip.transaction import PROCEEDING, TRYING
+from doorsip.sip.uri import parse_name_addr
+
+_MAX_AUTH_TRIES = const(2)      # credentials tried per REGISTER before giving up
+_REG_RETRY_MIN = const(30000)   # ms before retrying a failed registration, doubling...
+_REG_RETRY_MAX = const(300000)  # ...up to 5 minutes
+
+
+def start(ua, now_ms, expires, active):
+    """register(expires) when active, else unregister (REGISTER with expires 0)."""
+    if ua.registrar is None:
+        from doorsip.sip.useragent import UAError
+        raise UAError("no registrar configured")
+    if active:
+        if expires is not None:
+            ua.expires = expires
+        expires = ua._reg_expires = ua.expires
+    else:
+        ua._reg_deadline = None
+    ua._reg_active = active
+    ua._reg_auth_tries = 0
+    tx = ua._reg_tx
+    if tx is not None and not tx.terminated():
+        ua.layer._remove(tx)
+    _send(ua, expires, (), now_ms)
+
+
+def refresh(ua, now_ms):
+    ua._reg_deadline = None
+    tx = ua._reg_tx
+    # Not while a REGISTER still waits for its final response (Completed only lingers).
+    if ua._reg_active and not (tx is not None and tx.state in (TRYING, PROCEEDING)):
+        auth = ()
+        digest = ua.digest
+        if digest is not None:
+            if ua.registered:
+                # A refresh: credentials from the last challenge, saving the 401
+                # round trip (RFC 7616 3.4); a stale nonce just gets a 401.
+                pre = digest.preauthorize("REGISTER", "sip:" + ua.domain)
+                if pre:
+                    auth = (pre,)
+            else:
+                # A retry after a failure: the credentials get one more chance
+                # (fresh nonce, 30 s or more later: not a loop).
+                digest.reset()
+        _send(ua, ua._reg_expires, auth, now_ms)
+
+
+def _send(ua, expires, auth, now_ms):
+    # 10.2: same Call-ID, CSeq + 1, new branch for every REGISTER, retries included.
+    ua._reg_cseq += 1
+    extra = [("Expires", str(expires))]
+    extra.extend(auth)
+    data, branch, dest, _ = ua._out_of_dialog(
+        "REGISTER", "sip:" + ua.domain, "<%s>" % ua.aor, ua._reg_call_id, ua._reg_tag,
+        ua._reg_cseq, extra, dest=ua.proxy or ua.registrar)
+    ua._reg_sent_expires = expires
+    ua._reg_tx = ua._client("REGISTER", data, branch, dest, "register", now_ms)
+
+
+def _granted(ua, msg):
+    # 10.2.4: our binding's expires parameter, else the Expires header, else ours.
+    contact = ua.contact_uri
+    for value in msg.headers("Contact"):
+        try:
+            na = parse_name_addr(value)
+        except SIPError:
+            continue
+        if na.uri == contact or na.uri.startswith(contact + ";"):
+            exp = na.params.get("expires")
+            if exp and exp.isdigit():
+                return int(exp)
+    exp = msg.header("Expires")
+    if exp and exp.strip().isdigit():
+        return int(exp.strip())
+    return ua._reg_sent_expires
+
+
+def response(ua, msg, now_ms):
+    sent = ua._reg_sent_expires
+    if msg is None:   # timer F
+        if sent == 0:
+            ua._event("unregistered", status=408)
+        else:
+            _failed(ua, 408, "Request Timeout", now_ms)
+        return
+    status = msg.status
+    if status < 200:
+        return
+    digest = ua.digest
+    if digest is not None:
+        digest.note_response(msg)
+    if status < 300:
+        ua._reg_auth_tries = 0
+        ua._reg_retry = _REG_RETRY_MIN
+        if sent == 0:
+            ua.registered = False
+            ua._event("unregistered", status=status)
+            return
+        granted = _granted(ua, msg)
+        if granted <= 0:
+            _failed(ua, status, "registrar granted no binding", now_ms)
+            return
+        ua.registered = True
+        ua._event("registered", status=status, expires=granted)
+        # Refresh early enough for a full timer F of retransmissions before expiry.
+        margin = granted // 2
+        if margin > 32:
+            margin = 32
+        ua._reg_deadline = ticks_add(now_ms, (granted - margin) * 1000)
+        return
+    if status in (401, 407) and digest is not None and ua._reg_auth_tries < _MAX_AUTH_TRIES:
+        auth = digest.authorize_all(msg, "REGISTER", "sip:" + ua.domain)
+        if auth:
+            ua._reg_auth_tries += 1
+            _send(ua, sent, auth, now_ms)
+            return
+    if status == 423 and sent:
+        # 10.2.8: retry with the registrar's Min-Expires, if it is larger.
+        value = msg.header("Min-Expires")
+        if value and value.strip().isdigit() and int(value.strip()) > sent:
+            ua._reg_expires = int(value.strip())
+            _send(ua, ua._reg_expires, (), now_ms)
+            return
+    _failed(ua, status, msg.reason, now_ms)
+
+
+def _failed(ua, status, reason, now_ms):
+    was = ua._reg_sent_expires
+    ua.registered = False
+    ua._reg_auth_tries = 0
+    ua._event("registration_failed", status=status, reason=reason)
+    if ua._reg_active and was:
+        ua._reg_deadline = ticks_add(now_ms, ua._reg_retry)
+        ua._reg_retry = min(ua._reg_retry * 2, _REG_RETRY_MAX)
