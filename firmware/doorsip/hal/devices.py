@@ -37,21 +37,22 @@ Devices (time is a ticks_ms value passed in as now_ms, or the backend's clock):
 from doorsip.compat import forget, schedule, ticks_add, ticks_diff
 
 # LED patterns: durations in ms, alternately on and off, starting with on, repeated.
-# () is steady off, (0,) steady on. Distinct rhythms so a pattern can be told from a
-# glance at the door: fast = attention, slow = waiting, mostly-on = all is well.
-PATTERNS = {
-    "off": (),
-    "on": (0,),
-    "booting": (100, 100),
-    "registering": (200, 800),
-    "registered": (1900, 100),
-    "registration_failed": (100, 200, 100, 1600),
-    "ringing": (500, 500),
-    "calling": (1000, 1000),
-    "in_call": (0,),
-    "door_open": (50, 50),
-    "error": (100, 100, 100, 100, 100, 1500),
-}
+# Empty is steady off, "0" steady on. Distinct rhythms so a pattern can be told from
+# a glance at the door: fast = attention, slow = waiting, mostly-on = all is well.
+# One string, parsed when a pattern is set (a dict of tuples took 0.9 KB of heap);
+# devices.PATTERNS builds the {name: durations} dict on request.
+_PATTERNS = ("off=;on=0;booting=100,100;registering=200,800;registered=1900,100;"
+             "registration_failed=100,200,100,1600;ringing=500,500;calling=1000,1000;"
+             "in_call=0;door_open=50,50;error=100,100,100,100,100,1500")
+
+
+def _steps_of(name):
+    # The durations (tuple) of LED pattern name, or None when there is none.
+    for entry in _PATTERNS.split(";"):
+        key, _, durations = entry.partition("=")
+        if key == name:
+            return tuple(map(int, durations.split(","))) if durations else ()
+    return None
 
 
 class _Closing:
@@ -243,10 +244,10 @@ class Led:
             self.is_lit = lit
 
     def pattern(self, name, now_ms=None):
-        steps = PATTERNS.get(name)
+        steps = _steps_of(name)
         if steps is None:
             raise ValueError("unknown LED pattern %r (known: %s)"
-                             % (name, ", ".join(sorted(PATTERNS))))
+                             % (name, ", ".join(sorted(__getattr__("PATTERNS")))))
         now = self._ticks() if now_ms is None else now_ms
         self.pattern_name = name
         self._steps = steps
@@ -289,12 +290,14 @@ class Led:
         self._out.close()
 
 
-def _make_button(pins, s, name):
-    return Button(pins, s["pin"], s["active_low"], s.get("pull"), s.get("bounce_ms", 30),
-                  s.get("hold_ms", 1000), name)
-
-
 def __getattr__(name):
+    # PATTERNS: {name: durations} of every LED pattern, built on request.
+    if name == "PATTERNS":
+        patterns = {}
+        for entry in _PATTERNS.split(";"):
+            key = entry.partition("=")[0]
+            patterns[key] = _steps_of(key)
+        return patterns
     # Boot-time and test helpers (make_pins, make_button, make_relay, make_led,
     # poll_task) live in devices_setup; not cached here so it can be forgotten.
     if name not in ("make_pins", "make_button", "make_relay", "make_led", "poll_task"):
@@ -325,11 +328,12 @@ class Hardware(_Closing):
 
     def _add_button(self, name):
         from doorsip.board import device_spec
-        spec = device_spec(self.board, "buttons", name)
-        button = _make_button(self.pins, spec, name)
+        s = device_spec(self.board, "buttons", name)
+        button = Button(self.pins, s["pin"], s["active_low"], s.get("pull"),
+                        s.get("bounce_ms", 30), s.get("hold_ms", 1000), name)
         button.when_pressed = self._pressed_ref
         # Kept for press(): board.py may be released after boot (config.release()).
-        button.pin_spec = (spec["pin"], 0 if spec["active_low"] else 1)
+        button.pin_spec = (s["pin"], 0 if s["active_low"] else 1)
         self.buttons[name] = button
         return button
 

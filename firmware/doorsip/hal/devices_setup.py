@@ -4,7 +4,7 @@ make_pins, make_button, make_relay, make_led and poll_task are reached as
 devices.X (documented there).
 """
 from doorsip.board import device_spec
-from doorsip.hal.devices import Button, Led, Relay, _make_button
+from doorsip.hal.devices import Button, Led, Relay
 
 
 def make_pins(board, **options):
@@ -26,7 +26,9 @@ def make_pins(board, **options):
 
 
 def make_button(pins, board, name):
-    return _make_button(pins, device_spec(board, "buttons", name), name)
+    s = device_spec(board, "buttons", name)
+    return Button(pins, s["pin"], s["active_low"], s.get("pull"), s.get("bounce_ms", 30),
+                  s.get("hold_ms", 1000), name)
 
 
 def make_relay(pins, board, name, max_on_ms=None):
