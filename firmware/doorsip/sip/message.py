@@ -100,7 +100,9 @@ _NO_MEMORY = SIPError(503, "Service Unavailable (out of memory)")
 
 
 class Message:
-    """A parsed SIP request or response; header values are decoded on demand."""
+    """A parsed SIP request or response; header values are decoded on demand. The parsed
+    fields .via .branch .from_addr .to_addr .from_tag .to_tag come from __getattr__ (one
+    method instead of six properties: code heap)."""
 
     method = None
     status = None
@@ -109,8 +111,8 @@ class Message:
     cseq = None
     call_id = ""
     body = b""
-    _via = None  # parsed top Via, built on first use
-    _from = None
+    _via = None  # parsed top Via, set with .via on first use
+    _from = None  # NameAddr, parsed on first use (or by parse when the fast check fails)
     _to = None
 
     # -- header access -------------------------------------------------------------------
@@ -132,10 +134,6 @@ class Message:
             if code or _name(lines[i]).lower() == key:
                 out.append(i)
         return out, code
-
-    def _raw(self, code):
-        """Value bytes of the first header with this code (the message is known to have it)."""
-        return _value(self._lines[self._codes.index(code)])
 
     def header(self, name):
         """First value of header name (str), None if absent."""
@@ -172,51 +170,41 @@ class Message:
         """[(name as received, value)] for every header field, in order, values unsplit."""
         return [(_text(_name(line)), _text(_value(line))) for line in self._lines]
 
-    # -- the fields transactions and dialogs match on --------------------------------------
-    @property
-    def via(self):
-        """The top Via, parsed (uri.Via); reflects stamp_received()."""
-        if self._via is None:
-            self._via = parse_via(self._first[_VIA])
-        return self._via
-
-    @property
-    def branch(self):
-        """Top Via branch parameter (str) or None."""
-        if self._via is None:
-            found = _param(_split_list(self._raw(_VIA))[0], b";branch=", 0)
-            if found is not False:
-                return found
-        return self.via.params.get("branch")
-
-    @property
-    def from_addr(self):
-        if self._from is None:
-            self._from = parse_name_addr(_text(self._raw(_FROM)))
-        return self._from
-
-    @property
-    def to_addr(self):
-        if self._to is None:
-            self._to = parse_name_addr(_text(self._raw(_TO)))
-        return self._to
-
-    @property
-    def from_tag(self):
-        return self._tag(_FROM) if self._from is None else self._from.params.get("tag")
-
-    @property
-    def to_tag(self):
-        return self._tag(_TO) if self._to is None else self._to.params.get("tag")
-
-    def _tag(self, code):
-        value = self._raw(code)
-        # Header parameters follow the closing '>' (or the bare addr-spec, RFC 3261 20.10).
-        found = _param(value, b";tag=", value.rfind(b">") + 1)
-        if found is not False:
-            return found
-        address = self.from_addr if code == _FROM else self.to_addr
-        return address.params.get("tag")
+    def __getattr__(self, name):
+        # .via: the top Via, parsed (uri.Via), cached; reflects stamp_received().
+        if name == "via":
+            self._via = self.via = via = parse_via(self._first[_VIA])
+            return via
+        # .branch/.from_tag/.to_tag (str or None) are read without the full parsers when
+        # written plainly; .from_addr/.to_addr (NameAddr) are parsed once and cached.
+        if name == "branch":
+            if self._via is None:
+                found = _param(_split_list(_value(self._lines[self._codes.index(_VIA)]))[0],
+                               b";branch=", 0)
+                if found is not False:
+                    return found
+            return self.via.params.get("branch")
+        if name == "from_tag" or name == "from_addr":
+            code = _FROM
+            address = self._from
+        elif name == "to_tag" or name == "to_addr":
+            code = _TO
+            address = self._to
+        else:
+            raise AttributeError(name)
+        if address is None:
+            value = _value(self._lines[self._codes.index(code)])
+            if name[-1] == "g":
+                # Header parameters follow the closing '>' (or the bare addr-spec, 20.10).
+                found = _param(value, b";tag=", value.rfind(b">") + 1)
+                if found is not False:
+                    return found
+            address = parse_name_addr(_text(value))
+            if code == _FROM:
+                self._from = address
+            else:
+                self._to = address
+        return address if name[-1] == "r" else address.params.get("tag")
 
     def is_request(self):
         return self.method is not None
@@ -301,14 +289,14 @@ def _split_list(value, strict=False):
             if part:
                 out.append(part)
             elif strict:
-                raise SIPError(400, "Bad Request (empty list element)")
+                raise _bad("empty list element")
             start = i + 1
         i += 1
     part = value[start:].strip()
     if part:
         out.append(part)
     elif strict:
-        raise SIPError(400, "Bad Request (empty list element)")
+        raise _bad("empty list element")
     return out
 
 
@@ -332,6 +320,10 @@ def parse(data, max_size=MAX_MESSAGE):
     raise error
 
 
+def _bad(what):
+    return SIPError(400, "Bad Request (" + what + ")")
+
+
 def _parse(data, max_size):
     if not isinstance(data, bytes):
         data = bytes(data)
@@ -344,7 +336,7 @@ def _parse(data, max_size):
         pos += 1
     nl = data.find(b"\n", pos)
     if nl < 0:
-        raise SIPError(400, "Bad Request (no header section)")
+        raise _bad("no header section")
     # Lines end in CRLF (RFC 3261 7); a bare-LF sender is tolerated when consistent.
     eol = b"\r\n" if data[nl - 1] == 13 else b"\n"
     blank = data.find(eol + eol, pos)
@@ -356,7 +348,7 @@ def _parse(data, max_size):
     crlf = data.count(b"\r\n", pos, end)
     lf = data.count(b"\n", pos, end)
     if data.count(b"\r", pos, end) != crlf or (lf != crlf if len(eol) == 2 else crlf):
-        raise SIPError(400, "Bad Request (stray CR or LF)")
+        raise _bad("stray CR or LF")
     if lf >= _MAX_LINES or data.count(b",", pos, end) > _MAX_COMMAS:
         # Bounds the objects parse and headers() can create (list elements), not just bytes.
         raise SIPError(513, "Message Too Large (too many header lines or list elements)")
@@ -395,7 +387,7 @@ def _parse(data, max_size):
                            (_CSEQ, "CSeq")):
             if code not in codes:
                 raise SIPError(400, "Bad Request (missing %s)" % what)
-        raise SIPError(400, "Bad Request (repeated single-valued header)")
+        raise _bad("repeated single-valued header")
     index = codes.index
 
     # Content-Length framing for datagrams (RFC 3261 18.3, 20.14): a shorter body is an error,
@@ -404,10 +396,10 @@ def _parse(data, max_size):
         line = lines[index(_CONTENT_LENGTH)]
         value = line[line.find(b":") + 1:].strip()
         if not value.isdigit() or len(value) > 5:
-            raise SIPError(400, "Bad Request (Content-Length)")
+            raise _bad("Content-Length")
         length = int(value)
         if length > len(rest):
-            raise SIPError(400, "Bad Request (body shorter than Content-Length)")
+            raise _bad("body shorter than Content-Length")
         if length < len(rest):
             rest = rest[:length]
     if rest:
@@ -418,13 +410,13 @@ def _parse(data, max_size):
     value = line[line.find(b":") + 1:].strip()
     parts = value.split()
     if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10 or parts[1].strip(_TOKEN):
-        raise SIPError(400, "Bad Request (CSeq)")
+        raise _bad("CSeq")
     number = int(parts[0])
     if number > 0xFFFFFFFF:
-        raise SIPError(400, "Bad Request (CSeq number)")
+        raise _bad("CSeq number")
     method = parts[1].decode()
     if msg.method is not None and method != msg.method:
-        raise SIPError(400, "Bad Request (CSeq method differs from request method)")
+        raise _bad("CSeq method differs from request method")
     msg.cseq = (number, method)
 
     # First values of the headers every layer reads, decoded once.
@@ -433,7 +425,7 @@ def _parse(data, max_size):
     line = lines[index(_CALL_ID)]
     value = line[line.find(b":") + 1:].strip()
     if not value:
-        raise SIPError(400, "Bad Request (empty Call-ID)")
+        raise _bad("empty Call-ID")
     msg.call_id = first[_CALL_ID] = _text(value)
     line = lines[index(_FROM)]
     value = line[line.find(b":") + 1:].strip()
@@ -472,10 +464,10 @@ def _classify_unknown(lines, codes):
             return True
         colon = line.find(b":")
         if colon < 0:
-            raise SIPError(400, "Bad Request (header line without colon)")
+            raise _bad("header line without colon")
         name = line[:colon].rstrip(b" \t")
         if not name or name.strip(_TOKEN):
-            raise SIPError(400, "Bad Request (header name)")
+            raise _bad("header name")
         codes[i] = get(name.lower(), 0)
     return False
 
@@ -540,65 +532,60 @@ def _check_address(msg, value, code):
 
 def _parse_start_line(msg, line):
     """Request-Line or Status-Line (RFC 3261 7.1, 7.2), single SP separators."""
-    if line.startswith(b"SIP/"):
-        parts = line.split(b" ", 2)
-        _check_version(parts[0])
-        if len(parts) < 2:
-            raise SIPError(400, "Bad Request (status line)")
-        code = parts[1]
+    response = line.startswith(b"SIP/")
+    parts = line.split(b" ", 2) if response else line.split(b" ")
+    if not response and len(parts) != 3:
+        raise _bad("request line")
+    version = parts[0] if response else parts[2]
+    if version != b"SIP/2.0" and version.upper() != b"SIP/2.0":
+        if version.upper().startswith(b"SIP/"):
+            raise SIPError(505, "Version Not Supported")
+        raise _bad("SIP version")
+    if response:
+        code = parts[1] if len(parts) > 1 else b""
         if len(code) != 3 or not code.isdigit() or code[0] < 49 or code[0] > 54:
-            raise SIPError(400, "Bad Request (status code)")
+            raise _bad("status code")
         msg.status = int(code)
         if len(parts) == 3:
             msg.reason = _text(parts[2])
         return
-    parts = line.split(b" ")
-    if len(parts) != 3:
-        raise SIPError(400, "Bad Request (request line)")
     method, uri, version = parts
-    if version != b"SIP/2.0":
-        _check_version(version)
     if not method or method.strip(_TOKEN):
-        raise SIPError(400, "Bad Request (method)")
+        raise _bad("method")
     # The Request-URI is a bare URI: no <>, no whitespace, a scheme (RFC 3261 7.1, 19.1).
     if uri.find(b":") <= 0 or b"<" in uri or b">" in uri or b"\t" in uri:
-        raise SIPError(400, "Bad Request (Request-URI)")
+        raise _bad("Request-URI")
     msg.method = method.decode()
     msg.uri = _text(uri)
 
 
-def _check_version(version):
-    if version != b"SIP/2.0":
-        if version.upper() == b"SIP/2.0":
-            return
-        if version.upper().startswith(b"SIP/"):
-            raise SIPError(505, "Version Not Supported")
-        raise SIPError(400, "Bad Request (SIP version)")
-
-
 # -- building ---------------------------------------------------------------------------------
 
-_REASONS = {
-    100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
-    183: "Session Progress", 200: "OK", 202: "Accepted", 300: "Multiple Choices",
-    301: "Moved Permanently", 302: "Moved Temporarily", 400: "Bad Request", 401: "Unauthorized",
-    403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
-    407: "Proxy Authentication Required", 408: "Request Timeout", 410: "Gone",
-    413: "Request Entity Too Large", 415: "Unsupported Media Type",
-    416: "Unsupported URI Scheme", 420: "Bad Extension", 421: "Extension Required",
-    423: "Interval Too Brief", 480: "Temporarily Unavailable",
-    481: "Call/Transaction Does Not Exist", 482: "Loop Detected", 483: "Too Many Hops",
-    484: "Address Incomplete", 486: "Busy Here", 487: "Request Terminated",
-    488: "Not Acceptable Here", 491: "Request Pending", 500: "Server Internal Error",
-    501: "Not Implemented", 503: "Service Unavailable", 504: "Server Time-out",
-    505: "Version Not Supported", 513: "Message Too Large", 600: "Busy Everywhere",
-    603: "Decline", 604: "Does Not Exist Anywhere", 606: "Not Acceptable",
-}
+# RFC 3261 21 reason phrases, "\n<code><phrase>" entries in one bytes object (no dict).
+_REASONS = (
+    b"\n100Trying\n180Ringing\n181Call Is Being Forwarded\n182Queued\n183Session Progress\n"
+    b"200OK\n202Accepted\n300Multiple Choices\n301Moved Permanently\n"
+    b"302Moved Temporarily\n400Bad Request\n401Unauthorized\n403Forbidden\n404Not Found\n"
+    b"405Method Not Allowed\n406Not Acceptable\n407Proxy Authentication Required\n"
+    b"408Request Timeout\n410Gone\n413Request Entity Too Large\n"
+    b"415Unsupported Media Type\n416Unsupported URI Scheme\n420Bad Extension\n"
+    b"421Extension Required\n423Interval Too Brief\n480Temporarily Unavailable\n"
+    b"481Call/Transaction Does Not Exist\n482Loop Detected\n483Too Many Hops\n"
+    b"484Address Incomplete\n486Busy Here\n487Request Terminated\n488Not Acceptable Here\n"
+    b"491Request Pending\n500Server Internal Error\n501Not Implemented\n"
+    b"503Service Unavailable\n504Server Time-out\n505Version Not Supported\n"
+    b"513Message Too Large\n600Busy Everywhere\n603Decline\n604Does Not Exist Anywhere\n"
+    b"606Not Acceptable\n"
+)
 
 
 def reason_phrase(status):
     """The RFC 3261 21 reason phrase for status ('' if unknown)."""
-    return _REASONS.get(status, "")
+    i = _REASONS.find(b"\n%d" % status) if 99 < status < 1000 else -1
+    if i < 0:
+        return ""
+    i += 4
+    return _REASONS[i:_REASONS.find(b"\n", i)].decode()
 
 
 def _check_field(text, what):
