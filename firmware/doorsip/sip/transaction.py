@@ -15,8 +15,11 @@ and tu.tx_timeout(tx) for timers B, F, H and the 2xx-without-ACK timeout.
 Times are ticks (compat.ticks_diff arithmetic), so they may wrap.
 """
 from doorsip.compat import const, ticks_add, ticks_diff
-from doorsip.sip.message import build_response, parse
-from doorsip.sip.uri import parse_name_addr, parse_via
+from doorsip.sip.message import build_response
+from doorsip.sip.uri import parse_name_addr
+
+# Rare paths (the ACK of a non-2xx, RFC 2543 matching keys, the text of an illegal
+# transition error) live in tx_rare.py, imported on first use.
 
 # Transaction kinds.
 ICT = const(0)   # INVITE client, 17.1.1
@@ -32,8 +35,6 @@ COMPLETED = const(4)
 CONFIRMED = const(5)
 ACCEPTED = const(6)   # RFC 6026: after a 2xx, absorbs retransmissions
 TERMINATED = const(7)
-
-STATE_NAMES = ("", "calling", "trying", "proceeding", "completed", "confirmed", "accepted", "terminated")
 
 # Inputs. For client transactions 1XX/2XX/FINAL are received responses; for server
 # transactions they are responses the TU sends.
@@ -177,13 +178,6 @@ _entry(NIST, TRYING, _Z, _Z, _Z)
 _entry(NIST, PROCEEDING, _Z, _Z, _Z)
 _entry(NIST, COMPLETED, _Z, _Z, _T64)
 
-# States in which a transaction only lingers to absorb retransmissions: the first
-# to be reaped when the table is full. An INVITE server in Completed still resends
-# its non-2xx final until the ACK comes; reaping it costs only that courtesy, while
-# keeping it would let a burst of refused INVITEs lock the table for 64*T1.
-_LINGERING = ((COMPLETED, ACCEPTED), (COMPLETED,), (COMPLETED, CONFIRMED), (COMPLETED,))
-
-
 _TABLE = bytes(_CELLS)
 _ENTRY = bytes(_TIMERS)
 del _CELLS, _TIMERS, _row, _entry
@@ -191,21 +185,6 @@ del _CELLS, _TIMERS, _row, _entry
 
 class TransactionError(Exception):
     """An illegal transition or a full table: a local error, never caused by input alone."""
-
-
-def _status_input(status):
-    if status < 200:
-        return _IN_1XX
-    if status < 300:
-        return _IN_2XX
-    return _IN_FINAL
-
-
-def top_via(msg):
-    vias = msg.headers("Via")
-    if not vias:
-        return None
-    return parse_via(vias[0])
 
 
 def tag_of(value):
@@ -237,19 +216,8 @@ class Transaction:
         self.to_tag = None    # IST: To tag of our final response (RFC 2543 ACK matching)
         self.owner = None     # the TU's object (call, registration, ...)
 
-    @property
-    def state_name(self):
-        return STATE_NAMES[self.state]
-
     def terminated(self):
         return self.state == TERMINATED
-
-    def lingering(self):
-        """Only absorbing retransmissions now (safe to reap when the table is full);
-        an INVITE server in Accepted lingers once the TU reported the ACK."""
-        if self.kind == IST and self.state == ACCEPTED:
-            return self.timeout is None
-        return self.state in _LINGERING[self.kind]
 
     # -- TU entry points (server side) --
     def respond(self, data, status, now_ms, to_tag=None):
@@ -259,7 +227,8 @@ class Transaction:
         self.last_status = status
         if to_tag:
             self.to_tag = to_tag
-        self._input(_status_input(status), data, now_ms)
+        self._input(_IN_1XX if status < 200 else _IN_2XX if status < 300 else _IN_FINAL,
+                    data, now_ms)
 
     def ack_received(self, now_ms):
         """The TU matched the ACK for our 2xx: stop retransmitting it (13.3.1.4)."""
@@ -272,19 +241,20 @@ class Transaction:
         table = _TABLE
         new = table[i]
         if new == _ILLEGAL:
-            raise TransactionError("illegal input %d in state %s of %s transaction" % (
-                inp, self.state_name, ("ICT", "NICT", "IST", "NIST")[self.kind]))
+            from doorsip.sip.tx_rare import illegal
+            raise TransactionError(illegal(self, inp))
         actions = table[i + 1]
         layer = self.layer
+        out = layer.out
         if actions & _STOP:
             self.retx = self.timeout = None
         if actions & _SEND:
             self.last = arg
-            layer.out.append((arg, self.dest))
+            out.append((arg, self.dest))
         if actions & _RESEND:
             data = self.request if self.kind < IST else self.last
             if data is not None:
-                layer.out.append((data, self.dest))
+                out.append((data, self.dest))
         if actions & _BACKOFF:
             interval = self.interval * 2
             if self.kind != ICT and interval > layer.t2:
@@ -293,11 +263,12 @@ class Transaction:
             self.retx = ticks_add(now_ms, interval)
         if actions & _SEND_100 and self.last is None:
             self.last = build_response(self.request, 100)
-            layer.out.append((self.last, self.dest))
+            out.append((self.last, self.dest))
         if actions & _SEND_ACK:
             if self.ack is None:
-                self.ack = self._build_ack(arg)
-            layer.out.append((self.ack, self.dest))
+                from doorsip.sip.tx_rare import build_ack
+                self.ack = build_ack(self.request, arg)
+            out.append((self.ack, self.dest))
         if new != self.state:
             self._enter(new, now_ms)
         if actions & _PASS:
@@ -309,88 +280,45 @@ class Transaction:
 
     def _enter(self, state, now_ms):
         self.state = state
-        layer = self.layer
+        ms = self.layer._ms
         base = (self.kind * _STATES + state) * 3
         deadlines = [self.retx, self.timeout, self.end]
         for i in range(3):
             code = _ENTRY[base + i]
-            if code == _KEEP:
-                continue
-            if code == _Z:
-                deadlines[i] = None
-                continue
-            if code == _T1:
-                ms = layer.t1
-            elif code == _T2:
-                ms = layer.t2
-            elif code == _T4:
-                ms = layer.t4
-            elif code == _T64:
-                ms = 64 * layer.t1
-            elif code == _D32:
-                ms = 32000 if 64 * layer.t1 < 32000 else 64 * layer.t1
-            else:
-                ms = 200
-            if i == 0:
-                self.interval = ms
-            deadlines[i] = ticks_add(now_ms, ms)
+            if code != _KEEP:
+                deadlines[i] = None if code == _Z else ticks_add(now_ms, ms[code])
+        code = _ENTRY[base]
+        if code > _KEEP:
+            self.interval = ms[code]
         self.retx, self.timeout, self.end = deadlines
-
-    def _build_ack(self, response):
-        # 17.1.1.3: same Request-URI, Call-ID, From, CSeq number and top Via as the
-        # INVITE, To from the response, the INVITE's Route headers.
-        from doorsip.sip.message import build_request
-        req = parse(self.request)
-        headers = [("Via", req.headers("Via")[0])]
-        for route in req.headers("Route"):
-            headers.append(("Route", route))
-        headers.append(("Max-Forwards", "70"))
-        headers.append(("From", req.header("From")))
-        headers.append(("To", response.header("To")))
-        headers.append(("Call-ID", req.call_id))
-        headers.append(("CSeq", "%d ACK" % req.cseq[0]))
-        return build_request("ACK", req.uri, headers)
-
-    def next_deadline(self):
-        best = None
-        for t in (self.retx, self.timeout, self.end):
-            if t is not None and (best is None or ticks_diff(t, best) < 0):
-                best = t
-        return best
 
     def fire(self, now_ms):
         """Run every timer due at now_ms, earliest first."""
         while self.state != TERMINATED:
-            which = None
+            which = -1
             best = None
             # Ties: retransmission, then timeout, then end (a due timeout wins over
             # a simultaneous end so the TU hears of it).
-            for i, t in ((0, self.retx), (1, self.timeout), (2, self.end)):
+            i = 0
+            for t in (self.retx, self.timeout, self.end):
                 if t is not None and ticks_diff(now_ms, t) >= 0 and (best is None or ticks_diff(t, best) < 0):
                     best = t
                     which = i
-            if which is None:
+                i += 1
+            if which < 0:
                 return
             if which == 0:
                 self.retx = None
-                self._input(_IN_RETX, None, now_ms)
             elif which == 1:
                 self.timeout = None
-                self._input(_IN_TIMEOUT, None, now_ms)
             else:
                 self.end = None
-                self._input(_IN_END, None, now_ms)
-
-
-def _client_key(branch, method):
-    return branch + "\n" + method
+            self._input(_IN_RETX + which, None, now_ms)   # _IN_RETX, _IN_TIMEOUT, _IN_END
 
 
 def server_key(msg, method=None):
     """17.2.3 matching key of a request; ACK (and method=...) map onto INVITE."""
-    via = top_via(msg)
-    if via is None:
-        return None
+    via = msg.via
     if method is None:
         method = msg.method
         if method == "ACK":
@@ -398,10 +326,8 @@ def server_key(msg, method=None):
     branch = via.params.get("branch") or ""
     if branch.startswith("z9hG4bK"):
         return "%s\n%s:%s\n%s" % (branch, via.host, via.port or 5060, method)
-    # RFC 2543 fallback (17.2.3): Request-URI, From tag, Call-ID, CSeq number, top Via.
-    # The To tag is checked separately for an ACK (it carries our tag).
-    return "2543\n%s\n%s\n%s\n%d\n%s\n%s" % (
-        msg.uri, tag_of(msg.header("From")), msg.call_id, msg.cseq[0], msg.headers("Via")[0], method)
+    from doorsip.sip.tx_rare import key_2543
+    return key_2543(msg, method)
 
 
 class TransactionLayer:
@@ -410,6 +336,9 @@ class TransactionLayer:
         self.t1 = t1
         self.t2 = t2
         self.t4 = t4
+        # Milliseconds of the timer codes _T1.._T100 (_ENTRY); timer D is at least
+        # 32 s on UDP.
+        self._ms = (0, 0, t1, t2, t4, 64 * t1, 32000 if 64 * t1 < 32000 else 64 * t1, 200)
         self.max_transactions = max_transactions
         self.out = []
         self._txs = {}      # key -> Transaction (client keys start with "c\n")
@@ -417,67 +346,68 @@ class TransactionLayer:
     def __len__(self):
         return len(self._txs)
 
-    def transactions(self):
-        return list(self._txs.values())
-
-    def _make_room(self):
-        if len(self._txs) < self.max_transactions:
-            return
-        oldest = None
-        for tx in self._txs.values():
-            if tx.lingering() and (oldest is None or ticks_diff(tx.created, oldest.created) < 0):
-                oldest = tx
-        if oldest is None:
-            raise TransactionError("transaction table full")
-        self._remove(oldest)
-
     def _remove(self, tx):
         if self._txs.get(tx.key) is tx:
             del self._txs[tx.key]
         tx.state = TERMINATED
 
+    def _add(self, tx, state, now_ms):
+        txs = self._txs
+        if len(txs) >= self.max_transactions:
+            # Reap the oldest transaction that only lingers to absorb retransmissions
+            # (Completed; Confirmed; Accepted once the TU reported the ACK). An INVITE
+            # server in Completed still resends its non-2xx final until the ACK comes;
+            # reaping it costs only that courtesy, while keeping it would let a burst
+            # of refused INVITEs lock the table for 64*T1.
+            oldest = None
+            for old in txs.values():
+                st = old.state
+                if st == COMPLETED or (st == ACCEPTED and (old.kind == ICT or (
+                        old.kind == IST and old.timeout is None))) or (
+                        st == CONFIRMED and old.kind == IST):
+                    if oldest is None or ticks_diff(old.created, oldest.created) < 0:
+                        oldest = old
+            if oldest is None:
+                raise TransactionError("transaction table full")
+            self._remove(oldest)
+        txs[tx.key] = tx
+        tx._enter(state, now_ms)
+        return tx
+
     def client(self, method, data, branch, dest, now_ms):
         """Start a client transaction for request bytes `data` and send them."""
-        key = "c\n" + _client_key(branch, method)
+        key = "c\n%s\n%s" % (branch, method)
         if key in self._txs:
             raise TransactionError("branch already in use")
-        self._make_room()
-        tx = Transaction(self, ICT if method == "INVITE" else NICT, method, key, now_ms)
+        invite = method == "INVITE"
+        tx = Transaction(self, ICT if invite else NICT, method, key, now_ms)
         tx.request = data
         tx.dest = dest
-        self._txs[key] = tx
-        tx._enter(CALLING if method == "INVITE" else TRYING, now_ms)
+        self._add(tx, CALLING if invite else TRYING, now_ms)
         self.out.append((data, dest))
         return tx
 
     def server(self, msg, reply_addr, now_ms):
         """Start a server transaction for a new request (not ACK) and return it."""
         key = server_key(msg)
-        if key is None or key in self._txs:
+        if key in self._txs:
             raise TransactionError("request already has a transaction")
-        self._make_room()
-        tx = Transaction(self, IST if msg.method == "INVITE" else NIST, msg.method, key, now_ms)
+        invite = msg.method == "INVITE"
+        tx = Transaction(self, IST if invite else NIST, msg.method, key, now_ms)
         tx.request = msg
         tx.dest = reply_addr
-        self._txs[key] = tx
-        tx._enter(PROCEEDING if msg.method == "INVITE" else TRYING, now_ms)
-        return tx
+        return self._add(tx, PROCEEDING if invite else TRYING, now_ms)
 
     def match_response(self, msg):
-        via = top_via(msg)
-        if via is None:
-            return None
-        branch = via.params.get("branch")
+        branch = msg.via.params.get("branch")
         if not branch:
             return None
-        return self._txs.get("c\n" + _client_key(branch, msg.cseq[1]))
+        return self._txs.get("c\n%s\n%s" % (branch, msg.cseq[1]))
 
     def match_request(self, msg):
         key = server_key(msg)
-        tx = self._txs.get(key) if key else None
-        if tx is None:
-            return None
-        if msg.method == "ACK":
+        tx = self._txs.get(key)
+        if tx is not None and msg.method == "ACK":
             if tx.kind != IST:
                 return None
             if key.startswith("2543") and tx.to_tag and tag_of(msg.header("To")) != tx.to_tag:
@@ -485,12 +415,13 @@ class TransactionLayer:
         return tx
 
     def match_cancel(self, msg):
-        key = server_key(msg, "INVITE")
-        tx = self._txs.get(key) if key else None
+        tx = self._txs.get(server_key(msg, "INVITE"))
         return tx if tx is not None and tx.kind == IST else None
 
     def response(self, tx, msg, now_ms):
-        tx._input(_status_input(msg.status), msg, now_ms)
+        status = msg.status
+        tx._input(_IN_1XX if status < 200 else _IN_2XX if status < 300 else _IN_FINAL,
+                  msg, now_ms)
 
     def request(self, tx, msg, now_ms):
         tx._input(_IN_ACK if msg.method == "ACK" else _IN_REQUEST, msg, now_ms)
@@ -498,9 +429,9 @@ class TransactionLayer:
     def next_deadline_ms(self):
         best = None
         for tx in self._txs.values():
-            t = tx.next_deadline()
-            if t is not None and (best is None or ticks_diff(t, best) < 0):
-                best = t
+            for t in (tx.retx, tx.timeout, tx.end):
+                if t is not None and (best is None or ticks_diff(t, best) < 0):
+                    best = t
         return best
 
     def on_timer(self, now_ms):
