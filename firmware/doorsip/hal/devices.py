@@ -34,25 +34,39 @@ Devices (time is a ticks_ms value passed in as now_ms, or the backend's clock):
     on_relay(name, state)), .next_deadline_ms(), .press(name, down) for the sim
     protocol (drives the pin as a finger would), .close() (relays off).
 """
-from doorsip.compat import forget, schedule, ticks_add, ticks_diff
+from doorsip.compat import const, forget, schedule, ticks_add, ticks_diff
 
-# LED patterns: durations in ms, alternately on and off, starting with on, repeated.
-# Empty is steady off, "0" steady on. Distinct rhythms so a pattern can be told from
-# a glance at the door: fast = attention, slow = waiting, mostly-on = all is well.
-# One string, parsed when a pattern is set (a dict of tuples took 0.9 KB of heap);
-# devices.PATTERNS builds the {name: durations} dict on request.
-_PATTERNS = ("off=;on=0;booting=100,100;registering=200,800;registered=1900,100;"
-             "registration_failed=100,200,100,1600;ringing=500,500;calling=1000,1000;"
-             "in_call=0;door_open=50,50;error=100,100,100,100,100,1500")
+# LED patterns: durations alternately on and off, starting with on, repeated; none
+# is steady off, a single 0 steady on. Distinct rhythms so a pattern can be told
+# from a glance at the door: fast = attention, slow = waiting, mostly-on = all is
+# well. Kept as a bytes table (a dict of tuples took 0.9 KB of heap): for each name
+# in _PATTERN_NAMES in turn, a count, then that many durations in units of 50 ms.
+# Reading it allocates nothing (Led.pattern may run with the heap locked).
+# devices.PATTERNS builds the {name: durations in ms} dict on request.
+_PATTERN_NAMES = ("off", "on", "booting", "registering", "registered", "registration_failed",
+                  "ringing", "calling", "in_call", "door_open", "error")
+_PATTERN_STEPS = (b"\x00"                       # off
+                  b"\x01\x00"                   # on
+                  b"\x02\x02\x02"               # booting: 100, 100
+                  b"\x02\x04\x10"               # registering: 200, 800
+                  b"\x02\x26\x02"               # registered: 1900, 100
+                  b"\x04\x02\x04\x02\x20"       # registration_failed: 100, 200, 100, 1600
+                  b"\x02\x0a\x0a"               # ringing: 500, 500
+                  b"\x02\x14\x14"               # calling: 1000, 1000
+                  b"\x01\x00"                   # in_call: steady on
+                  b"\x02\x01\x01"               # door_open: 50, 50
+                  b"\x06\x02\x02\x02\x02\x02\x1e")  # error: 5 x 100, then 1500 off
+_STEP_MS = const(50)
 
 
-def _steps_of(name):
-    # The durations (tuple) of LED pattern name, or None when there is none.
-    for entry in _PATTERNS.split(";"):
-        key, _, durations = entry.partition("=")
-        if key == name:
-            return tuple(map(int, durations.split(","))) if durations else ()
-    return None
+def _pattern_at(name):
+    # Offset of pattern name's count in _PATTERN_STEPS, -1 when there is none.
+    if name not in _PATTERN_NAMES:
+        return -1
+    at = 0
+    for _ in range(_PATTERN_NAMES.index(name)):
+        at += _PATTERN_STEPS[at] + 1
+    return at
 
 
 class _Closing:
@@ -232,7 +246,8 @@ class Led:
         self.pattern_name = "off"
         self._on_level = 0 if active_low else 1
         self._ticks = pins.ticks_ms
-        self._steps = ()
+        self._at = 0      # the pattern's first duration in _PATTERN_STEPS
+        self._n = 0       # and how many it has
         self._step = 0
         self._step_end = 0
         self.is_lit = False
@@ -244,20 +259,21 @@ class Led:
             self.is_lit = lit
 
     def pattern(self, name, now_ms=None):
-        steps = _steps_of(name)
-        if steps is None:
+        at = _pattern_at(name)
+        if at < 0:
             raise ValueError("unknown LED pattern %r (known: %s)"
-                             % (name, ", ".join(sorted(__getattr__("PATTERNS")))))
+                             % (name, ", ".join(sorted(_PATTERN_NAMES))))
         now = self._ticks() if now_ms is None else now_ms
         self.pattern_name = name
-        self._steps = steps
+        self._n = n = _PATTERN_STEPS[at]
+        self._at = at + 1
         self._step = 0
-        if not steps:
+        if not n:
             self._set(False)
         else:
             self._set(True)
-            if steps[0]:
-                self._step_end = ticks_add(now, steps[0])
+            if _PATTERN_STEPS[at + 1]:
+                self._step_end = ticks_add(now, _PATTERN_STEPS[at + 1] * _STEP_MS)
 
     def on(self, now_ms=None):
         self.pattern("on", now_ms)
@@ -266,25 +282,25 @@ class Led:
         self.pattern("off", now_ms)
 
     def poll(self, now_ms=None):
-        steps = self._steps
-        if len(steps) < 2:
+        n = self._n
+        if n < 2:
             return
         now = self._ticks() if now_ms is None else now_ms
+        at = self._at
         # Catch up step by step so a late poll keeps the rhythm (at most one cycle).
-        n = len(steps)
         for _ in range(n):
             if ticks_diff(now, self._step_end) < 0:
                 break
             self._step = (self._step + 1) % n
-            self._step_end = ticks_add(self._step_end, steps[self._step])
+            self._step_end = ticks_add(self._step_end, _PATTERN_STEPS[at + self._step] * _STEP_MS)
         else:
             # Far behind (no poll for a whole cycle): restart the pattern from now.
             self._step = 0
-            self._step_end = ticks_add(now, steps[0])
+            self._step_end = ticks_add(now, _PATTERN_STEPS[at] * _STEP_MS)
         self._set(self._step % 2 == 0)
 
     def next_deadline_ms(self):
-        return self._step_end if len(self._steps) >= 2 else None
+        return self._step_end if self._n >= 2 else None
 
     def close(self):
         self._out.close()
@@ -294,9 +310,12 @@ def __getattr__(name):
     # PATTERNS: {name: durations} of every LED pattern, built on request.
     if name == "PATTERNS":
         patterns = {}
-        for entry in _PATTERNS.split(";"):
-            key = entry.partition("=")[0]
-            patterns[key] = _steps_of(key)
+        for key in _PATTERN_NAMES:
+            at = _pattern_at(key)
+            steps = []
+            for i in range(_PATTERN_STEPS[at]):
+                steps.append(_PATTERN_STEPS[at + 1 + i] * _STEP_MS)
+            patterns[key] = tuple(steps)
         return patterns
     # Boot-time and test helpers (make_pins, make_button, make_relay, make_led,
     # poll_task) live in devices_setup; not cached here so it can be forgotten.
