@@ -107,12 +107,6 @@ class JitterBuffer:
         d = (self._newest - self._play_ts) & _MASK30
         return d // self.frame_samples + 1 if d < _HALF30 else 0
 
-    def _rebase(self, ts):
-        self._play_ts = ts
-        self._newest = ts
-        self._head = 0
-        self._last = -1
-
     def put(self, timestamp, buf, offset, length):
         """Store a payload of length codes at buf[offset:] played at timestamp."""
         if length <= 0 or offset < 0 or offset + length > len(buf):
@@ -122,11 +116,12 @@ class JitterBuffer:
         ts = timestamp & _MASK30
         spf = self.frame_samples
         status = PUT_STORED
-        if self._count == 0 and not self._playing:
-            self._rebase(ts)
-        d = (ts - self._play_ts) & _MASK30
-        if d >= _HALF30:
-            d = d - _MASK30 - 1  # minus 2**30, without 2**30 (a big int on ESP32)
+        rebase = self._count == 0 and not self._playing
+        d = 0
+        if not rebase:
+            d = (ts - self._play_ts) & _MASK30
+            if d >= _HALF30:
+                d = d - _MASK30 - 1  # minus 2**30, without 2**30 (a big int on ESP32)
         if d < 0:
             if not self._playing and d > -spf * (self._slots - self.buffered()):
                 # Reordered packets before playout: start earlier.
@@ -144,12 +139,23 @@ class JitterBuffer:
                     self._stall += 1
                 return PUT_LATE
             else:
-                d = self._resync(ts)
                 status = PUT_RESYNC
         elif d + length - 1 >= spf * self._slots:
             # Far ahead of the ring: the sender jumped (restart, long pause).
-            d = self._resync(ts)
             status = PUT_RESYNC
+        if status == PUT_RESYNC:
+            # A new stream: start over at this packet, keeping the target depth.
+            self.resyncs += 1
+            target = self._target
+            self.reset()
+            self._target = target
+            rebase = True
+            d = 0
+        if rebase:
+            self._play_ts = ts
+            self._newest = ts
+            self._head = 0
+            self._last = -1
         # Store frame by frame (a long payload spans several slots).
         k = d // spf
         stored = False
@@ -185,14 +191,6 @@ class JitterBuffer:
         if not stored:
             return PUT_DUPLICATE
         return status
-
-    def _resync(self, ts):
-        self.resyncs += 1
-        target = self._target
-        self.reset()
-        self._target = target
-        self._rebase(ts)
-        return 0
 
     def get_into(self, out):
         """Write the next frame (S16LE) into out; how it was made."""
