@@ -29,7 +29,7 @@ build_request(method, uri, headers, body=b"") -> bytes (headers: (name, value) s
 """
 from doorsip.compat import const
 from doorsip.sip.errors import SIPError
-from doorsip.sip.uri import is_token, parse_name_addr, parse_via
+from doorsip.sip.uri import _HOST, _TOKEN, is_token, parse_name_addr, parse_via
 
 MAX_MESSAGE = const(8192)  # bytes; larger datagrams get 513 (RFC 3261 21.5.14)
 _MAX_LINES = const(100)  # header lines (513 above); a real message has 10-40
@@ -49,9 +49,7 @@ _MAX_FORWARDS = const(36 | 2)
 
 # RFC 3261 25.1 token characters, and the sets the fast validators accept (bytes.strip(set)
 # leaves nothing when every byte belongs to the set: a C-speed membership test).
-_TOKEN = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~"
 _TOKEN_SP = _TOKEN + b" \t"
-_HOST = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._"
 _PARAMS = _TOKEN + b";=:[]"
 # URI characters (RFC 3261 25.1: unreserved, reserved, escaped, IPv6 brackets).
 _URI = _HOST + b"!~*'()%;/?:@&=+$,[]"
