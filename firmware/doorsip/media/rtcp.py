@@ -155,7 +155,26 @@ class RtcpSession:
 
     def on_packet(self, buf, n, source, now_ms):
         """Check and apply one compound RTCP datagram; a mask of what it held."""
-        if n > len(buf) or not self._valid(buf, n):
+        # RFC 3550 A.2: version 2 everywhere, the first packet an SR or RR,
+        # padding only on the last one, lengths adding up to the datagram, and
+        # (beyond A.2) every packet long enough for what its count announces.
+        off = 0
+        if n < 8 or n > len(buf) or buf[1] not in (_PT_SR, _PT_RR):
+            off = -1
+        while 0 <= off < n:
+            if off + 4 > n or buf[off] >> 6 != 2:
+                break
+            count = buf[off] & 0x1F
+            pt = buf[off + 1]
+            size = (((buf[off + 2] << 8) | buf[off + 3]) + 1) * 4
+            if (off + size > n or (buf[off] & 0x20 and off + size != n)
+                    or (pt == _PT_SR and size < 28 + 24 * count)
+                    or (pt == _PT_RR and size < 8 + 24 * count)
+                    or (pt == _PT_BYE and size < 4 + 4 * count)):
+                off = -1
+            else:
+                off += size
+        if off != n:
             self.dropped += 1
             return 0
         rtp_remote = self.receiver.remote if self.receiver is not None else None
@@ -193,32 +212,6 @@ class RtcpSession:
             off += size
         self.received += 1
         return mask
-
-    def _valid(self, buf, n):
-        # RFC 3550 A.2: version 2 everywhere, the first packet an SR or RR,
-        # padding only on the last one, lengths adding up to the datagram, and
-        # (beyond A.2) every packet long enough for what its count announces.
-        if n < 8 or buf[1] not in (_PT_SR, _PT_RR):
-            return False
-        off = 0
-        while off < n:
-            if off + 4 > n or buf[off] >> 6 != 2:
-                return False
-            count = buf[off] & 0x1F
-            pt = buf[off + 1]
-            size = (((buf[off + 2] << 8) | buf[off + 3]) + 1) * 4
-            if off + size > n:
-                return False
-            if buf[off] & 0x20 and off + size != n:
-                return False
-            if pt == _PT_SR and size < 28 + 24 * count:
-                return False
-            if pt == _PT_RR and size < 8 + 24 * count:
-                return False
-            if pt == _PT_BYE and size < 4 + 4 * count:
-                return False
-            off += size
-        return off == n
 
     def _blocks(self, buf, off, count, elapsed):
         ours = self.sender.ssrc if self.sender is not None else None
