@@ -73,17 +73,14 @@ class SimPins:
         self._now = ticks_add(self._now, ms)
         return self._now
 
-    def _claim(self, pin, obj):
-        if pin in self._pins:
-            raise ValueError("pin %s is already in use" % (pin,))
-        self._pins[pin] = obj
-
     def _record(self, pin, level):
         if len(self.history) >= self.history_limit:
             del self.history[: self.history_limit // 2]
         self.history.append((self.ticks_ms(), pin, level))
 
     def input(self, pin, pull=None, idle=None):
+        if pin in self._pins:
+            raise ValueError("pin %s is already in use" % (pin,))
         if pull == "up":
             level = 1
         elif pull == "down":
@@ -92,12 +89,14 @@ class SimPins:
             level = 1 if idle is None else idle
         p = SimPin(self, pin, level, False)
         p.pull = pull
-        self._claim(pin, p)
+        self._pins[pin] = p
         return p
 
     def output(self, pin, level, kind="gpio", color=None):
+        if pin in self._pins:
+            raise ValueError("pin %s is already in use" % (pin,))
         p = SimPin(self, pin, 1 if level else 0, True, kind, color)
-        self._claim(pin, p)
+        self._pins[pin] = p
         self._record(pin, p.level)
         return p
 
