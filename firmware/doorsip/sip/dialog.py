@@ -34,9 +34,7 @@ def response_key(msg):
 
 def _contact_uri(msg):
     contacts = msg.headers("Contact")
-    if not contacts:
-        return None
-    return parse_name_addr(contacts[0]).uri
+    return parse_name_addr(contacts[0]).uri if contacts else None
 
 
 def uri_dest(uri_text):
@@ -44,14 +42,7 @@ def uri_dest(uri_text):
     uri = parse_uri(uri_text)
     if uri.scheme not in ("sip", "sips") or not uri.host:
         raise SIPError(400, "Bad Request (not a SIP URI)")
-    maddr = uri.params.get("maddr")
-    return (maddr or uri.host, uri.port or 5060)
-
-
-def _initial_seq():
-    # 12.2.1.1: any value below 2**31; random so a restarted UA does not collide.
-    b = random_bytes(2)
-    return (b[0] << 8 | b[1]) + 1
+    return (uri.params.get("maddr") or uri.host, uri.port or 5060)
 
 
 class Dialog:
@@ -120,19 +111,17 @@ class Dialog:
         self.remote_seq = num
         return None
 
-    def _target_and_routes(self):
+    def _headers(self, method, cseq, via_host, via_port, branch, extra):
         # 12.2.1.1: loose routing when the first route has ;lr, else strict routing
         # (the first route becomes the Request-URI, the remote target the last route).
+        uri = hop = self.remote_target
         routes = self.route_set
-        if not routes:
-            return self.remote_target, [], uri_dest(self.remote_target)
-        first = parse_name_addr(routes[0])
-        if "lr" in parse_uri(first.uri).params:
-            return self.remote_target, routes, uri_dest(first.uri)
-        return first.uri, routes[1:] + ["<%s>" % self.remote_target], uri_dest(first.uri)
-
-    def _headers(self, method, cseq, via_host, via_port, branch, extra):
-        uri, routes, dest = self._target_and_routes()
+        if routes:
+            hop = parse_name_addr(routes[0]).uri
+            if "lr" not in parse_uri(hop).params:
+                uri = hop
+                routes = routes[1:] + ["<%s>" % self.remote_target]
+        dest = uri_dest(hop)
         headers = [("Via", "SIP/2.0/UDP %s:%d;branch=%s;rport" % (via_host, via_port, branch)),
                    ("Max-Forwards", "70")]
         for route in routes:
@@ -143,14 +132,15 @@ class Dialog:
         headers.append(("CSeq", "%d %s" % (cseq, method)))
         if method in ("INVITE", "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER"):
             headers.append(("Contact", self.local_contact))  # target refresh (12.2)
-        for item in extra:
-            headers.append(item)
+        headers.extend(extra)
         return uri, headers, dest
 
     def request(self, method, via_host, via_port, headers=(), body=b""):
         """Build an in-dialog request (not ACK/CANCEL): the local CSeq goes up by one."""
         if self.local_seq is None:
-            self.local_seq = _initial_seq()
+            # 12.2.1.1: any value below 2**31; random so a restarted UA does not collide.
+            b = random_bytes(2)
+            self.local_seq = (b[0] << 8 | b[1]) + 1
         self.local_seq += 1
         branch = new_branch()
         uri, hdrs, dest = self._headers(method, self.local_seq, via_host, via_port, branch, headers)

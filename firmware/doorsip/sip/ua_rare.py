@@ -221,7 +221,7 @@ def cancel_lost(ua, call, msg, now_ms):
     # CANCEL lost the race with the 2xx (9.1): ACK, then BYE at once.
     call.cancel_deadline = None
     ack_and_bye(ua, call, msg, now_ms, True)
-    ua._fail(call, msg.status, "cancelled")
+    ua._ended(call, "cancelled", msg.status, True)
 
 
 def other_invite_response(ua, tx, call, msg, now_ms):
@@ -255,7 +255,7 @@ def call_timers(ua, call, now_ms):
         call.cancel_deadline = None
         if call.invite_tx is not None:
             ua.layer._remove(call.invite_tx)
-        ua._fail(call, 487, "cancelled")
+        ua._ended(call, "cancelled", 487, True)
     t = call.answer_deadline
     if t is not None and ticks_diff(now_ms, t) >= 0:
         # Unanswered for too long (the INVITE's Expires, 13.3.1, or our own limit): a
@@ -274,9 +274,8 @@ def timeout(ua, tx):
     owner = tx.owner
     now_ms = ua.now
     if owner == "register":
-        if tx is ua._reg_tx:
-            from doorsip.sip.ua_register import response
-            response(ua, None, now_ms)
+        from doorsip.sip.ua_register import response
+        response(ua, tx, None, now_ms)
     elif owner == "options":
         ua._event("options_response", status=408, reason="Request Timeout",
                   call_id=tx.request and parse(tx.request).call_id)
@@ -292,7 +291,7 @@ def timeout(ua, tx):
                 ua._send_bye(call, now_ms)
         elif tx.method == "INVITE":
             if tx is call.invite_tx:
-                ua._fail(call, 408, "Request Timeout")
+                ua._ended(call, "Request Timeout", 408, True)
             elif tx is call.reinvite_tx:
                 ua._ended(call, "dialog_gone", 408)   # 12.2.1.2
         elif tx.method == "BYE":
@@ -305,9 +304,8 @@ def other_response(ua, tx, msg):
     """A response for a REGISTER or OPTIONS client transaction."""
     owner = tx.owner
     if owner == "register":
-        if tx is ua._reg_tx:
-            from doorsip.sip.ua_register import response
-            response(ua, msg, ua.now)
+        from doorsip.sip.ua_register import response
+        response(ua, tx, msg, ua.now)
     elif owner == "options":
         if msg.status >= 200:
             ua._event("options_response", status=msg.status, reason=msg.reason,

@@ -2,12 +2,12 @@
 so a station without a registrar never loads it. Functions take the UserAgent:
 start(ua, now_ms, expires, active)  register() / unregister()
 refresh(ua, now_ms)                 the refresh or retry timer expired
-response(ua, msg, now_ms)           a response to our REGISTER (msg None: timer F)
+response(ua, tx, msg, now_ms)       a response to a REGISTER (msg None: timer F)
 """
 from doorsip.compat import const, ticks_add
 from doorsip.sip.errors import SIPError
 from doorsip.sip.transaction import PROCEEDING, TRYING
-from doorsip.sip.uri import parse_name_addr
+from doorsip.sip.uri import new_call_id, new_tag, parse_name_addr
 
 _MAX_AUTH_TRIES = const(2)      # credentials tried per REGISTER before giving up
 _REG_RETRY_MIN = const(30000)   # ms before retrying a failed registration, doubling...
@@ -19,6 +19,13 @@ def start(ua, now_ms, expires, active):
     if ua.registrar is None:
         from doorsip.sip.useragent import UAError
         raise UAError("no registrar configured")
+    if not hasattr(ua, "_reg_tag"):
+        # 10.2: one Call-ID and From tag for every REGISTER to the registrar.
+        ua._reg_call_id = new_call_id(ua.local_host)
+        ua._reg_tag = new_tag()
+        ua._reg_cseq = 0
+        ua._reg_tx = None
+        ua._reg_retry = _REG_RETRY_MIN   # doubles after each failure
     if active:
         if expires is not None:
             ua.expires = expires
@@ -84,7 +91,9 @@ def _granted(ua, msg):
     return ua._reg_sent_expires
 
 
-def response(ua, msg, now_ms):
+def response(ua, tx, msg, now_ms):
+    if tx is not ua._reg_tx:   # an earlier REGISTER (the last one counts)
+        return
     sent = ua._reg_sent_expires
     if msg is None:   # timer F
         if sent == 0:

@@ -222,18 +222,9 @@ class UserAgent:
         self.stats = {"received": 0, "garbage": 0, "dropped": 0, "stray": 0, "errors": 0,
                       "events_dropped": 0}
         self.last_error = None
-        # registration (10.2, ua_register.py): one Call-ID and From tag for every
-        # REGISTER to a registrar
+        # registration (10.2): the rest of its state is set up by ua_register.py
         self.registered = False
-        self._reg_call_id = new_call_id(local_host)
-        self._reg_tag = new_tag()
-        self._reg_cseq = 0
-        self._reg_tx = None
-        self._reg_expires = expires   # what we ask for next
-        self._reg_auth_tries = 0
         self._reg_deadline = None     # refresh or retry
-        self._reg_retry = 30000       # ms before retrying a failed registration (doubles)
-        self._reg_active = False      # keep registered (refresh, retry)
 
     @classmethod
     def from_config(cls, sip, local_host, now_ms=0, **extra):
@@ -420,80 +411,12 @@ class UserAgent:
         call.dialog = None
         call.invite_tx = self._client("INVITE", data, branch, dest, call, now_ms)
 
-    def _call_response(self, tx, call, msg, now_ms):
-        method = tx.method
-        status = msg.status
-        if method != "INVITE":
-            if status >= 200 and method != "CANCEL":
-                if method == "BYE":
-                    self._ended(call, call.end_reason or "local_bye", status)
-                elif status in (408, 481):
-                    # 12.2.1.2: the dialog is gone on the far side.
-                    self._ended(call, "dialog_gone", status)
-            return
-        if tx is not call.invite_tx:   # our re-INVITE, or an earlier INVITE of the call
-            from doorsip.sip.ua_rare import other_invite_response
-            other_invite_response(self, tx, call, msg, now_ms)
-            return
-        if call.state == "ended" and not 200 <= status < 300:
-            return
-        if status < 200:
-            call.provisional = True
-            if call.cancel_wanted:
-                if call.cancel_deadline is None:
-                    from doorsip.sip.ua_rare import send_cancel
-                    send_cancel(self, call, now_ms)
-                return
-            if msg.to_tag:
-                if call.dialog is None or call.dialog.remote_tag != msg.to_tag:
-                    call.dialog = Dialog.uac(call.from_header, call.target, call.invite_cseq, msg,
-                                             self.contact)
-            if status > 100 and (call.state != "early" or status != call.status):
-                # Once per kind of provisional (a UAS may repeat its 180, 13.3.1.1).
-                call.state = "early"
-                call.status = status
-                self._event("ringing", call, status=status, body=msg.body)
-            return
-        if status < 300:
-            d = call.dialog
-            if call.state == "confirmed" or call.state == "ended":
-                if d is not None and d.remote_tag == msg.to_tag and d.ack_data is not None:
-                    self._send(d.ack_data, d.ack_dest)  # retransmitted 2xx: ACK again
-                elif call.state == "confirmed":
-                    from doorsip.sip.ua_rare import ack_and_bye
-                    ack_and_bye(self, call, msg, now_ms, False)   # a second fork answered
-                return
-            if call.cancel_wanted:
-                from doorsip.sip.ua_rare import cancel_lost
-                cancel_lost(self, call, msg, now_ms)
-                return
-            if d is None or d.remote_tag != msg.to_tag:
-                d = Dialog.uac(call.from_header, call.target, call.invite_cseq, msg, self.contact)
-                call.dialog = d
-            d.confirm(msg)
-            data, dest = d.ack(call.invite_cseq, self.local_host, self.local_port)
-            self._send(data, dest)
-            self._dialogs[d.key] = call
-            call.state = "confirmed"
-            call.status = status
-            call.remote_sdp = msg.body
-            self._event("answered", call, status=status, body=msg.body)
-            return
-        if status in (401, 407) and self.digest is not None:
-            from doorsip.sip.ua_rare import auth_retry
-            if auth_retry(self, call, msg, now_ms):
-                return
-        call.cancel_deadline = None
-        self._fail(call, status, "cancelled" if call.cancel_wanted else msg.reason)
-
-    def _fail(self, call, status, reason):
+    def _ended(self, call, reason, status=None, failed=False):
+        """The call is over: its one call_ended (failed: call_failed) event."""
         if call.state == "ended":
             return
-        call.status = status
-        self._end(call)
-        self._event("call_failed", call, status=status, reason=reason)
-
-    def _end(self, call):
+        if failed:
+            call.status = status
         call.state = "ended"
         call.cancel_deadline = None
         call.answer_deadline = None
@@ -502,12 +425,7 @@ class UserAgent:
         d = call.dialog
         if d is not None and self._dialogs.get(d.key) is call:
             del self._dialogs[d.key]
-
-    def _ended(self, call, reason, status=None):
-        if call.state == "ended":
-            return
-        self._end(call)
-        self._event("call_ended", call, reason=reason, status=status)
+        self._event("call_failed" if failed else "call_ended", call, reason=reason, status=status)
 
     # ---------------------------------------------------------------- in-dialog, both ways
     def _in_dialog(self, call, method, now_ms, headers=(), body=b""):
@@ -596,46 +514,80 @@ class UserAgent:
             call.status = status
             self._ended(call, "rejected", status)
 
-    def _incoming_invite(self, msg, tx, now_ms):
-        for other in self._calls.values():
-            # 8.2.2.2: the same INVITE again on another branch (a forking proxy sent it
-            # by two paths): one call only, the copy gets 482.
-            itx = other.invite_tx
-            if other.direction == "in" and other.call_id == msg.call_id and itx is not None \
-                    and itx.request.from_tag == msg.from_tag and itx.request.cseq == msg.cseq:
-                self._respond(tx, msg, 482, now_ms, to_tag=new_tag())
-                return
-        if len(self._calls) >= self.max_calls:
-            self._respond(tx, msg, 486, now_ms, to_tag=new_tag())
-            return
-        # The dialog first: it parses the Contact, which may still be malformed.
-        d = Dialog.uas(msg, new_tag(), self.contact)
-        call = self._new_call("in", msg.call_id)
-        call.local_tag = d.local_tag
-        call.invite_tx = tx
-        call.server_tx = tx
-        tx.owner = call
-        call.remote_uri = msg.from_addr.uri
-        call.display = msg.from_addr.display
-        call.remote_sdp = msg.body
-        call.dialog = d
-        self._dialogs[d.key] = call
-        limit = self.ring_limit_s
-        expires = msg.header("Expires")
-        if expires and expires.strip().isdigit() and int(expires.strip()) < limit:
-            limit = int(expires.strip())
-            call.expires_given = True
-        call.answer_deadline = ticks_add(now_ms, limit * 1000)
-        self._event("incoming_call", call, uri=call.remote_uri, display=call.display, body=msg.body)
-
     # ---------------------------------------------------------------- TU callbacks
     def tx_response(self, tx, msg):
-        owner = tx.owner
-        if isinstance(owner, Call):
-            self._call_response(tx, owner, msg, self.now)
-        elif owner is not None:   # "register" or "options"
-            from doorsip.sip.ua_rare import other_response
-            other_response(self, tx, msg)
+        """A response a client transaction passes up (transaction layer callback)."""
+        call = tx.owner
+        if not isinstance(call, Call):
+            if call is not None:   # "register" or "options"
+                from doorsip.sip.ua_rare import other_response
+                other_response(self, tx, msg)
+            return
+        now_ms = self.now
+        method = tx.method
+        status = msg.status
+        if method != "INVITE":
+            if status >= 200 and method != "CANCEL":
+                if method == "BYE":
+                    self._ended(call, call.end_reason or "local_bye", status)
+                elif status in (408, 481):
+                    # 12.2.1.2: the dialog is gone on the far side.
+                    self._ended(call, "dialog_gone", status)
+            return
+        if tx is not call.invite_tx:   # our re-INVITE, or an earlier INVITE of the call
+            from doorsip.sip.ua_rare import other_invite_response
+            other_invite_response(self, tx, call, msg, now_ms)
+            return
+        if call.state == "ended" and not 200 <= status < 300:
+            return
+        if status < 200:
+            call.provisional = True
+            if call.cancel_wanted:
+                if call.cancel_deadline is None:
+                    from doorsip.sip.ua_rare import send_cancel
+                    send_cancel(self, call, now_ms)
+                return
+            if msg.to_tag:
+                if call.dialog is None or call.dialog.remote_tag != msg.to_tag:
+                    call.dialog = Dialog.uac(call.from_header, call.target, call.invite_cseq, msg,
+                                             self.contact)
+            if status > 100 and (call.state != "early" or status != call.status):
+                # Once per kind of provisional (a UAS may repeat its 180, 13.3.1.1).
+                call.state = "early"
+                call.status = status
+                self._event("ringing", call, status=status, body=msg.body)
+            return
+        if status < 300:
+            d = call.dialog
+            if call.state == "confirmed" or call.state == "ended":
+                if d is not None and d.remote_tag == msg.to_tag and d.ack_data is not None:
+                    self._send(d.ack_data, d.ack_dest)  # retransmitted 2xx: ACK again
+                elif call.state == "confirmed":
+                    from doorsip.sip.ua_rare import ack_and_bye
+                    ack_and_bye(self, call, msg, now_ms, False)   # a second fork answered
+                return
+            if call.cancel_wanted:
+                from doorsip.sip.ua_rare import cancel_lost
+                cancel_lost(self, call, msg, now_ms)
+                return
+            if d is None or d.remote_tag != msg.to_tag:
+                d = Dialog.uac(call.from_header, call.target, call.invite_cseq, msg, self.contact)
+                call.dialog = d
+            d.confirm(msg)
+            data, dest = d.ack(call.invite_cseq, self.local_host, self.local_port)
+            self._send(data, dest)
+            self._dialogs[d.key] = call
+            call.state = "confirmed"
+            call.status = status
+            call.remote_sdp = msg.body
+            self._event("answered", call, status=status, body=msg.body)
+            return
+        if status in (401, 407) and self.digest is not None:
+            from doorsip.sip.ua_rare import auth_retry
+            if auth_retry(self, call, msg, now_ms):
+                return
+        call.cancel_deadline = None
+        self._ended(call, "cancelled" if call.cancel_wanted else msg.reason, status, True)
 
     def tx_timeout(self, tx):
         from doorsip.sip.ua_rare import timeout
@@ -649,11 +601,22 @@ class UserAgent:
         msg = None
         try:
             msg = parse(data)
-            if msg.method is None:
-                self._receive_response(msg, now_ms)
-            else:
+            if msg.method is not None:
                 msg.stamp_received(source[0], source[1])
                 self._receive_request(msg, source, now_ms)
+                return
+            tx = self.layer.match_response(msg)
+            call = None
+            if tx is None and msg.cseq[1] == "INVITE" and 200 <= msg.status < 300:
+                # 13.2.2.4: a 2xx retransmitted after the INVITE transaction ended:
+                # ACK it again.
+                call = self._dialogs.get(response_key(msg))
+            if tx is not None:
+                self.layer.response(tx, msg, now_ms)
+            elif call is not None and call.dialog.ack_data is not None:
+                self._send(call.dialog.ack_data, call.dialog.ack_dest)
+            else:
+                self.stats["stray"] += 1
         except Exception as exc:
             try:
                 if isinstance(exc, SIPError):
@@ -667,19 +630,6 @@ class UserAgent:
                     self._internal_error(exc)
             except Exception:
                 pass
-
-    def _receive_response(self, msg, now_ms):
-        tx = self.layer.match_response(msg)
-        if tx is not None:
-            self.layer.response(tx, msg, now_ms)
-            return
-        # 13.2.2.4: a 2xx retransmitted after the INVITE transaction ended: ACK it again.
-        if msg.cseq[1] == "INVITE" and 200 <= msg.status < 300:
-            call = self._dialogs.get(response_key(msg))
-            if call is not None and call.dialog.ack_data is not None:
-                self._send(call.dialog.ack_data, call.dialog.ack_dest)
-                return
-        self.stats["stray"] += 1
 
     def _respond(self, tx, msg, status, now_ms, headers=(), body=b"", to_tag=None, reason=None):
         tx.respond(build_response(msg, status, reason, headers, body, to_tag), status, now_ms)
@@ -709,22 +659,85 @@ class UserAgent:
             busy(self, msg, source)
             return
         try:
-            if not msg.headers("Require"):
-                if msg.to_tag is not None:
-                    self._in_dialog_request(msg, tx, now_ms)
-                    return
-                if method == "INVITE":
-                    ctype = msg.header("Content-Type")
-                    if not (msg.body and ctype and
-                            ctype.split(";")[0].strip().lower() != "application/sdp"):
-                        self._incoming_invite(msg, tx, now_ms)
+            plain = not msg.headers("Require")   # else 420 (8.2.2.3)
+            if plain and msg.to_tag is not None:
+                # ---------------------------------------------------- in-dialog request
+                call = self._dialogs.get(request_key(msg))
+                if call is not None:
+                    refuse = call.dialog.check_remote_cseq(msg)
+                    if refuse:
+                        self._respond(tx, msg, refuse, now_ms)
                         return
-                elif method == "OPTIONS":
-                    self._answer_options(tx, msg, now_ms, new_tag())
+                    tx.owner = call
+                    if method == "BYE":
+                        self._respond(tx, msg, 200, now_ms)
+                        itx = call.invite_tx
+                        if itx is not None and itx.kind == IST and itx.last_status < 200:
+                            # 15.1.2: BYE before our final response: the INVITE gets 487.
+                            itx.respond(build_response(itx.request, 487, None, (), b"",
+                                                       call.local_tag),
+                                        487, now_ms, call.local_tag)
+                        if call.server_tx is not None:
+                            call.server_tx.ack_received(now_ms)   # stop resending a 2xx
+                        if call.awaiting_ack and call.server_tx is call.invite_tx and \
+                                call.state == "confirmed":
+                            # The ACK was lost, but a BYE proves the caller got our 2xx:
+                            # the call was up, so the app sees it answered before it ends.
+                            call.awaiting_ack = False
+                            self._event("answered", call, status=call.status, body=b"")
+                        self._ended(call, "remote_bye")
+                        return
+                    if method == "INFO":
+                        self._respond(tx, msg, 200, now_ms)
+                        self._event("info", call, content_type=msg.header("Content-Type"),
+                                    body=msg.body)
+                        return
+                # No dialog (481), re-INVITE, OPTIONS, NOTIFY, MESSAGE, others.
+                from doorsip.sip.ua_rare import in_dialog
+                in_dialog(self, call, msg, tx, now_ms)
+                return
+            ctype = msg.header("Content-Type") if msg.body else None
+            if plain and method == "INVITE" and \
+                    (not ctype or ctype.split(";")[0].strip().lower() == "application/sdp"):
+                # ---------------------------------------------------- new incoming call
+                for other in self._calls.values():
+                    # 8.2.2.2: the same INVITE again on another branch (a forking proxy
+                    # sent it by two paths): one call only, the copy gets 482.
+                    itx = other.invite_tx
+                    if other.direction == "in" and other.call_id == msg.call_id and \
+                            itx is not None and itx.request.from_tag == msg.from_tag and \
+                            itx.request.cseq == msg.cseq:
+                        self._respond(tx, msg, 482, now_ms, to_tag=new_tag())
+                        return
+                if len(self._calls) >= self.max_calls:
+                    self._respond(tx, msg, 486, now_ms, to_tag=new_tag())
                     return
-            # Require (420), INVITE body not SDP (415), other methods.
-            from doorsip.sip.ua_rare import out_of_dialog
-            out_of_dialog(self, msg, tx, now_ms)
+                # The dialog first: it parses the Contact, which may still be malformed.
+                d = Dialog.uas(msg, new_tag(), self.contact)
+                call = self._new_call("in", msg.call_id)
+                call.local_tag = d.local_tag
+                call.invite_tx = tx
+                call.server_tx = tx
+                tx.owner = call
+                call.remote_uri = msg.from_addr.uri
+                call.display = msg.from_addr.display
+                call.remote_sdp = msg.body
+                call.dialog = d
+                self._dialogs[d.key] = call
+                limit = self.ring_limit_s
+                expires = msg.header("Expires")
+                if expires and expires.strip().isdigit() and int(expires.strip()) < limit:
+                    limit = int(expires.strip())
+                    call.expires_given = True
+                call.answer_deadline = ticks_add(now_ms, limit * 1000)
+                self._event("incoming_call", call, uri=call.remote_uri, display=call.display,
+                            body=msg.body)
+            elif plain and method == "OPTIONS":
+                self._answer_options(tx, msg, now_ms, new_tag())
+            else:
+                # Require (420), INVITE body not SDP (415), other methods.
+                from doorsip.sip.ua_rare import out_of_dialog
+                out_of_dialog(self, msg, tx, now_ms)
         except Exception as exc:
             # Whatever went wrong, the transaction gets a final response.
             from doorsip.sip.ua_rare import request_failed
@@ -736,40 +749,6 @@ class UserAgent:
         self._respond(tx, msg, 200, now_ms, [("Allow", ALLOW), ("Accept", ACCEPT),
                                              ("Supported", ""), ("Contact", self.contact)],
                       to_tag=to_tag)
-
-    def _in_dialog_request(self, msg, tx, now_ms):
-        call = self._dialogs.get(request_key(msg))
-        method = msg.method
-        if call is not None:
-            refuse = call.dialog.check_remote_cseq(msg)
-            if refuse:
-                self._respond(tx, msg, refuse, now_ms)
-                return
-            tx.owner = call
-            if method == "BYE":
-                self._respond(tx, msg, 200, now_ms)
-                itx = call.invite_tx
-                if itx is not None and itx.kind == IST and itx.last_status < 200:
-                    # 15.1.2: BYE before our final response: the INVITE gets 487.
-                    itx.respond(build_response(itx.request, 487, None, (), b"", call.local_tag),
-                                487, now_ms, call.local_tag)
-                if call.server_tx is not None:
-                    call.server_tx.ack_received(now_ms)   # stop resending a 2xx
-                if call.awaiting_ack and call.server_tx is call.invite_tx and \
-                        call.state == "confirmed":
-                    # The ACK was lost, but a BYE proves the caller got our 2xx: the call
-                    # was up, so the app sees it answered before it ends.
-                    call.awaiting_ack = False
-                    self._event("answered", call, status=call.status, body=b"")
-                self._ended(call, "remote_bye")
-                return
-            if method == "INFO":
-                self._respond(tx, msg, 200, now_ms)
-                self._event("info", call, content_type=msg.header("Content-Type"), body=msg.body)
-                return
-        # No dialog (481), re-INVITE, OPTIONS, NOTIFY, MESSAGE, others.
-        from doorsip.sip.ua_rare import in_dialog
-        in_dialog(self, call, msg, tx, now_ms)
 
     def _receive_ack(self, msg, now_ms):
         # 13.3.1.4: the ACK for our 2xx has its own branch, so it matches the dialog only.
