@@ -55,43 +55,37 @@ _PARAMS = _TOKEN + b";=:[]"
 _URI = _HOST + b"!~*'()%;/?:@&=+$,[]"
 
 
-def _header_table():
-    # Long name (lower case), compact form (RFC 3261 7.3.3 and the IANA registry), flags; built
-    # from one bytes literal and then forgotten, so only the dict stays. Headers of no flags and
-    # no compact form need no entry: code 0, looked up by name and never split (like unknown
-    # ones, whose grammar is unknown). Names not found as written get -1 from parse and a second
-    # look in lower case (_classify_unknown).
-    table = {}
-    code = 0
-    for entry in (
-        b"via v 1,from f 2,to t 2,call-id i 2,cseq - 2,content-length l 2,contact m 1,"
-        b"content-type c 2,max-forwards - 2,route - 1,record-route - 1,allow - 1,"
-        b"supported k 1,require - 1,proxy-require - 1,unsupported - 1,content-encoding e 1,"
-        b"subject s 0,event o 0,allow-events u 1,refer-to r 0,referred-by b 0,"
-        b"session-expires x 0,identity y 0,accept - 1,accept-encoding - 1,accept-language - 1,"
-        b"content-language - 1,warning - 1,call-info - 1,alert-info - 1,error-info - 1,"
-        b"in-reply-to - 1,path - 1,service-route - 1,p-asserted-identity - 1,"
-        b"accept-contact a 1,reject-contact j 1,request-disposition d 1"
-    ).split(b","):
-        name, compact, flags = entry.split()
-        code += 4
-        table[name] = value = code | int(flags)
-        if compact != b"-":
-            table[compact] = value
-    # The usual spellings too, so most lines need no lower() copy; those of flag-less headers
-    # map to 0 (known, plain).
-    for name in (b"Via From To Call-ID CSeq Content-Length Contact Content-Type Max-Forwards "
-                 b"Route Record-Route Allow Supported Require Event Accept Allow-Events Call-Id "
-                 b"Unsupported").split():
-        table[name] = table[name.lower()]
-    for name in (b"User-Agent Server Authorization WWW-Authenticate Proxy-Authenticate "
-                 b"Proxy-Authorization Expires Date Timestamp Min-Expires").split():
-        table[name] = 0
-    return table
+# Header codes by lower-case long name and compact form (RFC 3261 7.3.3 and the IANA registry),
+# code = (id << 2) | flags (_LIST 1: headers() splits it; _SINGLE 2: one only). Str keys are
+# interned strings, so this table costs the dict alone. Headers of no flags and no compact form
+# need no entry: code 0, matched by name and never split, like unknown ones (grammar unknown).
+_CODES = {
+    "via": _VIA, "v": _VIA, "from": _FROM, "f": _FROM, "to": _TO, "t": _TO,
+    "call-id": _CALL_ID, "i": _CALL_ID, "cseq": _CSEQ, "content-length": _CONTENT_LENGTH,
+    "l": _CONTENT_LENGTH, "contact": 29, "m": 29, "content-type": _CONTENT_TYPE,
+    "c": _CONTENT_TYPE, "max-forwards": _MAX_FORWARDS, "route": 41, "record-route": 45,
+    "allow": 49, "supported": 53, "k": 53, "require": 57, "proxy-require": 61,
+    "unsupported": 65, "content-encoding": 69, "e": 69, "subject": 72, "s": 72, "event": 76,
+    "o": 76, "allow-events": 81, "u": 81, "refer-to": 84, "r": 84, "referred-by": 88, "b": 88,
+    "session-expires": 92, "x": 92, "identity": 96, "y": 96, "accept": 101,
+    "accept-encoding": 105, "accept-language": 109, "content-language": 113, "warning": 117,
+    "call-info": 121, "alert-info": 125, "error-info": 129, "in-reply-to": 133, "path": 137,
+    "service-route": 141, "p-asserted-identity": 145, "accept-contact": 149, "a": 149,
+    "reject-contact": 153, "j": 153, "request-disposition": 157, "d": 157,
+}
 
-
-_NAMES = _header_table()
-del _header_table
+# Header lines are looked up as written, in the usual spellings: bytes keys, so one dict get per
+# line and no decoding. Flag-less headers map to 0 (known, plain); names not found get -1 from
+# parse and a second look in _CODES in lower case (_classify_unknown).
+_NAMES = {}
+for _name_ in (b"Via From To Call-ID CSeq Content-Length Contact Content-Type Max-Forwards Route "
+               b"Record-Route Allow Supported Require Event Accept Allow-Events Unsupported").split():
+    _NAMES[_name_] = _CODES[_name_.lower().decode()]
+_NAMES[b"Call-Id"] = _CALL_ID
+for _name_ in (b"User-Agent Server Authorization WWW-Authenticate Proxy-Authenticate "
+               b"Proxy-Authorization Expires Date Timestamp Min-Expires").split():
+    _NAMES[_name_] = 0
+del _name_
 
 # Out of memory while parsing: raised preallocated if even building the error fails.
 _NO_MEMORY = SIPError(503, "Service Unavailable (out of memory)")
@@ -116,34 +110,39 @@ class Message:
     # -- header access -------------------------------------------------------------------
     def _slots(self, name):
         """Line numbers of the header fields called name (any case, long or compact)."""
-        key = name.encode() if isinstance(name, str) else name
-        code = _NAMES.get(key)
-        if not code:  # 0 here: a usual spelling of a flag-less header, matched by name
-            key = key.lower()
-            code = _NAMES.get(key, 0)
+        if not isinstance(name, str):
+            name = _text(name)
+        code = _CODES.get(name)
+        if code is None:
+            name = name.lower()
+            code = _CODES.get(name, 0)
         codes = self._codes
         out = []
         if code not in codes:
             return out, code
         lines = self._lines
+        if not code:
+            key = name.encode()
+            for i in range(len(codes)):
+                if codes[i] == 0 and _name(lines[i]).lower() == key:
+                    out.append(i)
+            return out, 0
         i = -1
         for _ in range(codes.count(code)):
             i = codes.index(code, i + 1)
-            if code or _name(lines[i]).lower() == key:
-                out.append(i)
+            out.append(i)
         return out, code
 
     def header(self, name):
         """First value of header name (str), None if absent."""
-        key = name.encode() if isinstance(name, str) else name
-        code = _NAMES.get(key)
-        if code is not None:
-            text = self._first.get(code)
-            if text is not None:
-                return text
-        slots, code = self._slots(key)
+        text = self._first.get(_CODES.get(name))
+        if text is not None:
+            return text
+        slots, code = self._slots(name)
         if not slots:
             return None
+        if code in self._first:  # a compact or other spelling of Via/From/To/Call-ID/CSeq
+            return self._first[code]
         value = _value(self._lines[slots[0]])
         if code & _LIST and value:
             return _text(_split_list(value)[0])
@@ -453,7 +452,7 @@ def _classify_unknown(lines, codes):
     """Second look at lines whose name was not found as written: other spellings (case,
     whitespace before the colon), unknown headers (code 0) and malformed lines (400).
     Returns True at the first continuation line: the caller unfolds and starts again."""
-    get = _NAMES.get
+    get = _CODES.get
     i = -1
     for _ in range(codes.count(-1)):
         i = codes.index(-1, i + 1)
@@ -466,7 +465,7 @@ def _classify_unknown(lines, codes):
         name = line[:colon].rstrip(b" \t")
         if not name or name.strip(_TOKEN):
             raise _bad("header name")
-        codes[i] = get(name.lower(), 0)
+        codes[i] = get(name.lower().decode(), 0)
     return False
 
 
