@@ -292,29 +292,6 @@ class Transaction:
             self.interval = ms[code]
         self.retx, self.timeout, self.end = deadlines
 
-    def fire(self, now_ms):
-        """Run every timer due at now_ms, earliest first."""
-        while self.state != TERMINATED:
-            which = -1
-            best = None
-            # Ties: retransmission, then timeout, then end (a due timeout wins over
-            # a simultaneous end so the TU hears of it).
-            i = 0
-            for t in (self.retx, self.timeout, self.end):
-                if t is not None and ticks_diff(now_ms, t) >= 0 and (best is None or ticks_diff(t, best) < 0):
-                    best = t
-                    which = i
-                i += 1
-            if which < 0:
-                return
-            if which == 0:
-                self.retx = None
-            elif which == 1:
-                self.timeout = None
-            else:
-                self.end = None
-            self._input(_IN_RETX + which, None, now_ms)   # _IN_RETX, _IN_TIMEOUT, _IN_END
-
 
 def server_key(msg, method=None):
     """17.2.3 matching key of a request; ACK (and method=...) map onto INVITE."""
@@ -435,5 +412,26 @@ class TransactionLayer:
         return best
 
     def on_timer(self, now_ms):
+        """Run every timer due at now_ms, earliest first within each transaction."""
         for tx in list(self._txs.values()):
-            tx.fire(now_ms)
+            while tx.state != TERMINATED:
+                which = -1
+                best = None
+                # Ties: retransmission, then timeout, then end (a due timeout wins over
+                # a simultaneous end so the TU hears of it).
+                i = 0
+                for t in (tx.retx, tx.timeout, tx.end):
+                    if t is not None and ticks_diff(now_ms, t) >= 0 and \
+                            (best is None or ticks_diff(t, best) < 0):
+                        best = t
+                        which = i
+                    i += 1
+                if which < 0:
+                    break
+                if which == 0:
+                    tx.retx = None
+                elif which == 1:
+                    tx.timeout = None
+                else:
+                    tx.end = None
+                tx._input(_IN_RETX + which, None, now_ms)   # _IN_RETX, _IN_TIMEOUT, _IN_END

@@ -370,19 +370,13 @@ class UserAgent:
         return options(self, target_uri, self._time(now_ms))
 
     # ---------------------------------------------------------------- outgoing calls
-    def _new_call(self, direction, call_id):
-        if len(self._calls) >= self.max_calls:
-            return None
-        call = Call(self._next_id, direction, call_id)
-        self._next_id += 1
-        self._calls[call.id] = call
-        return call
-
     def invite(self, target_uri, sdp_body, now_ms=None, headers=()):
         now_ms = self._time(now_ms)
-        call = self._new_call("out", new_call_id(self.local_host))
-        if call is None:
+        if len(self._calls) >= self.max_calls:
             raise UAError("too many calls")
+        call = Call(self._next_id, "out", new_call_id(self.local_host))
+        self._next_id += 1
+        self._calls[call.id] = call
         call.target = target_uri
         call.remote_uri = target_uri
         call.local_sdp = sdp_body
@@ -714,7 +708,9 @@ class UserAgent:
                     return
                 # The dialog first: it parses the Contact, which may still be malformed.
                 d = Dialog.uas(msg, new_tag(), self.contact)
-                call = self._new_call("in", msg.call_id)
+                call = Call(self._next_id, "in", msg.call_id)
+                self._next_id += 1
+                self._calls[call.id] = call
                 call.local_tag = d.local_tag
                 call.invite_tx = tx
                 call.server_tx = tx
