@@ -134,18 +134,40 @@ class PacketReceiver(_Task):
         bufsize = self.bufsize
         count = 0
         while count < self.max_per_wake:
-            got = netio.recvfrom_nowait(sock, bufsize)
+            try:
+                got = netio.recvfrom_nowait(sock, bufsize)
+            except MemoryError:
+                # A fragmented MicroPython heap may lack one contiguous receive
+                # buffer: collect and retry; failing that, drop the datagram
+                # (read it truncated) rather than let the receiver die deaf.
+                got = self._recv_after_collect(sock, bufsize)
+                if got is False:
+                    count += 1
+                    continue
             if got is None:
                 break
             count += 1
             try:
                 handle(got[0], got[1])
-            except ValueError:
-                # A malformed datagram (anyone can send to an RTP port) must not
-                # stop the media: count it and carry on.
+            except (ValueError, MemoryError):
+                # A malformed datagram (anyone can send to an RTP port), or one
+                # too big for the heap left, must not stop the stream: count it.
                 self.errors += 1
         self.received += count
         return count
+
+    def _recv_after_collect(self, sock, bufsize):
+        import gc
+        gc.collect()
+        try:
+            return netio.recvfrom_nowait(sock, bufsize)
+        except MemoryError:
+            self.errors += 1
+            try:
+                netio.recvfrom_nowait(sock, 16)
+            except MemoryError:
+                pass
+            return False
 
     async def run(self):
         """Receive until cancelled."""
