@@ -93,9 +93,9 @@ from doorsip.sip.message import build_request, build_response, parse
 from doorsip.sip.transaction import ACCEPTED, IST, TransactionError, TransactionLayer
 from doorsip.sip.uri import new_branch, new_call_id, new_tag
 
-# Rarely taken paths (registration, CANCEL, re-INVITE, OPTIONS requests, unusual
-# requests, timeouts, malformed input) live in ua_register.py and ua_rare.py, imported
-# on first use: a plain call never loads them.
+# Rarely taken paths live in ua_register.py (registration), ua_cancel.py (CANCEL, ring
+# limit) and ua_rare.py (re-INVITE, OPTIONS requests, unusual requests, timeouts,
+# malformed input), imported on first use: a plain call never loads them.
 
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY, MESSAGE"
 ACCEPT = "application/sdp, application/dtmf-relay, application/dtmf, text/plain"
@@ -338,7 +338,7 @@ class UserAgent:
                 u = call.answer_deadline
                 if (t is not None and ticks_diff(now_ms, t) >= 0) or \
                         (u is not None and ticks_diff(now_ms, u) >= 0):
-                    from doorsip.sip.ua_rare import call_timers
+                    from doorsip.sip.ua_cancel import call_timers
                     call_timers(self, call, now_ms)
         except Exception as exc:  # never let one bad transaction stop the station
             self._internal_error(exc)
@@ -357,7 +357,7 @@ class UserAgent:
         start(self, self._time(now_ms), 0, False)
 
     def cancel(self, call, now_ms=None):
-        from doorsip.sip.ua_rare import cancel
+        from doorsip.sip.ua_cancel import cancel
         cancel(self, call, self._time(now_ms))
 
     def reinvite(self, call, sdp_body, now_ms=None):
@@ -538,7 +538,7 @@ class UserAgent:
             call.provisional = True
             if call.cancel_wanted:
                 if call.cancel_deadline is None:
-                    from doorsip.sip.ua_rare import send_cancel
+                    from doorsip.sip.ua_cancel import send_cancel
                     send_cancel(self, call, now_ms)
                 return
             if msg.to_tag:
@@ -561,7 +561,7 @@ class UserAgent:
                     ack_and_bye(self, call, msg, now_ms, False)   # a second fork answered
                 return
             if call.cancel_wanted:
-                from doorsip.sip.ua_rare import cancel_lost
+                from doorsip.sip.ua_cancel import cancel_lost
                 cancel_lost(self, call, msg, now_ms)
                 return
             if d is None or d.remote_tag != msg.to_tag:
@@ -643,7 +643,7 @@ class UserAgent:
             self._receive_ack(msg, now_ms)
             return
         if method == "CANCEL":
-            from doorsip.sip.ua_rare import receive_cancel
+            from doorsip.sip.ua_cancel import receive_cancel
             receive_cancel(self, msg, source, now_ms)
             return
         try:
