@@ -57,8 +57,9 @@ _URI = _HOST + b"!~*'()%;/?:@&=+$,[]"
 
 # Header codes by lower-case long name and compact form (RFC 3261 7.3.3 and the IANA registry),
 # code = (id << 2) | flags (_LIST 1: headers() splits it; _SINGLE 2: one only). Str keys are
-# interned strings, so this table costs the dict alone. Headers of no flags and no compact form
-# need no entry: code 0, matched by name and never split, like unknown ones (grammar unknown).
+# interned strings, so the table costs the dict alone (parse decodes each line's name for the
+# lookup: cheaper in heap than bytes keys, each a heap object). Headers of no flags and no
+# compact form need no entry: code 0, matched by name and never split, like unknown ones.
 _CODES = {
     "via": _VIA, "v": _VIA, "from": _FROM, "f": _FROM, "to": _TO, "t": _TO,
     "call-id": _CALL_ID, "i": _CALL_ID, "cseq": _CSEQ, "content-length": _CONTENT_LENGTH,
@@ -72,20 +73,17 @@ _CODES = {
     "call-info": 121, "alert-info": 125, "error-info": 129, "in-reply-to": 133, "path": 137,
     "service-route": 141, "p-asserted-identity": 145, "accept-contact": 149, "a": 149,
     "reject-contact": 153, "j": 153, "request-disposition": 157, "d": 157,
+    # The usual spellings too, so most header lines are found as written (no lower() copy);
+    # those of flag-less headers map to 0 (known, plain). Names not found get -1 from parse and
+    # a second look in lower case (_classify_unknown).
+    "Via": _VIA, "From": _FROM, "To": _TO, "Call-ID": _CALL_ID, "Call-Id": _CALL_ID,
+    "CSeq": _CSEQ, "Content-Length": _CONTENT_LENGTH, "Contact": 29, "Content-Type": _CONTENT_TYPE,
+    "Max-Forwards": _MAX_FORWARDS, "Route": 41, "Record-Route": 45, "Allow": 49, "Supported": 53,
+    "Require": 57, "Unsupported": 65, "Event": 76, "Allow-Events": 81, "Accept": 101,
+    "User-Agent": 0, "Server": 0, "Authorization": 0, "WWW-Authenticate": 0,
+    "Proxy-Authenticate": 0, "Proxy-Authorization": 0, "Expires": 0, "Date": 0, "Timestamp": 0,
+    "Min-Expires": 0,
 }
-
-# Header lines are looked up as written, in the usual spellings: bytes keys, so one dict get per
-# line and no decoding. Flag-less headers map to 0 (known, plain); names not found get -1 from
-# parse and a second look in _CODES in lower case (_classify_unknown).
-_NAMES = {}
-for _name_ in (b"Via From To Call-ID CSeq Content-Length Contact Content-Type Max-Forwards Route "
-               b"Record-Route Allow Supported Require Event Accept Allow-Events Unsupported").split():
-    _NAMES[_name_] = _CODES[_name_.lower().decode()]
-_NAMES[b"Call-Id"] = _CALL_ID
-for _name_ in (b"User-Agent Server Authorization WWW-Authenticate Proxy-Authenticate "
-               b"Proxy-Authorization Expires Date Timestamp Min-Expires").split():
-    _NAMES[_name_] = 0
-del _name_
 
 # Out of memory while parsing: raised preallocated if even building the error fails.
 _NO_MEMORY = SIPError(503, "Service Unavailable (out of memory)")
@@ -113,7 +111,7 @@ class Message:
         if not isinstance(name, str):
             name = _text(name)
         code = _CODES.get(name)
-        if code is None:
+        if not code:  # None, or 0: a usual spelling of a flag-less header, matched by name
             name = name.lower()
             code = _CODES.get(name, 0)
         codes = self._codes
@@ -168,40 +166,42 @@ class Message:
         return [(_text(_name(line)), _text(_value(line))) for line in self._lines]
 
     def __getattr__(self, name):
-        # .via: the top Via, parsed (uri.Via), cached; reflects stamp_received().
+        # Computed on first use, then kept as plain attributes (the layers above read them
+        # several times): .via (top Via, uri.Via; stamp_received() updates it in place),
+        # .from_addr/.to_addr (NameAddr), .branch/.from_tag/.to_tag (str or None, read without
+        # the full parsers when written plainly).
         if name == "via":
-            self._via = self.via = via = parse_via(self._first[_VIA])
-            return via
-        # .branch/.from_tag/.to_tag (str or None) are read without the full parsers when
-        # written plainly; .from_addr/.to_addr (NameAddr) are parsed once and cached.
-        if name == "branch":
+            value = self._via = parse_via(self._first[_VIA])
+        elif name == "branch":
+            value = False
             if self._via is None:
-                found = _param(_split_list(_value(self._lines[self._codes.index(_VIA)]))[0],
+                value = _param(_split_list(_value(self._lines[self._codes.index(_VIA)]))[0],
                                b";branch=", 0)
+            if value is False:
+                value = self.via.params.get("branch")
+        elif name == "from_tag" or name == "to_tag" or name == "from_addr" or name == "to_addr":
+            code = _FROM if name[0] == "f" else _TO
+            value = self._from if code == _FROM else self._to
+            if value is None:
+                raw = _value(self._lines[self._codes.index(code)])
+                found = False
+                if name[-1] == "g":
+                    # Header parameters follow the closing '>' (or the bare addr-spec, 20.10).
+                    found = _param(raw, b";tag=", raw.rfind(b">") + 1)
                 if found is not False:
+                    setattr(self, name, found)
                     return found
-            return self.via.params.get("branch")
-        if name == "from_tag" or name == "from_addr":
-            code = _FROM
-            address = self._from
-        elif name == "to_tag" or name == "to_addr":
-            code = _TO
-            address = self._to
+                value = parse_name_addr(_text(raw))
+                if code == _FROM:
+                    self._from = value
+                else:
+                    self._to = value
+            if name[-1] == "g":
+                value = value.params.get("tag")
         else:
             raise AttributeError(name)
-        if address is None:
-            value = _value(self._lines[self._codes.index(code)])
-            if name[-1] == "g":
-                # Header parameters follow the closing '>' (or the bare addr-spec, 20.10).
-                found = _param(value, b";tag=", value.rfind(b">") + 1)
-                if found is not False:
-                    return found
-            address = parse_name_addr(_text(value))
-            if code == _FROM:
-                self._from = address
-            else:
-                self._to = address
-        return address if name[-1] == "r" else address.params.get("tag")
+        setattr(self, name, value)
+        return value
 
     def is_request(self):
         return self.method is not None
@@ -362,14 +362,14 @@ def _parse(data, max_size):
     _parse_start_line(msg, lines.pop(0))
 
     # One code per header line; unknown spellings, folded and malformed lines take the slow path.
-    get = _NAMES.get
-    codes = [get(line[:line.find(b":")], -1) for line in lines]
+    get = _CODES.get
+    codes = [get(line[:line.find(b":")].decode(), -1) for line in lines]
     if -1 in codes and _classify_unknown(lines, codes):
         # Folded lines (RFC 3261 7.3.1): CRLF plus whitespace is one SP. Rare: split again.
         head = data[pos:end].replace(eol + b" ", b" ").replace(eol + b"\t", b" ")
         lines = head.split(eol)
         _parse_start_line(msg, lines.pop(0))
-        codes = [get(line[:line.find(b":")], -1) for line in lines]
+        codes = [get(line[:line.find(b":")].decode(), -1) for line in lines]
         if -1 in codes:
             _classify_unknown(lines, codes)
     msg._lines = lines
