@@ -90,7 +90,7 @@ def __getattr__(name):
     for key in dir(_py):
         if key.endswith("_py"):
             g[key] = getattr(_py, key)
-    return g[name]
+    return getattr(_py, name)  # AttributeError for a name it lacks
 
 
 def codec_functions(name):
