@@ -122,7 +122,8 @@ class Message:
         if not code:
             key = name.encode()
             for i in range(len(codes)):
-                if codes[i] == 0 and _name(lines[i]).lower() == key:
+                line = lines[i]
+                if codes[i] == 0 and line[:line.find(b":")].rstrip(b" \t").lower() == key:
                     out.append(i)
             return out, 0
         i = -1
@@ -163,7 +164,8 @@ class Message:
 
     def items(self):
         """[(name as received, value)] for every header field, in order, values unsplit."""
-        return [(_text(_name(line)), _text(_value(line))) for line in self._lines]
+        return [(_text(line[:line.find(b":")].rstrip(b" \t")), _text(_value(line)))
+                for line in self._lines]
 
     def __getattr__(self, name):
         # Computed on first use, then kept as plain attributes (the layers above read them
@@ -224,10 +226,6 @@ class Message:
         if self.method is not None:
             return "<Message %s %s>" % (self.method, self.uri)
         return "<Message %d %s>" % (self.status, self.reason)
-
-
-def _name(line):
-    return line[:line.find(b":")].rstrip(b" \t")
 
 
 def _value(line):
@@ -585,30 +583,26 @@ def reason_phrase(status):
     return _REASONS[i:_REASONS.find(b"\n", i)].decode()
 
 
-def _check_field(text, what):
-    # A CR or LF inside a value would inject header lines.
-    if "\r" in text or "\n" in text:
-        raise ValueError("line break in " + what)
-
-
-def _append_headers(out, headers):
+def _finish(out, headers, body):
+    """Append the (name, value) header fields and Content-Length (computed from the body, any
+    given one is dropped) to out, then the body: the datagram as bytes."""
     for name, value in headers:
         if name.lower() in ("content-length", "l"):
-            continue  # computed from the body below
-        _check_field(name, "header name")
-        _check_field(value, name)
-        out.append(name + ": " + value + "\r\n")
+            continue
+        text = name + ": " + value
+        # A CR or LF inside a name or value would inject header lines.
+        if "\r" in text or "\n" in text:
+            raise ValueError("line break in " + name)
+        out.append(text + "\r\n")
+    out.append("Content-Length: %d\r\n\r\n" % len(body))
+    return "".join(out).encode() + body
 
 
 def build_request(method, uri, headers, body=b""):
     """Serialize a request; headers are (name, value) str pairs, Content-Length is added."""
-    if not is_token(method) or " " in uri:
+    if not is_token(method) or " " in uri or "\r" in uri or "\n" in uri:
         raise ValueError("bad method or Request-URI")
-    _check_field(uri, "Request-URI")
-    out = [method, " ", uri, " SIP/2.0\r\n"]
-    _append_headers(out, headers)
-    out.append("Content-Length: %d\r\n\r\n" % len(body))
-    return "".join(out).encode() + body
+    return _finish([method, " ", uri, " SIP/2.0\r\n"], headers, body)
 
 
 def build_response(request, status, reason=None, headers=(), body=b"", to_tag=None):
@@ -630,6 +624,4 @@ def build_response(request, status, reason=None, headers=(), body=b"", to_tag=No
         stamp = request.header("timestamp")
         if stamp is not None:
             out.append("Timestamp: " + stamp + "\r\n")
-    _append_headers(out, headers)
-    out.append("Content-Length: %d\r\n\r\n" % len(body))
-    return "".join(out).encode() + body
+    return _finish(out, headers, body)

@@ -152,10 +152,6 @@ def _unquote(quoted):
     return bytes(out).decode()
 
 
-def _quote(text):
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def _params_text(params, first=None):
     """';name[=value]...' in order, the parameter called first (if any) moved to the front."""
     out = []
@@ -305,7 +301,9 @@ class NameAddr:
         return self.params.get("tag")
 
     def __str__(self):
-        out = (_quote(self.display) + " " if self.display else "") + "<" + self.uri + ">"
+        out = "<" + self.uri + ">"
+        if self.display:
+            out = '"' + self.display.replace("\\", "\\\\").replace('"', '\\"') + '" ' + out
         return out + _params_text(self.params, "tag")
 
     __repr__ = _repr
@@ -350,15 +348,10 @@ def parse_name_addr(text):
         rest = "" if semi < 0 else s[semi:]
         if "?" in uri or "," in uri:
             raise _bad("address (URI needs <> here)")
-    _check_uri(uri)
+    if uri.find(":") <= 0 or not uri[0].isalpha() or _has_ws(uri):
+        raise _bad("URI")
     params = _parse_params(rest, 0) if rest else {}
     return NameAddr(display, uri, params)
-
-
-def _check_uri(uri):
-    colon = uri.find(":")
-    if colon <= 0 or not uri[0].isalpha() or _has_ws(uri):
-        raise _bad("URI")
 
 
 class Via:
@@ -411,20 +404,16 @@ def parse_via(text):
     return Via(transport, host, port, params)
 
 
-def _random_hex(n):
-    return hexlify(random_bytes(n)).decode()
-
-
 def new_tag():
     """A From/To tag with 64 random bits (RFC 3261 19.3 asks for at least 32)."""
-    return _random_hex(8)
+    return hexlify(random_bytes(8)).decode()
 
 
 def new_branch():
     """A branch id with the RFC 3261 magic cookie 'z9hG4bK' (8.1.1.7) and 64 random bits."""
-    return "z9hG4bK" + _random_hex(8)
+    return "z9hG4bK" + new_tag()
 
 
 def new_call_id(host):
     """A globally unique Call-ID: 96 random bits '@' host (RFC 3261 8.1.1.4)."""
-    return _random_hex(12) + "@" + host
+    return hexlify(random_bytes(12)).decode() + "@" + host
