@@ -11,3 +11,8 @@ class SIPError(Exception):
 
     def __str__(self):
         return "%d %s" % (self.status, self.reason)
+
+
+def bad_request(what):
+    """SIPError(400) whose reason names what was malformed."""
+    return SIPError(400, "Bad Request (" + what + ")")

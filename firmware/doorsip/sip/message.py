@@ -28,7 +28,7 @@ build_request(method, uri, headers, body=b"") -> bytes (headers: (name, value) s
   to_tag=None) -> bytes per RFC 3261 8.2.6.
 """
 from doorsip.compat import const
-from doorsip.sip.errors import SIPError
+from doorsip.sip.errors import SIPError, bad_request as _bad
 from doorsip.sip.uri import _HOST, _TOKEN, is_token, parse_name_addr, parse_via
 
 MAX_MESSAGE = const(8192)  # bytes; larger datagrams get 513 (RFC 3261 21.5.14)
@@ -177,23 +177,22 @@ class Message:
         elif name == "branch":
             value = False
             if self._via is None:
-                value = _param(_split_list(_value(self._lines[self._codes.index(_VIA)]))[0],
-                               b";branch=", 0)
+                value = _param(self._first[_VIA], ";branch=", 0)
             if value is False:
                 value = self.via.params.get("branch")
         elif name == "from_tag" or name == "to_tag" or name == "from_addr" or name == "to_addr":
             code = _FROM if name[0] == "f" else _TO
             value = self._from if code == _FROM else self._to
             if value is None:
-                raw = _value(self._lines[self._codes.index(code)])
+                text = self._first[code]
                 found = False
                 if name[-1] == "g":
                     # Header parameters follow the closing '>' (or the bare addr-spec, 20.10).
-                    found = _param(raw, b";tag=", raw.rfind(b">") + 1)
+                    found = _param(text, ";tag=", text.rfind(">") + 1)
                 if found is not False:
                     setattr(self, name, found)
                     return found
-                value = parse_name_addr(_text(raw))
+                value = parse_name_addr(text)
                 if code == _FROM:
                     self._from = value
                 else:
@@ -233,18 +232,19 @@ def _value(line):
 
 
 def _param(value, needle, start):
-    """Fast read of ';name=value' written plainly (no whitespace, exact case): the value as
-    str, None if the parameter is certainly absent, False if the full parser must decide."""
+    """Fast read of ';name=value' written plainly (no whitespace, exact case) in a header
+    value (str): the parameter's value, None if certainly absent, False if the full parser
+    must decide."""
     i = value.find(needle, start)
     seen = value.lower().count(needle[1:-1])
-    if i < 0 or seen != 1 or value.find(b'"', i) >= 0:
+    if i < 0 or seen != 1 or value.find('"', i) >= 0:
         # Absent for sure, or spelled otherwise / repeated / in the URI / quoted: ask the parser.
         return None if seen == 0 else False
     i += len(needle)
-    end = value.find(b";", i)
+    end = value.find(";", i)
     if end < 0:
         end = len(value)
-    return _text(value[i:end].strip())
+    return value[i:end].strip()
 
 
 def _text(value):
@@ -313,10 +313,6 @@ def parse(data, max_size=MAX_MESSAGE):
     except MemoryError:
         error = _NO_MEMORY
     raise error
-
-
-def _bad(what):
-    return SIPError(400, "Bad Request (" + what + ")")
 
 
 def _parse(data, max_size):

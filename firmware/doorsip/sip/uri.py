@@ -15,7 +15,7 @@ API (text in, objects out; every malformed input raises SIPError(400)):
 from binascii import hexlify
 
 from doorsip.compat import random_bytes
-from doorsip.sip.errors import SIPError
+from doorsip.sip.errors import bad_request as _bad
 
 # RFC 3261 25.1: token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~").
 # Character sets as bytes: bytes.strip(set) leaves nothing when every byte belongs to the set,
@@ -24,10 +24,6 @@ _TOKEN = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+
 _HOST = _TOKEN[:62] + b"-._"
 _IPV6 = _TOKEN[:62] + b":."  # the brackets' contents, loosely
 _WS = " \t\r\n"
-
-
-def _bad(what):
-    return SIPError(400, "Bad " + what)
 
 
 def is_token(text):
@@ -51,27 +47,9 @@ def _has_ws(text):
 
 
 def unescape(text):
-    """Decode %HH escapes (RFC 3261 25.1 'escaped'); a lone '%' stays literal."""
-    if "%" not in text:
-        return text
-    out = bytearray()
-    raw = text.encode()
-    i = 0
-    n = len(raw)
-    while i < n:
-        c = raw[i]
-        if c == 37 and i + 2 < n:
-            hexpair = raw[i + 1:i + 3]
-            if not hexpair.strip(b"0123456789abcdefABCDEF"):
-                out.append(int(hexpair, 16))
-                i += 3
-                continue
-        out.append(c)
-        i += 1
-    try:
-        return bytes(out).decode()
-    except UnicodeError:
-        return "".join(chr(c) if c < 128 else "?" for c in out)
+    """Decode %HH escapes (RFC 3261 25.1 'escaped'); a lone '%' stays literal (uri_text.py)."""
+    from doorsip.sip.uri_text import unescape
+    return unescape(text)
 
 
 def _parse_params(text, start):
@@ -200,6 +178,20 @@ def _host_text(host):
     return "[" + host + "]" if ":" in host else host
 
 
+def _text_of(self):
+    # Uri and NameAddr text is needed by tests and tools, rarely by the station: its code is
+    # loaded on first use (code heap).
+    from doorsip.sip.uri_text import text_of
+    return text_of(self)
+
+
+def _param_attr(self, name):
+    # NameAddr.tag and Via.branch: live views of .params (one function for both classes).
+    if name == "tag" or name == "branch":
+        return self.params.get(name)
+    raise AttributeError(name)
+
+
 def _repr(self):
     return "<%s %s>" % (type(self).__name__, self)
 
@@ -218,23 +210,7 @@ class Uri:
         self.headers = headers if headers is not None else {}
         self.opaque = opaque
 
-    def __str__(self):
-        if self.opaque is not None:
-            return self.scheme + ":" + self.opaque
-        out = self.scheme + ":"
-        if self.user is not None:
-            out += self.user
-            if self.password is not None:
-                out += ":" + self.password
-            out += "@"
-        out += _host_text(self.host)
-        if self.port is not None:
-            out += ":%d" % self.port
-        out += _params_text(self.params)
-        if self.headers:
-            out += "?" + "&".join(k + "=" + v for k, v in self.headers.items())
-        return out
-
+    __str__ = _text_of
     __repr__ = _repr
 
     def hostport(self):
@@ -296,16 +272,9 @@ class NameAddr:
         self.uri = uri
         self.params = params
 
-    @property
-    def tag(self):
-        return self.params.get("tag")
+    __getattr__ = _param_attr  # .tag
 
-    def __str__(self):
-        out = "<" + self.uri + ">"
-        if self.display:
-            out = '"' + self.display.replace("\\", "\\\\").replace('"', '\\"') + '" ' + out
-        return out + _params_text(self.params, "tag")
-
+    __str__ = _text_of
     __repr__ = _repr
 
 
@@ -363,9 +332,7 @@ class Via:
         self.port = port
         self.params = params
 
-    @property
-    def branch(self):
-        return self.params.get("branch")
+    __getattr__ = _param_attr  # .branch
 
     def __str__(self):
         out = "SIP/2.0/" + self.transport + " " + _host_text(self.host)
