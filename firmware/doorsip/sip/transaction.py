@@ -13,6 +13,10 @@ TransactionLayer(tu, t1=500, t2=4000, t4=5000, max_transactions=24)
 The TU gets tu.tx_response(tx, msg) for every response a client transaction passes up
 and tu.tx_timeout(tx) for timers B, F, H and the 2xx-without-ACK timeout.
 Times are ticks (compat.ticks_diff arithmetic), so they may wrap.
+tx.request (client: bytes, server: the parsed Message) and tx.owner (the TU's object)
+are dropped once the transaction only absorbs retransmissions (Completed, Confirmed,
+Accepted: owner kept until the TU detaches it or the timers stop); what it keeps is
+tx.key, tx.method, tx.cseq (server: the request's CSeq number), tx.last, tx.ack.
 """
 from doorsip.compat import const, ticks_add, ticks_diff
 from doorsip.sip.message import build_response
@@ -197,6 +201,17 @@ def tag_of(value):
 class Transaction:
     """One transaction; kind is ICT, NICT, IST or NIST."""
 
+    # Fields most transactions never set are class-level defaults: an instance's
+    # attribute table only grows for what it sets (on MicroPython about 100 bytes less
+    # for each of up to max_transactions lingering transactions).
+    cseq = 0         # CSeq number of the request (servers; clients the UA tracks)
+    last = None      # server: last response bytes
+    last_status = 0
+    ack = None       # ICT: the ACK for a non-2xx (Accepted, detached: the 2xx's)
+    to_tag = None    # IST: To tag of our final response (RFC 2543 ACK matching);
+    #                  ICT Accepted, detached: the To tag of that 2xx
+    owner = None     # the TU's object (call, registration, ...) while it needs it
+
     def __init__(self, layer, kind, method, key, now_ms):
         self.layer = layer
         self.kind = kind
@@ -210,11 +225,7 @@ class Transaction:
         self.created = now_ms
         self.dest = None      # client: where requests go; server: where responses go
         self.request = None   # client: request bytes; server: the parsed request
-        self.last = None      # server: last response bytes
-        self.last_status = 0
-        self.ack = None       # ICT: the ACK for a non-2xx
-        self.to_tag = None    # IST: To tag of our final response (RFC 2543 ACK matching)
-        self.owner = None     # the TU's object (call, registration, ...)
+        #                       (both dropped once only retransmissions are absorbed)
 
     def terminated(self):
         return self.state == TERMINATED
@@ -275,6 +286,21 @@ class Transaction:
             layer.tu.tx_response(self, arg)
         if actions & _TIMEOUT:
             layer.tu.tx_timeout(self)
+        if new >= COMPLETED:
+            # Completed, Confirmed, Accepted, Terminated: from here on the transaction
+            # only absorbs retransmissions (17.1.1.2, 17.1.2.2, 17.2.1, 17.2.2, RFC 6026)
+            # for up to 32 s, with its key, last response and ACK bytes. The parsed
+            # request and the TU's object (an ended Call and all it holds) go now. An
+            # Accepted transaction keeps its owner while the TU still needs it: the
+            # client passes 2xx retransmissions up until the TU detaches it, the
+            # server reports the 2xx-without-ACK timeout until its timers stop.
+            self.request = None
+            if new != ACCEPTED or actions & _STOP:
+                self.owner = None
+                if new == ACCEPTED:
+                    # An INVITE server whose 2xx was ACKed (or never will be): RFC 6026
+                    # 7.1 absorbs a retransmitted INVITE, nothing is resent any more.
+                    self.last = None
         if new == TERMINATED:
             layer._remove(self)
 
@@ -372,6 +398,7 @@ class TransactionLayer:
         invite = msg.method == "INVITE"
         tx = Transaction(self, IST if invite else NIST, msg.method, key, now_ms)
         tx.request = msg
+        tx.cseq = msg.cseq[0]
         tx.dest = reply_addr
         return self._add(tx, PROCEEDING if invite else TRYING, now_ms)
 

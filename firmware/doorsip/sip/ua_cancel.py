@@ -73,8 +73,8 @@ def receive_cancel(ua, msg, source, now_ms):
     if invite_tx is None:
         ua._respond(tx, msg, 481, now_ms, to_tag=new_tag())   # 9.2
         return
-    call = invite_tx.owner
-    tag = call.local_tag if isinstance(call, Call) else new_tag()
+    call = invite_tx.owner   # None once the INVITE got its final response
+    tag = call.local_tag if isinstance(call, Call) else invite_tx.to_tag or new_tag()
     ua._respond(tx, msg, 200, now_ms, to_tag=tag)
     if invite_tx.last_status < 200:
         # 9.2: the INVITE gets 487 Request Terminated.

@@ -90,7 +90,7 @@ from doorsip.compat import ticks_add, ticks_diff
 from doorsip.sip.dialog import Dialog, request_key, response_key, uri_dest
 from doorsip.sip.errors import SIPError
 from doorsip.sip.message import build_request, build_response, parse
-from doorsip.sip.transaction import ACCEPTED, IST, TransactionError, TransactionLayer
+from doorsip.sip.transaction import ACCEPTED, ICT, IST, TransactionError, TransactionLayer
 from doorsip.sip.uri import new_branch, new_call_id, new_tag
 
 # Rarely taken paths live in ua_register.py (registration), ua_cancel.py (CANCEL, ring
@@ -142,8 +142,9 @@ class Call:
         # outgoing
         self.target = None
         self.from_header = None
-        self.invite_headers = None   # headers of the current INVITE (for CANCEL, 9.1)
-        self.invite_cseq = 0
+        self.invite_headers = None   # headers of the current INVITE (for CANCEL, 9.1), kept
+        #                              until its final response
+        self.invite_cseq = 0         # CSeq number of the call's (current) first INVITE
         self.invite_tx = None        # the call's first INVITE transaction (either side)
         self.server_tx = None        # INVITE server transaction whose 2xx awaits its ACK
         self.reinvite_tx = None      # our pending re-INVITE
@@ -403,7 +404,9 @@ class UserAgent:
         call.invite_branch = branch
         call.provisional = False
         call.dialog = None
-        call.invite_tx = self._client("INVITE", data, branch, dest, call, now_ms)
+        tx = self._client("INVITE", data, branch, dest, call, now_ms)
+        tx.cseq = call.invite_cseq
+        call.invite_tx = tx
 
     def _ended(self, call, reason, status=None, failed=False):
         """The call is over: its one call_ended (failed: call_failed) event."""
@@ -419,18 +422,35 @@ class UserAgent:
         d = call.dialog
         if d is not None and self._dialogs.get(d.key) is call:
             del self._dialogs[d.key]
+        self._detach(call)
         self._event("call_failed" if failed else "call_ended", call, reason=reason, status=status)
+
+    def _detach(self, call):
+        """An ended call's INVITE client transactions lingering in Accepted (timer M,
+        RFC 6026) let go of the Call, so it and all it holds are garbage at once. A
+        retransmission of the 2xx we ACKed is still ACKed again (13.2.2.4) from the
+        ACK bytes, destination and To tag moved onto the transaction (tx_response)."""
+        d = call.dialog
+        for tx in (call.invite_tx, call.reinvite_tx):
+            if tx is not None and tx.kind == ICT and tx.state == ACCEPTED:
+                tx.owner = None
+                if d is not None and d.ack_data is not None and d.ack_cseq == tx.cseq:
+                    tx.ack = d.ack_data
+                    tx.dest = d.ack_dest
+                    tx.to_tag = d.remote_tag
 
     # ---------------------------------------------------------------- in-dialog, both ways
     def _in_dialog(self, call, method, now_ms, headers=(), body=b""):
         if call.state != "confirmed" or call.dialog is None:
             raise UAError("call %d is not answered" % call.id)
         try:
-            data, dest, branch, _ = call.dialog.request(method, self.local_host, self.local_port,
-                                                        headers, body)
+            data, dest, branch, cseq = call.dialog.request(method, self.local_host,
+                                                           self.local_port, headers, body)
         except (SIPError, ValueError) as exc:   # peer's Contact unusable, bad header text
             raise UAError(str(exc))
-        return self._client(method, data, branch, dest, call, now_ms)
+        tx = self._client(method, data, branch, dest, call, now_ms)
+        tx.cseq = cseq
+        return tx
 
     def bye(self, call, now_ms=None):
         now_ms = self._time(now_ms)
@@ -516,6 +536,10 @@ class UserAgent:
             if call is not None:   # "register" or "options"
                 from doorsip.sip.ua_rare import other_response
                 other_response(self, tx, msg)
+            elif tx.ack is not None and tx.state == ACCEPTED and 200 <= msg.status < 300 \
+                    and msg.to_tag == tx.to_tag:
+                # The INVITE of an ended call (see _detach): its 2xx again, ACK again.
+                self._send(tx.ack, tx.dest)
             return
         now_ms = self.now
         method = tx.method
@@ -551,6 +575,7 @@ class UserAgent:
                 call.status = status
                 self._event("ringing", call, status=status, body=msg.body)
             return
+        call.invite_headers = None   # final response: no CANCEL any more (9.1)
         if status < 300:
             d = call.dialog
             if call.state == "confirmed" or call.state == "ended":
@@ -559,6 +584,8 @@ class UserAgent:
                 elif call.state == "confirmed":
                     from doorsip.sip.ua_rare import ack_and_bye
                     ack_and_bye(self, call, msg, now_ms, False)   # a second fork answered
+                if call.state == "ended":
+                    self._detach(call)
                 return
             if call.cancel_wanted:
                 from doorsip.sip.ua_cancel import cancel_lost
@@ -697,10 +724,9 @@ class UserAgent:
                 for other in self._calls.values():
                     # 8.2.2.2: the same INVITE again on another branch (a forking proxy
                     # sent it by two paths): one call only, the copy gets 482.
-                    itx = other.invite_tx
                     if other.direction == "in" and other.call_id == msg.call_id and \
-                            itx is not None and itx.request.from_tag == msg.from_tag and \
-                            itx.request.cseq == msg.cseq:
+                            other.invite_cseq == msg.cseq[0] and \
+                            other.dialog.remote_tag == msg.from_tag:
                         self._respond(tx, msg, 482, now_ms, to_tag=new_tag())
                         return
                 if len(self._calls) >= self.max_calls:
@@ -712,6 +738,7 @@ class UserAgent:
                 self._next_id += 1
                 self._calls[call.id] = call
                 call.local_tag = d.local_tag
+                call.invite_cseq = msg.cseq[0]
                 call.invite_tx = tx
                 call.server_tx = tx
                 tx.owner = call
@@ -753,11 +780,11 @@ class UserAgent:
             self.stats["dropped"] += 1
             return
         tx = call.server_tx
-        if tx is not None and tx.request.cseq[0] == msg.cseq[0]:
+        if tx is not None and tx.cseq == msg.cseq[0]:
             tx.ack_received(now_ms)
         if call.awaiting_ack:
             call.awaiting_ack = False
-            if call.state == "confirmed" and tx is not None and tx.request.to_tag is None:
+            if call.state == "confirmed" and tx is not None and tx is call.invite_tx:
                 if msg.body:
                     call.remote_sdp = msg.body
                 self._event("answered", call, status=call.status, body=msg.body)
