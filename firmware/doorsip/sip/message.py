@@ -49,7 +49,6 @@ _MAX_FORWARDS = const(36 | 2)
 
 # RFC 3261 25.1 token characters, and the sets the fast validators accept (bytes.strip(set)
 # leaves nothing when every byte belongs to the set: a C-speed membership test).
-_TOKEN_SP = _TOKEN + b" \t"
 _PARAMS = _TOKEN + b";=:[]"
 # URI characters (RFC 3261 25.1: unreserved, reserved, escaped, IPv6 brackets).
 _URI = _HOST + b"!~*'()%;/?:@&=+$,[]"
@@ -222,9 +221,7 @@ class Message:
         self._first[_VIA] = str(via)
 
     def __repr__(self):
-        if self.method is not None:
-            return "<Message %s %s>" % (self.method, self.uri)
-        return "<Message %d %s>" % (self.status, self.reason)
+        return "<Message %s %s>" % (self.method or self.status, self.uri or self.reason)
 
 
 def _value(line):
@@ -499,7 +496,8 @@ def _check_address(msg, value, code):
             plain = (len(display) > 1 and display[-1] == 34 and b'"' not in display[1:-1]
                      and b"\\" not in display)
         else:
-            plain = not display.strip(_TOKEN_SP)
+            # The set is built here: a module constant would cost code heap for a rare case.
+            plain = not display.strip(_TOKEN + b" \t")
         uri = value[lt + 1:gt]
         rest = gt + 1
     else:

@@ -22,8 +22,10 @@ from doorsip.sip.errors import bad_request as _bad
 # a C-speed membership test (message.py uses them too).
 _TOKEN = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~"
 _HOST = _TOKEN[:62] + b"-._"
-_IPV6 = _TOKEN[:62] + b":."  # the brackets' contents, loosely
 _WS = " \t\r\n"
+# Text is never indexed one character at a time here (text[i], for ch in text): MicroPython
+# interns every 1-character string so made, for good, and hostile input could fill the heap
+# with distinct characters. Slices, find and startswith do not.
 
 
 def is_token(text):
@@ -60,7 +62,7 @@ def _parse_params(text, start):
     i = start
     while i < n:
         # text[i] is ';'
-        if text[i] != ";":
+        if not text.startswith(";", i):
             raise _bad("parameter list")
         i += 1
         semi = text.find(";", i)
@@ -81,7 +83,7 @@ def _parse_params(text, start):
             value = item[eq + 1:].strip()
             if not value:
                 raise _bad("parameter value")
-            if value[0] == '"':
+            if value.startswith('"'):
                 if _quoted_end(value, 0) != len(value):
                     raise _bad("quoted parameter")
             elif _has_ws(value):
@@ -98,36 +100,14 @@ def _parse_params(text, start):
 def _quoted_end(text, start):
     """Index just past the quoted string opening at text[start] (quoted-pair aware)."""
     i = start + 1
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == '"':
-            return i + 1
-        i += 1
-    raise _bad("quoted string (unbalanced quote)")
-
-
-def _unquote(quoted):
-    """Contents of a quoted string with quoted-pairs resolved (RFC 3261 25.1)."""
-    inner = quoted[1:-1]
-    if "\\" not in inner:
-        return inner
-    # One bytearray, not a list of characters: bounded memory for long hostile values.
-    raw = inner.encode()
-    out = bytearray()
-    i = 0
-    n = len(raw)
-    while i < n:
-        c = raw[i]
-        if c == 92 and i + 1 < n:
-            i += 1
-            c = raw[i]
-        out.append(c)
-        i += 1
-    return bytes(out).decode()
+    while True:
+        quote = text.find('"', i)
+        if quote < 0:
+            raise _bad("quoted string (unbalanced quote)")
+        escape = text.find("\\", i)
+        if escape < 0 or escape > quote:
+            return quote + 1
+        i = escape + 2  # a quoted-pair: the next character is taken as is
 
 
 def _params_text(params, first=None):
@@ -151,10 +131,11 @@ def _parse_hostport(text, what):
             raise _bad(what + " IPv6 reference")
         host = text[1:close]
         rest = text[close + 1:]
-        if rest and rest[0] != ":":
+        if rest and not rest.startswith(":"):
             raise _bad(what + " host")
         port_text = rest[1:] if rest else None
-        if not host or not _only(host, _IPV6):
+        # The brackets' contents, loosely: alphanumerics, ':' and '.' (set built here: rare).
+        if not host or not _only(host, _TOKEN[:62] + b":."):
             raise _bad(what + " host")
     else:
         colon = text.find(":")
@@ -199,15 +180,14 @@ def _repr(self):
 class Uri:
     """A parsed URI; sip/sips fully, other schemes kept opaque (RFC 3261 19.1.1)."""
 
-    def __init__(self, scheme, user=None, password=None, host=None, port=None, params=None,
-                 headers=None, opaque=None):
+    def __init__(self, scheme, user, password, host, port, params, headers, opaque):
         self.scheme = scheme
         self.user = user
         self.password = password
         self.host = host
         self.port = port
-        self.params = params if params is not None else {}
-        self.headers = headers if headers is not None else {}
+        self.params = params
+        self.headers = headers
         self.opaque = opaque
 
     __str__ = _text_of
@@ -222,19 +202,18 @@ def parse_uri(text):
     """Parse a sip:/sips: URI (other schemes: .opaque); SIPError(400) if malformed."""
     text = text.strip()
     colon = text.find(":")
-    if colon <= 0 or not text[0].isalpha():
+    if colon <= 0 or not text[:1].isalpha():
         raise _bad("URI scheme")
     scheme = text[:colon].lower()
-    for ch in scheme:
-        if not (ch.isalpha() or ch.isdigit() or ch in "+-.") or ord(ch) > 126:
-            raise _bad("URI scheme")
+    if not _only(scheme, _TOKEN[:62] + b"+-."):
+        raise _bad("URI scheme")
     if _has_ws(text) or "<" in text or ">" in text:
         raise _bad("URI characters")
     rest = text[colon + 1:]
     if scheme != "sip" and scheme != "sips":
         if not rest:
             raise _bad("URI")
-        return Uri(scheme, opaque=rest)
+        return Uri(scheme, None, None, None, None, {}, {}, rest)
     # userinfo ends at the first '@': '@' is neither a user nor a parameter character.
     at = rest.find("@")
     user = password = None
@@ -261,7 +240,7 @@ def parse_uri(text):
     hostport = rest if semi < 0 else rest[:semi]
     params = {} if semi < 0 else _parse_params(rest, semi)
     host, port = _parse_hostport(hostport, "URI")
-    return Uri(scheme, user, password, host, port, params, headers)
+    return Uri(scheme, user, password, host, port, params, headers, None)
 
 
 class NameAddr:
@@ -286,13 +265,28 @@ def parse_name_addr(text):
     if s == "*":  # Contact: * (RFC 3261 10.2.2)
         return NameAddr("", "*", {})
     display = ""
-    if s[0] == '"':
+    if s.startswith('"'):
         close = _quoted_end(s, 0)
-        display = _unquote(s[:close])
+        display = s[1:close - 1]
+        if "\\" in display:
+            # Quoted-pairs resolved (RFC 3261 25.1) into one bytearray, not a list of
+            # characters: bounded memory for long hostile values.
+            raw = display.encode()
+            out = bytearray()
+            i = 0
+            n = len(raw)
+            while i < n:
+                c = raw[i]
+                if c == 92 and i + 1 < n:
+                    i += 1
+                    c = raw[i]
+                out.append(c)
+                i += 1
+            display = bytes(out).decode()
         lt = close
-        while lt < len(s) and s[lt] in _WS:
+        while lt < len(s) and s[lt:lt + 1] in _WS:
             lt += 1
-        if lt >= len(s) or s[lt] != "<":
+        if not s.startswith("<", lt):
             raise _bad("address (display name without <URI>)")
     else:
         lt = s.find("<")
@@ -308,7 +302,7 @@ def parse_name_addr(text):
             raise _bad("address (no closing >)")
         uri = s[lt + 1:gt]
         rest = s[gt + 1:].strip()
-        if rest and rest[0] != ";":
+        if rest and not rest.startswith(";"):
             raise _bad("address")
     else:
         # addr-spec: the first ';' starts header parameters, and '?' / ',' need <> (20.10).
@@ -317,7 +311,7 @@ def parse_name_addr(text):
         rest = "" if semi < 0 else s[semi:]
         if "?" in uri or "," in uri:
             raise _bad("address (URI needs <> here)")
-    if uri.find(":") <= 0 or not uri[0].isalpha() or _has_ws(uri):
+    if uri.find(":") <= 0 or not uri[:1].isalpha() or _has_ws(uri):
         raise _bad("URI")
     params = _parse_params(rest, 0) if rest else {}
     return NameAddr(display, uri, params)
