@@ -72,16 +72,15 @@ _CODES = {
     "call-info": 121, "alert-info": 125, "error-info": 129, "in-reply-to": 133, "path": 137,
     "service-route": 141, "p-asserted-identity": 145, "accept-contact": 149, "a": 149,
     "reject-contact": 153, "j": 153, "request-disposition": 157, "d": 157,
-    # The usual spellings too, so most header lines are found as written (no lower() copy);
-    # those of flag-less headers map to 0 (known, plain). Names not found get -1 from parse and
-    # a second look in lower case (_classify_unknown).
+    # The usual spellings of the headers seen in most messages, so their lines are found as
+    # written (no lower() copy); flag-less ones map to 0 (known, plain). The rest get -1 from
+    # parse and a second look in lower case.
     "Via": _VIA, "From": _FROM, "To": _TO, "Call-ID": _CALL_ID, "Call-Id": _CALL_ID,
     "CSeq": _CSEQ, "Content-Length": _CONTENT_LENGTH, "Contact": 29, "Content-Type": _CONTENT_TYPE,
     "Max-Forwards": _MAX_FORWARDS, "Route": 41, "Record-Route": 45, "Allow": 49, "Supported": 53,
-    "Require": 57, "Unsupported": 65, "Event": 76, "Allow-Events": 81, "Accept": 101,
-    "User-Agent": 0, "Server": 0, "Authorization": 0, "WWW-Authenticate": 0,
-    "Proxy-Authenticate": 0, "Proxy-Authorization": 0, "Expires": 0, "Date": 0, "Timestamp": 0,
-    "Min-Expires": 0,
+    "Require": 57, "Accept": 101, "User-Agent": 0, "Server": 0, "Authorization": 0,
+    "WWW-Authenticate": 0, "Proxy-Authenticate": 0, "Proxy-Authorization": 0, "Expires": 0,
+    "Date": 0,
 }
 
 # Out of memory while parsing: raised preallocated if even building the error fails.
@@ -169,35 +168,41 @@ class Message:
     def __getattr__(self, name):
         # Computed on first use, then kept as plain attributes (the layers above read them
         # several times): .via (top Via, uri.Via; stamp_received() updates it in place),
-        # .from_addr/.to_addr (NameAddr), .branch/.from_tag/.to_tag (str or None, read without
-        # the full parsers when written plainly).
+        # .from_addr/.to_addr (NameAddr), and .branch/.from_tag/.to_tag (str or None), the
+        # three read together, without the full parsers when written plainly.
         if name == "via":
             value = self._via = parse_via(self._first[_VIA])
-        elif name == "branch":
-            value = False
-            if self._via is None:
-                value = _param(self._first[_VIA], ";branch=", 0)
-            if value is False:
-                value = self.via.params.get("branch")
-        elif name == "from_tag" or name == "to_tag" or name == "from_addr" or name == "to_addr":
+        elif name == "from_addr" or name == "to_addr":
             code = _FROM if name[0] == "f" else _TO
             value = self._from if code == _FROM else self._to
             if value is None:
-                text = self._first[code]
-                found = False
-                if name[-1] == "g":
-                    # Header parameters follow the closing '>' (or the bare addr-spec, 20.10).
-                    found = _param(text, ";tag=", text.rfind(">") + 1)
-                if found is not False:
-                    setattr(self, name, found)
-                    return found
-                value = parse_name_addr(text)
+                value = parse_name_addr(self._first[code])
                 if code == _FROM:
                     self._from = value
                 else:
                     self._to = value
-            if name[-1] == "g":
-                value = value.params.get("tag")
+        elif name == "branch" or name == "from_tag" or name == "to_tag":
+            first = self._first
+            value = False
+            if self._via is None:
+                value = _param(first[_VIA], ";branch=", 0)
+            self.branch = self.via.params.get("branch") if value is False else value
+            for code in (_FROM, _TO):
+                address = self._from if code == _FROM else self._to
+                value = False
+                if address is None:
+                    # Header parameters follow the closing '>' (or the bare addr-spec, 20.10).
+                    text = first[code]
+                    value = _param(text, ";tag=", text.rfind(">") + 1)
+                    if value is False:
+                        address = self.from_addr if code == _FROM else self.to_addr
+                if value is False:
+                    value = address.params.get("tag")
+                if code == _FROM:
+                    self.from_tag = value
+                else:
+                    self.to_tag = value
+            return getattr(self, name)
         else:
             raise AttributeError(name)
         setattr(self, name, value)
@@ -350,19 +355,56 @@ def _parse(data, max_size):
         lines = data[pos:end].split(eol)
         rest = b""
     msg = Message()
-    _parse_start_line(msg, lines.pop(0))
 
-    # One code per header line; unknown spellings, folded and malformed lines take the slow path.
+    # Request-Line or Status-Line (RFC 3261 7.1, 7.2), single SP separators.
+    line = lines.pop(0)
+    response = line.startswith(b"SIP/")
+    parts = line.split(b" ", 2) if response else line.split(b" ")
+    if not response and len(parts) != 3:
+        raise _bad("request line")
+    version = parts[0] if response else parts[2]
+    if version != b"SIP/2.0" and version.upper() != b"SIP/2.0":
+        if version.upper().startswith(b"SIP/"):
+            raise SIPError(505, "Version Not Supported")
+        raise _bad("SIP version")
+    if response:
+        code = parts[1] if len(parts) > 1 else b""
+        if len(code) != 3 or not code.isdigit() or code[0] < 49 or code[0] > 54:
+            raise _bad("status code")
+        msg.status = int(code)
+        if len(parts) == 3:
+            msg.reason = _text(parts[2])
+    else:
+        method, uri, version = parts
+        if not method or method.strip(_TOKEN):
+            raise _bad("method")
+        # The Request-URI is a bare URI: no <>, no whitespace, a scheme (RFC 3261 7.1, 19.1).
+        if uri.find(b":") <= 0 or b"<" in uri or b">" in uri or b"\t" in uri:
+            raise _bad("Request-URI")
+        msg.method = method.decode()
+        msg.uri = _text(uri)
+
+    # One code per header line, looked up as written (-1: not found). Second look at the
+    # others: other spellings (case, whitespace before the colon), unknown headers (code 0),
+    # malformed lines (400) and folded ones.
     get = _CODES.get
     codes = [get(line[:line.find(b":")].decode(), -1) for line in lines]
-    if -1 in codes and _classify_unknown(lines, codes):
-        # Folded lines (RFC 3261 7.3.1): CRLF plus whitespace is one SP. Rare: split again.
-        head = data[pos:end].replace(eol + b" ", b" ").replace(eol + b"\t", b" ")
-        lines = head.split(eol)
-        _parse_start_line(msg, lines.pop(0))
-        codes = [get(line[:line.find(b":")].decode(), -1) for line in lines]
-        if -1 in codes:
-            _classify_unknown(lines, codes)
+    i = -1
+    for _ in range(codes.count(-1)):
+        i = codes.index(-1, i + 1)
+        line = lines[i]
+        if line[:1] == b" " or line[:1] == b"\t":
+            # Folded lines (RFC 3261 7.3.1): CRLF plus whitespace is one SP. Rare: unfold and
+            # parse the result (it has no continuation line left).
+            head = data[pos:end].replace(eol + b" ", b" ").replace(eol + b"\t", b" ")
+            return _parse(head + eol + eol + rest if blank >= 0 else head, max_size)
+        colon = line.find(b":")
+        if colon < 0:
+            raise _bad("header line without colon")
+        name = line[:colon].rstrip(b" \t")
+        if not name or name.strip(_TOKEN):
+            raise _bad("header name")
+        codes[i] = get(name.lower().decode(), 0)
     msg._lines = lines
     msg._codes = codes
 
@@ -439,27 +481,6 @@ def _parse(data, max_size):
     return msg
 
 
-def _classify_unknown(lines, codes):
-    """Second look at lines whose name was not found as written: other spellings (case,
-    whitespace before the colon), unknown headers (code 0) and malformed lines (400).
-    Returns True at the first continuation line: the caller unfolds and starts again."""
-    get = _CODES.get
-    i = -1
-    for _ in range(codes.count(-1)):
-        i = codes.index(-1, i + 1)
-        line = lines[i]
-        if line[:1] == b" " or line[:1] == b"\t":
-            return True
-        colon = line.find(b":")
-        if colon < 0:
-            raise _bad("header line without colon")
-        name = line[:colon].rstrip(b" \t")
-        if not name or name.strip(_TOKEN):
-            raise _bad("header name")
-        codes[i] = get(name.lower().decode(), 0)
-    return False
-
-
 def _params_ok(value, start):
     """Fast check of ';name[=value]...' written plainly from value[start:];
     False = let the full parser decide."""
@@ -517,35 +538,6 @@ def _check_address(msg, value, code):
     else:
         msg._to = address
     return text
-
-
-def _parse_start_line(msg, line):
-    """Request-Line or Status-Line (RFC 3261 7.1, 7.2), single SP separators."""
-    response = line.startswith(b"SIP/")
-    parts = line.split(b" ", 2) if response else line.split(b" ")
-    if not response and len(parts) != 3:
-        raise _bad("request line")
-    version = parts[0] if response else parts[2]
-    if version != b"SIP/2.0" and version.upper() != b"SIP/2.0":
-        if version.upper().startswith(b"SIP/"):
-            raise SIPError(505, "Version Not Supported")
-        raise _bad("SIP version")
-    if response:
-        code = parts[1] if len(parts) > 1 else b""
-        if len(code) != 3 or not code.isdigit() or code[0] < 49 or code[0] > 54:
-            raise _bad("status code")
-        msg.status = int(code)
-        if len(parts) == 3:
-            msg.reason = _text(parts[2])
-        return
-    method, uri, version = parts
-    if not method or method.strip(_TOKEN):
-        raise _bad("method")
-    # The Request-URI is a bare URI: no <>, no whitespace, a scheme (RFC 3261 7.1, 19.1).
-    if uri.find(b":") <= 0 or b"<" in uri or b">" in uri or b"\t" in uri:
-        raise _bad("Request-URI")
-    msg.method = method.decode()
-    msg.uri = _text(uri)
 
 
 # -- building ---------------------------------------------------------------------------------
