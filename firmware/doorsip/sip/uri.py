@@ -11,6 +11,8 @@ API (text in, objects out; every malformed input raises SIPError(400)):
   parse_via(text) -> Via: .transport .host .port .params ('branch', 'rport', 'received', ...;
       a parameter without value maps to None); .branch shortcut; str() re-serializes.
   new_tag(), new_branch() ("z9hG4bK" + random), new_call_id(host).
+Code heap: unescape() and str() of Uri/NameAddr live in uri_text.py, imported on first use;
+the character sets are bytes (bytes.strip(set) tests membership at C speed).
 """
 from binascii import hexlify
 
