@@ -254,7 +254,11 @@ def _text(value):
     try:
         return value.decode()
     except UnicodeError:
-        return "".join(chr(c) if c < 128 else "?" for c in value)
+        out = bytearray(value)
+        for i in range(len(out)):
+            if out[i] > 127:
+                out[i] = 63
+        return out.decode()
 
 
 def _split_list(value, strict=False):
