@@ -34,8 +34,10 @@ def init_station(s, config, board, events, mic, speaker):
     s.addr_cache = {}
     s.dedup = DigitDeduplicator()
     # Hardware first, so the relay is off before anything else can fail (boot).
+    # The sim pins' level history is for tests; a running station keeps a short one.
+    pin_options = {"history_limit": 16} if board.get("pins") == "sim" else {}
     s.hw = devices.Hardware(board, config, on_button=s._on_button,
-                            on_relay=s._on_relay, on_led=s._on_led)
+                            on_relay=s._on_relay, on_led=s._on_led, **pin_options)
     s.audio_in = s.audio_out = s.sip_sock = s.rtp_sock = s.rtcp_sock = None
     try:
         s.audio_in, s.audio_out = open_audio(board["audio"], mic, speaker)
