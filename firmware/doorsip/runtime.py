@@ -34,12 +34,12 @@ class Station:
 
     # ---- the phone -------------------------------------------------------------
     def call(self, target):
-        from doorsip.sip import sdp
         from doorsip.sip.useragent import UAError
-        offer = sdp.build_offer(self.local_host, self.rtp_port, self.codecs, self.dtmf_pt)
         try:
+            from doorsip.sip import sdp
+            offer = sdp.build_offer(self.local_host, self.rtp_port, self.codecs, self.dtmf_pt)
             call = self.ua.invite(target, offer, ticks_ms())
-        except (UAError, ValueError) as exc:
+        except (UAError, ValueError, MemoryError) as exc:
             self.events.emit("error", {"what": "call", "target": target, "message": str(exc)})
             return None
         self.events.emit("call_started", {"target": target})
@@ -151,6 +151,12 @@ class Station:
                 netio.sendto(self.sip_sock, data, addr)
             except OSError as exc:
                 self.events.log("send to %s:%s failed: %s" % (dest[0], dest[1], exc))
+        errors = ua.stats["errors"]
+        if errors != self.ua_errors:
+            # The UA caught an internal error (out of memory, a bug) and dropped a
+            # datagram: say so instead of failing silently.
+            self.ua_errors = errors
+            self.events.emit("error", {"what": "sip", "message": ua.last_error})
 
     def _on_ua_event(self, ev):
         kind = ev.kind
@@ -213,13 +219,8 @@ class Station:
             self.pump()
 
     # ---- media ----------------------------------------------------------------------
-    def start_media(self, call, params):
-        from doorsip.media.stream import MediaSession
-        from doorsip.media.rtcp import RtcpSession
-        if self.media is not None:
-            self.stop_media()
-        self.dedup.reset()
-        self.digits_out = ""
+    def prepare_inband(self):
+        """Build the in-band DTMF detector once, if configured and usable here."""
         if self.inband is None and "inband" in self.dtmf_methods:
             from doorsip.media.dtmf import InbandDetector
             detector = InbandDetector()
@@ -228,6 +229,15 @@ class Station:
             else:
                 self.events.log("in-band DTMF off: %s" % detector.reason)
                 self.dtmf_methods = [m for m in self.dtmf_methods if m != "inband"]
+
+    def start_media(self, call, params):
+        from doorsip.media.stream import MediaSession
+        from doorsip.media.rtcp import RtcpSession
+        if self.media is not None:
+            self.stop_media()
+        self.dedup.reset()
+        self.digits_out = ""
+        self.prepare_inband()
         if self.inband is not None:
             self.inband.reset()
         media = MediaSession.from_params(self.rtp_sock, params, self.audio_in, self.audio_out,
@@ -276,33 +286,43 @@ class Station:
             self.ua.on_timer(now)
 
     async def _ticker(self):
-        policy = self.policy
         while not self.quit.is_set():
-            now = ticks_ms()
-            self._tick(now)
-            deadline = policy.next_deadline_ms()
-            if deadline is not None and ticks_diff(now, deadline) >= 0:
-                policy.poll(now)
-            self.hw.poll(now)
-            media = self.media
-            if media is not None:
-                self._media_tick(media, now)
-            if self.info_out and ticks_diff(now, self.info_next) >= 0:
-                from doorsip.media.dtmf import info_body, CONTENT_DTMF_RELAY
-                digit = self.info_out[0]
-                self.info_out = self.info_out[1:]
-                self.info_next = ticks_add(now, _INFO_GAP_MS)
-                self._ua("send_info", self.info_call, CONTENT_DTMF_RELAY,
-                         info_body(digit, 160, CONTENT_DTMF_RELAY))
-            self.pump()
-            # Wake for the next device deadline (a button's debounce ends, a relay
-            # pulse ends) when it is sooner than the regular tick: the bell's
-            # INVITE must not wait up to a whole tick (bench/bench_station.py).
-            wait = _TICK_MS
-            deadline = self.hw.next_deadline_ms()
-            if deadline is not None:
-                wait = min(wait, max(1, ticks_diff(deadline, ticks_ms())))
+            try:
+                wait = self._ticker_step()
+            except Exception as exc:
+                # The ticker drives timers, buttons and relays: it must outlive any
+                # error (out of memory included), which is reported, not hidden.
+                self.events.emit("error", {"what": "tick", "message": repr(exc)})
+                wait = _TICK_MS
             await netio.sleep_ms(wait)
+
+    def _ticker_step(self):
+        policy = self.policy
+        now = ticks_ms()
+        self._tick(now)
+        deadline = policy.next_deadline_ms()
+        if deadline is not None and ticks_diff(now, deadline) >= 0:
+            policy.poll(now)
+        self.hw.poll(now)
+        media = self.media
+        if media is not None:
+            self._media_tick(media, now)
+        if self.info_out and ticks_diff(now, self.info_next) >= 0:
+            from doorsip.media.dtmf import info_body, CONTENT_DTMF_RELAY
+            digit = self.info_out[0]
+            self.info_out = self.info_out[1:]
+            self.info_next = ticks_add(now, _INFO_GAP_MS)
+            self._ua("send_info", self.info_call, CONTENT_DTMF_RELAY,
+                     info_body(digit, 160, CONTENT_DTMF_RELAY))
+        self.pump()
+        # Wake for the next device deadline (a button's debounce ends, a relay
+        # pulse ends) when it is sooner than the regular tick: the bell's
+        # INVITE must not wait up to a whole tick (bench/bench_station.py).
+        wait = _TICK_MS
+        deadline = self.hw.next_deadline_ms()
+        if deadline is not None:
+            wait = min(wait, max(1, ticks_diff(deadline, ticks_ms())))
+        return wait
 
     def _media_tick(self, media, now):
         while True:

@@ -32,6 +32,7 @@ def init_station(s, config, board, events, mic, speaker):
     s.digit_next = s.info_next = 0
     s.info_call = s.keepalive_id = s.led_pattern = s.policy = None
     s.addr_cache = {}
+    s.ua_errors = 0
     s.dedup = DigitDeduplicator()
     # Hardware first, so the relay is off before anything else can fail (boot).
     # The sim pins' level history is for tests; a running station keeps a short one.

@@ -40,9 +40,9 @@ from doorsip_tools import demo
 from doorsip_tools.common import boards_dir
 from doorsip_tools.run import build_for_unix_port, micropython_command
 
-# The MicroPython heap every station test runs in. The firmware's code needs about
-# 260 KB of heap today; the target is 192K: lower this ONE constant when it fits.
-HEAP = "1M"
+# The MicroPython heap every station test runs in (the demo default). The door call
+# needs about 272K today; the target is 192K: lower this ONE constant when it fits.
+HEAP = "320K"
 HOST = "127.0.0.1"
 SIPP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sipp")
 free_udp_ports = demo.free_udp_ports

@@ -159,15 +159,19 @@ class PacketReceiver(_Task):
     def _recv_after_collect(self, sock, bufsize):
         import gc
         gc.collect()
-        try:
-            return netio.recvfrom_nowait(sock, bufsize)
-        except MemoryError:
-            self.errors += 1
+        # Then a buffer of one Ethernet MTU (nearly every SIP datagram fits, and a
+        # fragmented heap more often has that in one piece), then a token read that
+        # drops the datagram.
+        for size in (bufsize, 1500, 16):
             try:
-                netio.recvfrom_nowait(sock, 16)
+                got = netio.recvfrom_nowait(sock, size)
             except MemoryError:
-                pass
-            return False
+                continue
+            if size == 16:
+                break
+            return got
+        self.errors += 1
+        return False
 
     async def run(self):
         """Receive until cancelled."""
