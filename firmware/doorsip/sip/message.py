@@ -132,9 +132,12 @@ class Message:
 
     def header(self, name):
         """First value of header name (str), None if absent."""
-        text = self._first.get(_CODES.get(name))
-        if text is not None:
-            return text
+        # The fast path is for str names; a bytes name (also allowed) would be
+        # compared with the str keys (a MicroPython warning) and goes the long way.
+        if type(name) is str:
+            text = self._first.get(_CODES.get(name))
+            if text is not None:
+                return text
         slots, code = self._slots(name)
         if not slots:
             return None
