@@ -34,7 +34,7 @@ import subprocess
 import sys
 
 from .cli import ToolError
-from .common import Console, firmware_dir, firmware_version, load_board
+from .common import Console, firmware_dir, firmware_version, installed_data, load_board
 
 BACKEND_PREFIXES = ("sim_", "alsa_", "gpiozero_", "mpy_")
 CPYTHON_ONLY_SUFFIX = "_cpy.py"
@@ -170,6 +170,9 @@ def build(board_arg, out=None, freeze=False, console=None, source_root=None, onl
         raise ToolError("--freeze is for MicroPython boards; board %s runs %s" % (name, runtime))
     sources = select_sources(source_root, board)
     extras = [n for n in ("main.py", "boot.py") if os.path.isfile(os.path.join(source_root, n))]
+    extra_root = source_root
+    if not extras and os.path.isfile(installed_data("firmware", "main.py")):
+        extras, extra_root = ["main.py"], installed_data("firmware")  # pip-installed
 
     if runtime == "micropython":
         version = board.get("micropython_version") or board.get("micropython")
@@ -188,7 +191,9 @@ def build(board_arg, out=None, freeze=False, console=None, source_root=None, onl
     else:
         cross = have = None
         tool_id = "source"
-    fingerprint = source_fingerprint(source_root, sources + extras, board, tool_id)
+    fingerprint = source_fingerprint(source_root, sources, board, tool_id)
+    if extras:
+        fingerprint += source_fingerprint(extra_root, extras, board, tool_id)
 
     manifest_path = os.path.join(out, "manifest.json")
     if only_if_stale and os.path.isfile(manifest_path):
@@ -229,7 +234,7 @@ def build(board_arg, out=None, freeze=False, console=None, source_root=None, onl
                 shutil.copyfile(src, target)
             files[target_rel] = None
         for rel in extras:
-            shutil.copyfile(os.path.join(source_root, rel), os.path.join(staging, rel))
+            shutil.copyfile(os.path.join(extra_root, rel), os.path.join(staging, rel))
             files[rel] = None
         with open(os.path.join(staging, "board.json"), "w") as f:
             json.dump(board, f, indent=2, sort_keys=True)

@@ -22,9 +22,19 @@ def repo_root():
     return os.path.dirname(firmware_dir())
 
 
+def installed_data(*parts):
+    """<prefix>/share/doorsip/...: where `pip install .` puts boards/ and main.py."""
+    return os.path.join(sys.prefix, "share", "doorsip", *parts)
+
+
 def boards_dir():
-    """boards/ next to firmware/ (a checkout); DOORSIP_BOARDS overrides."""
-    path = os.environ.get("DOORSIP_BOARDS") or os.path.join(repo_root(), "boards")
+    """boards/ next to firmware/ (a checkout), else the installed copy;
+    DOORSIP_BOARDS overrides."""
+    if os.environ.get("DOORSIP_BOARDS"):
+        return os.environ["DOORSIP_BOARDS"]
+    path = os.path.join(repo_root(), "boards")
+    if not os.path.isdir(path) and os.path.isdir(installed_data("boards")):
+        return installed_data("boards")
     return path
 
 
