@@ -84,13 +84,23 @@ class Station:
         """The UA's hook for a re-INVITE in a call (hold, resume, new address):
         answer per RFC 3264 8 and apply it to the running media."""
         from doorsip.sip import sdp
+        media = self.media
+        if media is None or media.call is not call:
+            media = None
+        codecs = self.codecs
+        if media is not None:
+            # Keep the codec in use when the new offer still allows it: a change of
+            # codec needs a new media session (RFC 3264 8.3.2 allows either).
+            codecs = (media.codec,) + tuple(c for c in codecs if c != media.codec)
         try:
-            body, params = sdp.answer(offer, self.local_host, self.rtp_port, self.codecs)
+            body, params = sdp.answer(offer, self.local_host, self.rtp_port, codecs)
         except sdp.SdpError as exc:
             return exc.status, b""
-        media = self.media
-        if media is not None and media.call is call:
-            media.update(params)
+        if media is not None:
+            if params.codec == media.codec:
+                media.update(params)
+            else:
+                self.start_media(call, params)
         return 200, body
 
     def send_digits(self, call, digits, method):
@@ -243,6 +253,7 @@ class Station:
         media = MediaSession.from_params(self.rtp_sock, params, self.audio_in, self.audio_out,
                                          self.inband)
         media.call = call
+        media.codec = params.codec
         self.media = media
         self.rtcp = RtcpSession(media.rtp_tx, media.rtp_rx, self.config["sip"]["user"].encode())
         self.rtcp_dest = None

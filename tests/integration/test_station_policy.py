@@ -85,6 +85,21 @@ def test_busy_single_target_ends_no_answer(stations):
     _ok(busy)
 
 
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_hold_and_resume_keep_the_codec_in_use(stations, runtime):
+    # The callee answers PCMA, then re-INVITEs (hold, resume) offering PCMU first:
+    # the door answers recvonly, then sendrecv, both times with PCMA (the scenario
+    # checks the answers' bodies), and the call ends normally.
+    callee = stations.sipp("policy_uas_reinvite.xml", label="re-inviting callee")
+    door = _door(stations, runtime=runtime, call=[callee.uri()])
+    door.send("press bell")
+    door.wait_for("answered", 10)
+    ended = door.wait_for("call_ended", 15)
+    assert ended["reason"] == "remote_bye", ended
+    assert not door.find("error"), door.find("error")
+    _ok(callee)
+
+
 def _caller(stations, door, caller, digits="", ending=ENDING_OUR_BYE, bye_within_ms=10000, gap_ms=150):
     port = int(door.find("started")[0]["sip"].rsplit(":", 1)[1])
     return stations.sipp("policy_uac_info.xml", "127.0.0.1:%d" % port, label="caller " + caller,
