@@ -73,10 +73,12 @@ def test_stall_skips_old_frames_and_keeps_the_schedule():
     # absolute deadlines: the stall does not delay the end (relative sleep: +300 ms)
     assert elapsed < 39 * 20 + 200, elapsed
     # burst after the stall: frames produced within 2 ms of the stall's end are at
-    # most max_late overdue ones plus the one due now (not 15)
+    # most max_late overdue ones, the one due now, and (when the stall happens to
+    # end within 2 ms + the 1 ms early-wake allowance of a slot boundary, as on a
+    # loaded CI machine) the next slot's: never the 15 a relative schedule bursts
     end_of_stall = source.times[6]
     burst = [t for t in source.times[6:] if ticks_diff(t, end_of_stall) <= 2]
-    assert len(burst) <= 3 + 1, burst
+    assert len(burst) <= 3 + 2, burst
 
 
 def test_none_from_produce_sends_nothing_but_counts_the_slot():
