@@ -8,10 +8,13 @@ PacedSender(produce, deliver=None, frame_ms=20, max_late=3, on_skip=None)
     timestamp keeps counting sampling instants even when nothing is sent).
     Counters: frames (slots elapsed), sent, skipped, overdue (frames sent late),
     reanchored (the clock jumped: the schedule restarted from now).
-PacketReceiver(sock, handle, bufsize=600, max_per_wake=8)
+PacketReceiver(sock, handle, bufsize=600, max_per_wake=8, reserve=False)
     Waits until sock is readable, then drains it: handle(data, addr) per datagram
     until EAGAIN, at most max_per_wake per wake before yielding to other tasks.
-    Counters: received, errors (handle raised ValueError: a malformed datagram).
+    reserve=True holds one bufsize block back for the day the heap has no other
+    piece that large (the SIP socket: a lost 200 OK stalls a call for 32 s).
+    Counters: received, errors (handle raised ValueError: a malformed datagram, or
+    a datagram dropped for want of memory).
 Both: start() -> task, await stop() (cancel and wait; safe to call twice), await
 run() (PacedSender.run(frames=0): frames > 0 stops after that many slots).
 The frame callables run on the event loop: they must not block.
@@ -117,7 +120,7 @@ class PacedSender(_Task):
 
 
 class PacketReceiver(_Task):
-    def __init__(self, sock, handle, bufsize=600, max_per_wake=8):
+    def __init__(self, sock, handle, bufsize=600, max_per_wake=8, reserve=False):
         if max_per_wake < 1:
             raise ValueError("max_per_wake must be >= 1")
         self._sock = sock
@@ -126,6 +129,11 @@ class PacketReceiver(_Task):
         self.max_per_wake = max_per_wake
         self.received = 0
         self.errors = 0
+        # recvfrom() allocates its bufsize buffer anew for every datagram (neither
+        # port has recvfrom_into), and MicroPython's heap never moves objects: one
+        # block taken while the heap is still whole is the sure place for it.
+        self._keep_reserve = reserve
+        self._reserve = bytearray(bufsize) if reserve else None
 
     def drain(self):
         """Hand every queued datagram (at most max_per_wake) to handle; the count."""
@@ -133,6 +141,11 @@ class PacketReceiver(_Task):
         handle = self._handle
         bufsize = self.bufsize
         count = 0
+        if self._keep_reserve and self._reserve is None:
+            try:  # taken again once the datagram that used it is garbage
+                self._reserve = bytearray(bufsize)
+            except MemoryError:
+                pass
         while count < self.max_per_wake:
             try:
                 got = netio.recvfrom_nowait(sock, bufsize)
@@ -158,6 +171,7 @@ class PacketReceiver(_Task):
 
     def _recv_after_collect(self, sock, bufsize):
         import gc
+        self._reserve = None  # its block is now free: the datagram fits there
         gc.collect()
         # Then a buffer of one Ethernet MTU (nearly every SIP datagram fits, and a
         # fragmented heap more often has that in one piece), then a token read that
