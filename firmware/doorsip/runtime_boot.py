@@ -149,10 +149,7 @@ def boot(station_class, argv, events):
         events.emit("error", {"what": "station", "message": repr(exc)})
         sys.stderr.write("doorsip run: error: %r\n" % (exc,))
         return 1
-    # The validator and board loader are done: give their code's heap back
-    # (MicroPython; about 27 KB on the 64-bit unix port).
-    from doorsip import config as config_mod
-    config_mod.release()
+    # (init_station's preload() already gave the validator's code heap back.)
     station.commands = sys.stdin if board.get("pins") == "sim" else None
     try:
         import signal
