@@ -1,7 +1,9 @@
 # Door codes: the digits of a call end with the code -> open; '#', '*' or 3 s of
 # silence end a wrong attempt; max_wrong wrong attempts lock the door out.
-from doorsip.app.doorlock import (CodeEntry, Door, codes_match, OPENED, REJECTED,
-                                  LOCKED_OUT, IGNORED)
+from doorsip.app.doorlock import CodeEntry, Door, codes_match
+
+# CodeEntry's verdicts (module-private const()s in doorlock.py and intercom.py)
+OPENED, REJECTED, LOCKED_OUT, IGNORED = 1, 2, 3, 4
 
 
 def _entry(max_wrong=3, lockout_s=60):

@@ -8,15 +8,9 @@
 #   on_answered (it gets False back). ring_timeout_s cancels all.
 #
 # The list speaks to the phone through two calls only: call(target) -> handle and
-# cancel(handle), and it is told on_answered / on_failed.
-from doorsip.compat import const, ticks_add, ticks_diff
-
-SEQUENTIAL = "sequential"
-PARALLEL = "parallel"
-
-# Outcomes reported to the policy
-ANSWERED = const(1)
-EXHAUSTED = const(2)
+# cancel(handle), and it is told on_answered / on_failed. start, on_failed and poll
+# return True when the list is exhausted (no leg left ringing, none answered).
+from doorsip.compat import ticks_add, ticks_diff
 
 
 class CallList:
@@ -31,12 +25,12 @@ class CallList:
         self.last_failure = None  # status or reason of the most recent failed leg
 
     def start(self, now_ms):
-        if self.mode == PARALLEL:
+        if self.mode == "parallel":
             while self.next_index < len(self.targets):
                 self._dial_next(now_ms)
         else:
             self._dial_next(now_ms)
-        return EXHAUSTED if not self.pending else None
+        return not self.pending
 
     def _dial_next(self, now_ms):
         target = self.targets[self.next_index]
@@ -66,7 +60,7 @@ class CallList:
     def on_failed(self, handle, status, now_ms):
         """A leg ended without answer (final non-2xx, timeout, error)."""
         if handle not in self.pending:
-            return None
+            return False
         del self.pending[handle]
         self.last_failure = status
         return self._advance(now_ms)
@@ -74,7 +68,7 @@ class CallList:
     def poll(self, now_ms):
         """Ring timeouts: cancel the legs whose time is up and move on."""
         if self.winner is not None:
-            return None
+            return False
         expired = None
         for handle in self.pending:
             if ticks_diff(now_ms, self.pending[handle][1]) >= 0:
@@ -82,7 +76,7 @@ class CallList:
                     expired = []
                 expired.append(handle)
         if expired is None:
-            return None
+            return False
         for handle in expired:
             del self.pending[handle]
             self.phone.cancel(handle)
@@ -105,8 +99,8 @@ class CallList:
 
     def _advance(self, now_ms):
         if self.winner is not None:
-            return None
-        if self.mode == SEQUENTIAL:
+            return False
+        if self.mode == "sequential":
             while not self.pending and self.next_index < len(self.targets):
                 self._dial_next(now_ms)
-        return EXHAUSTED if not self.pending else None
+        return not self.pending

@@ -11,10 +11,12 @@ from doorsip.compat import const, ticks_add, ticks_diff
 _ATTEMPT_GAP_MS = const(3000)
 _MAX_DIGITS = const(32)  # bounded: a caller holding a key down cannot grow memory
 
-OPENED = const(1)
-REJECTED = const(2)
-LOCKED_OUT = const(3)  # this attempt locked a door out (REJECTED as well)
-IGNORED = const(4)  # digit while every door is locked
+# Verdicts of feed() and poll() (app/intercom.py has the same values: private
+# const()s cost no heap, public ones a dict entry and a name each).
+_OPENED = const(1)
+_REJECTED = const(2)
+_LOCKED_OUT = const(3)  # this attempt locked a door out (REJECTED as well)
+_IGNORED = const(4)  # digit while every door is locked
 
 
 def codes_match(received, code):
@@ -79,7 +81,7 @@ class CodeEntry:
                 break
         else:
             self.reset()
-            return IGNORED
+            return _IGNORED
         self._last_ms = now_ms
         if digit in "#*":
             return self._end_attempt(now_ms)
@@ -92,7 +94,7 @@ class CodeEntry:
                 door.wrong = 0
                 self.reset()
                 self.opened = door
-                return OPENED
+                return _OPENED
         return None
 
     def poll(self, now_ms):
@@ -122,4 +124,4 @@ class CodeEntry:
             if door.wrong >= door.max_wrong:
                 door.locked_until = ticks_add(now_ms, door.lockout_ms)
                 self.locked_now.append(door)
-        return LOCKED_OUT if self.locked_now else REJECTED
+        return _LOCKED_OUT if self.locked_now else _REJECTED

@@ -14,8 +14,8 @@
 # indoor role: an incoming call rings and is answered by a button or after a delay;
 #              the `open` button sends the door code; `hangup` ends or declines.
 from doorsip.compat import const, ticks_add, ticks_diff
-from doorsip.app.calls import CallList, ANSWERED, EXHAUSTED
-from doorsip.app import doorlock
+from doorsip.app.calls import CallList
+from doorsip.app.doorlock import CodeEntry, Door
 
 _IDLE = const(0)
 _CALLING = const(1)  # a call list is ringing out
@@ -26,8 +26,14 @@ _REG_RETRY_MIN_MS = const(2000)
 _REG_RETRY_MAX_MS = const(300000)
 _KEEPALIVE_MS = const(25000)  # NAT bindings for UDP often last 30 s
 
-BUSY_HERE = const(486)
-FORBIDDEN = const(403)
+_BUSY_HERE = const(486)
+_FORBIDDEN = const(403)
+
+# doorlock.CodeEntry's verdicts (module-private there too: const()s cost no heap)
+_OPENED = const(1)
+_REJECTED = const(2)
+_LOCKED_OUT = const(3)
+_IGNORED = const(4)
 
 
 def uri_key(uri):
@@ -75,9 +81,9 @@ class Intercom:
         cfg_doors = config.get("doors") or {}
         for name in cfg_doors:
             d = cfg_doors[name]
-            doors.append(doorlock.Door(name, d["code"], d.get("pulse_ms", 3000),
-                                       d.get("max_wrong", 3), d.get("lockout_s", 60)))
-        self.code_entry = doorlock.CodeEntry(doors)
+            doors.append(Door(name, d["code"], d.get("pulse_ms", 3000),
+                              d.get("max_wrong", 3), d.get("lockout_s", 60)))
+        self.code_entry = CodeEntry(doors)
         self.indoor = config.get("indoor") or {}
         incoming = config.get("incoming") or {}
         allow = incoming.get("allow") or ()
@@ -161,7 +167,7 @@ class Intercom:
         self.call_list = CallList(self.phone, targets, button.get("mode", "sequential"), ring_ms)
         self.state = _CALLING
         self.hw.led("calling")
-        if self.call_list.start(now_ms) == EXHAUSTED:
+        if self.call_list.start(now_ms):  # nobody could be dialled
             self._call_list_exhausted(now_ms)
 
     # ---- outgoing call progress -----------------------------------------------
@@ -187,7 +193,7 @@ class Intercom:
         if lst is None or not lst.owns(handle):
             return
         self.events.emit("call_failed", {"target": lst.target_of(handle), "status": status})
-        if lst.on_failed(handle, status, now_ms) == EXHAUSTED:
+        if lst.on_failed(handle, status, now_ms):
             self._call_list_exhausted(now_ms)
 
     def _call_list_exhausted(self, now_ms):
@@ -200,16 +206,16 @@ class Intercom:
     def on_incoming(self, handle, from_uri, now_ms):
         self.events.emit("incoming_call", {"from": from_uri})
         if self.state != _IDLE:
-            self.phone.reject(handle, BUSY_HERE)
+            self.phone.reject(handle, _BUSY_HERE)
             return
         incoming = self.config.get("incoming") or {}
         indoor = self.role == "indoor"
         if not indoor:
             status = None
             if not self.allow_anyone and uri_key(from_uri) not in self.allow:
-                status = FORBIDDEN
+                status = _FORBIDDEN
             elif not incoming.get("auto_answer"):
-                status = BUSY_HERE
+                status = _BUSY_HERE
             if status:
                 self.events.emit("call_rejected", {"from": from_uri, "status": status})
                 self.phone.reject(handle, status)
@@ -272,7 +278,7 @@ class Intercom:
 
     def _code_verdict(self, verdict, method, now_ms):
         entry = self.code_entry
-        if verdict == doorlock.OPENED:
+        if verdict == _OPENED:
             door = entry.opened
             self.hw.pulse(door.name, door.pulse_ms)
             self.events.emit("door_opened", {"relay": door.name, "caller": self.caller,
@@ -281,12 +287,12 @@ class Intercom:
             after = (self.config.get("call") or {}).get("hangup_after_open_s")
             if after is not None:
                 self.hangup_at_ms = ticks_add(now_ms, int(after * 1000))
-        elif verdict == doorlock.REJECTED or verdict == doorlock.LOCKED_OUT:
+        elif verdict == _REJECTED or verdict == _LOCKED_OUT:
             self.events.emit("code_rejected", {"caller": self.caller, "method": method})
             for door in entry.locked_now:  # empty unless LOCKED_OUT
                 self.events.emit("locked_out", {"relay": door.name,
                                                 "seconds": door.lockout_ms // 1000})
-        elif verdict == doorlock.IGNORED:
+        elif verdict == _IGNORED:
             self.events.log("digit ignored: every door is locked out")
 
     def hang_up(self, now_ms, reason):
@@ -296,7 +302,7 @@ class Intercom:
             self.events.emit("call_ended", {"reason": reason})
             self._back_to_idle(now_ms)
         elif self.state == _INCOMING:
-            self.phone.reject(self.call, BUSY_HERE if self.role == "door" else 603)
+            self.phone.reject(self.call, _BUSY_HERE if self.role == "door" else 603)
             self.events.emit("call_ended", {"reason": reason, "from": self.caller})
             self._back_to_idle(now_ms)
         elif self.state == _IN_CALL:
@@ -331,7 +337,7 @@ class Intercom:
 
     # ---- time ----------------------------------------------------------------------
     def poll(self, now_ms):
-        if self.call_list is not None and self.call_list.poll(now_ms) == EXHAUSTED:
+        if self.call_list is not None and self.call_list.poll(now_ms):
             self._call_list_exhausted(now_ms)
         if self.answer_at_ms is not None and ticks_diff(now_ms, self.answer_at_ms) >= 0:
             if self.state == _INCOMING:
