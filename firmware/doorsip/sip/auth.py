@@ -29,6 +29,11 @@ Public API (all text values are str):
     preauthorize(method, uri, body=b"") -> (header_name, header_value) or None:
       credentials for the next request from the last challenge, nc incremented
       (RFC 7616 3.4: saves the 401 round trip on a refresh).
+  The same as functions on plain data, for the user agent, which imports this module
+  only to answer a challenge and forgets it again: client = [auth_user, password, {},
+  None] (DigestClient(...).client), then authorize_all(client, response, method, uri,
+  body=b""), preauthorize(client, method, uri, body=b""), note_response(client,
+  response), reset(client).
 - AuthError(ValueError): malformed challenge or credentials text.
 - The verifier side lives in sip/auth_server.py and is loaded on first use of
   these names here (the station itself never verifies):
@@ -59,7 +64,7 @@ _MAX_TRACKED = const(8)
 # Longest challenge or credentials text parsed; a header is far shorter.
 _MAX_TEXT = const(4096)
 
-# What we remember per realm, in a list (a class would cost more code heap):
+# What we remember per realm, in a list (plain data the user agent keeps, see _USER):
 # the challenge in use, its nonce count and cnonce, the challenges answered since
 # the last success (Call-ID -> CSeq number, -1 when unknown), stale retries in a row.
 _CHALLENGE = const(0)
@@ -263,151 +268,177 @@ def _choose_qop(offered):
     return False  # only unknown qop values: cannot answer
 
 
+# The client's state is plain data (a list), so that the user agent can keep it while
+# this module is imported only for a challenge and dropped again (compat.forget):
+# [auth_user, password, {realm: per-realm list, see _CHALLENGE.._STALE},
+#  (header_name, realm) of the last challenge answered, or None].
+_USER = const(0)
+_PASSWORD = const(1)
+_REALMS = const(2)
+_LAST = const(3)
+
+
+def reset(client):
+    """Forget failures: the next challenge in any realm is answered again."""
+    for state in client[_REALMS].values():
+        state[_TRIED].clear()
+        state[_STALE] = 0
+
+
+def note_response(client, response):
+    """Feed the final response to a request that carried credentials."""
+    status = response.status
+    if status is not None and 200 <= status and status not in (401, 407):
+        reset(client)
+
+
+def authorize_all(client, response, method, uri, body=b""):
+    """A credentials header for every realm challenged in response (may be [])."""
+    status = response.status
+    if status == 401:
+        values, header_name = response.headers("WWW-Authenticate"), "Authorization"
+    elif status == 407:
+        values, header_name = response.headers("Proxy-Authenticate"), "Proxy-Authorization"
+    else:
+        return []
+    if not values:
+        return []
+    # headers() may have split a challenge at its commas: joining again
+    # gives back the same challenge list (RFC 7235 4.1 list syntax).
+    try:
+        challenges = parse_challenges(values[0] if len(values) == 1 else ", ".join(values))
+    except AuthError:
+        return []
+    # Per realm, the strongest challenge we can compute (RFC 8760 2.4: one
+    # realm may offer several algorithms, listed in the server's order).
+    best = {}
+    order = []
+    for ch in challenges:
+        spec = _ALGORITHMS.get(ch["algorithm"])
+        if ch["scheme"] != "Digest" or not ch["nonce"] or spec is None \
+                or _choose_qop(ch["qop"]) is False:
+            continue
+        realm = ch["realm"]
+        have = best.get(realm)
+        if have is None:
+            order.append(realm)
+        elif spec[1] <= _ALGORITHMS[have["algorithm"]][1]:
+            continue
+        best[realm] = ch
+    # The request this answers: (Call-ID, CSeq number); None parts unknown.
+    call_id = response.header("Call-ID")
+    fields = (response.header("CSeq") or "").split()
+    number = None
+    if fields and len(fields[0]) <= 10 and fields[0].isdigit():
+        number = int(fields[0])
+    # RFC 3261 8.1.3.5 / 22.2: the request resent with credentials keeps the
+    # Call-ID and takes the next CSeq. A challenge to exactly that request
+    # means the credentials were refused; one for a later request of the same
+    # registration or dialog, or for another call, is a fresh challenge.
+    # Without Call-ID/CSeq every repeated challenge counts as a refusal.
+    realms = client[_REALMS]
+    retry = {}
+    for realm in order:
+        state = realms.get(realm)
+        tried = state[_TRIED] if state else {}
+        if call_id is None or number is None:
+            again = bool(tried)
+        else:
+            previous = tried.get(call_id)
+            again = previous is not None and (previous < 0 or number == previous + 1)
+        # RFC 3261 22.2 / RFC 7616 3.3: a new challenge to our credentials
+        # means they were wrong, unless only the nonce expired (stale).
+        # Decided for every realm first, so that a refusal changes no state.
+        if again and (not best[realm]["stale"] or state[_STALE] >= _MAX_STALE):
+            return []
+        retry[realm] = again
+    result = []
+    for realm in order:
+        ch = best[realm]
+        state = realms.get(realm)
+        if state is None:
+            state = realms[realm] = [None, 0, None, {}, 0]
+        state[_STALE] = state[_STALE] + 1 if retry[realm] else 0
+        tried = state[_TRIED]
+        if len(tried) >= _MAX_TRACKED and call_id not in tried:
+            tried.clear()  # bounded memory; the UA caps its retries too
+        tried[call_id] = -1 if number is None else number
+        if state[_CHALLENGE] is None or state[_CHALLENGE]["nonce"] != ch["nonce"]:
+            # nc counts requests per nonce (RFC 7616 3.4): restart with a new nonce
+            state[_NC] = 0
+            state[_CNONCE] = hash_hex("md5", random_bytes(12))[:16]
+        state[_CHALLENGE] = ch
+        result.append((header_name, _credentials(client, state, method, uri, body)))
+        client[_LAST] = (header_name, realm)
+    return result
+
+
+def preauthorize(client, method, uri, body=b""):
+    """Credentials for a new request from the last challenge (nc + 1), or None."""
+    if client[_LAST] is None:
+        return None
+    header_name, realm = client[_LAST]
+    return header_name, _credentials(client, client[_REALMS][realm], method, uri, body)
+
+
+def _credentials(client, state, method, uri, body):
+    ch = state[_CHALLENGE]
+    qop = _choose_qop(ch["qop"])
+    algorithm = ch["algorithm"]
+    realm = ch["realm"]
+    state[_NC] += 1
+    nc = "%08x" % state[_NC]
+    cnonce = state[_CNONCE]
+    username = client[_USER]
+    response = digest_response(algorithm, username, realm, client[_PASSWORD],
+                               method, uri, ch["nonce"], qop, nc, cnonce, body)
+    if ch["userhash"]:
+        # RFC 7616 3.4.4: the username travels hashed with the realm
+        username = _h(_ALGORITHMS[algorithm][0], username + ":" + realm)
+    parts = ["Digest username="]
+    _quote(parts, username)
+    parts.append(", realm=")
+    _quote(parts, realm)
+    parts.append(", nonce=")
+    _quote(parts, ch["nonce"])
+    parts.append(", uri=")
+    _quote(parts, uri)
+    parts.append(", response=")
+    _quote(parts, response)
+    parts += (", algorithm=", algorithm)
+    if qop:
+        parts += (", qop=", qop, ", nc=", nc)
+    if qop or algorithm.endswith("-SESS"):
+        parts.append(", cnonce=")
+        _quote(parts, cnonce)
+    if ch["opaque"] is not None:
+        parts.append(", opaque=")
+        _quote(parts, ch["opaque"])
+    if ch["userhash"]:
+        parts.append(", userhash=true")
+    return "".join(parts)
+
+
 class DigestClient:
-    """Answers digest challenges with one set of credentials (see module docstring)."""
+    """Answers digest challenges with one set of credentials (see module docstring):
+    the functions above on its .client list."""
 
     def __init__(self, auth_user, password):
-        self.auth_user = auth_user
-        self.password = password
-        self._realms = {}  # realm -> list, see _CHALLENGE.._STALE
-        self._last = None  # (header_name, realm) of the last challenge answered
+        self.client = [auth_user, password, {}, None]
 
     def reset(self):
-        """Forget failures: the next challenge in any realm is answered again."""
-        for state in self._realms.values():
-            state[_TRIED].clear()
-            state[_STALE] = 0
+        reset(self.client)
 
     def note_response(self, response):
-        """Feed the final response to a request that carried credentials."""
-        status = response.status
-        if status is not None and 200 <= status and status not in (401, 407):
-            self.reset()
+        note_response(self.client, response)
 
     def authorize(self, response, method, uri, body=b""):
         """(header_name, header_value) answering the best challenge, or None."""
-        found = self.authorize_all(response, method, uri, body)
+        found = authorize_all(self.client, response, method, uri, body)
         return found[0] if found else None
 
     def authorize_all(self, response, method, uri, body=b""):
-        """A credentials header for every realm challenged in response (may be [])."""
-        status = response.status
-        if status == 401:
-            values, header_name = response.headers("WWW-Authenticate"), "Authorization"
-        elif status == 407:
-            values, header_name = response.headers("Proxy-Authenticate"), "Proxy-Authorization"
-        else:
-            return []
-        if not values:
-            return []
-        # headers() may have split a challenge at its commas: joining again
-        # gives back the same challenge list (RFC 7235 4.1 list syntax).
-        try:
-            challenges = parse_challenges(values[0] if len(values) == 1 else ", ".join(values))
-        except AuthError:
-            return []
-        # Per realm, the strongest challenge we can compute (RFC 8760 2.4: one
-        # realm may offer several algorithms, listed in the server's order).
-        best = {}
-        order = []
-        for ch in challenges:
-            spec = _ALGORITHMS.get(ch["algorithm"])
-            if ch["scheme"] != "Digest" or not ch["nonce"] or spec is None \
-                    or _choose_qop(ch["qop"]) is False:
-                continue
-            realm = ch["realm"]
-            have = best.get(realm)
-            if have is None:
-                order.append(realm)
-            elif spec[1] <= _ALGORITHMS[have["algorithm"]][1]:
-                continue
-            best[realm] = ch
-        # The request this answers: (Call-ID, CSeq number); None parts unknown.
-        call_id = response.header("Call-ID")
-        fields = (response.header("CSeq") or "").split()
-        number = None
-        if fields and len(fields[0]) <= 10 and fields[0].isdigit():
-            number = int(fields[0])
-        # RFC 3261 8.1.3.5 / 22.2: the request resent with credentials keeps the
-        # Call-ID and takes the next CSeq. A challenge to exactly that request
-        # means the credentials were refused; one for a later request of the same
-        # registration or dialog, or for another call, is a fresh challenge.
-        # Without Call-ID/CSeq every repeated challenge counts as a refusal.
-        retry = {}
-        for realm in order:
-            state = self._realms.get(realm)
-            tried = state[_TRIED] if state else {}
-            if call_id is None or number is None:
-                again = bool(tried)
-            else:
-                previous = tried.get(call_id)
-                again = previous is not None and (previous < 0 or number == previous + 1)
-            # RFC 3261 22.2 / RFC 7616 3.3: a new challenge to our credentials
-            # means they were wrong, unless only the nonce expired (stale).
-            # Decided for every realm first, so that a refusal changes no state.
-            if again and (not best[realm]["stale"] or state[_STALE] >= _MAX_STALE):
-                return []
-            retry[realm] = again
-        result = []
-        for realm in order:
-            ch = best[realm]
-            state = self._realms.get(realm)
-            if state is None:
-                state = self._realms[realm] = [None, 0, None, {}, 0]
-            state[_STALE] = state[_STALE] + 1 if retry[realm] else 0
-            tried = state[_TRIED]
-            if len(tried) >= _MAX_TRACKED and call_id not in tried:
-                tried.clear()  # bounded memory; the UA caps its retries too
-            tried[call_id] = -1 if number is None else number
-            if state[_CHALLENGE] is None or state[_CHALLENGE]["nonce"] != ch["nonce"]:
-                # nc counts requests per nonce (RFC 7616 3.4): restart with a new nonce
-                state[_NC] = 0
-                state[_CNONCE] = hash_hex("md5", random_bytes(12))[:16]
-            state[_CHALLENGE] = ch
-            result.append((header_name, self._credentials(state, method, uri, body)))
-            self._last = (header_name, realm)
-        return result
+        return authorize_all(self.client, response, method, uri, body)
 
     def preauthorize(self, method, uri, body=b""):
-        """Credentials for a new request from the last challenge (nc + 1), or None."""
-        if self._last is None:
-            return None
-        header_name, realm = self._last
-        return header_name, self._credentials(self._realms[realm], method, uri, body)
-
-    def _credentials(self, state, method, uri, body):
-        ch = state[_CHALLENGE]
-        qop = _choose_qop(ch["qop"])
-        algorithm = ch["algorithm"]
-        realm = ch["realm"]
-        state[_NC] += 1
-        nc = "%08x" % state[_NC]
-        cnonce = state[_CNONCE]
-        username = self.auth_user
-        response = digest_response(algorithm, username, realm, self.password,
-                                   method, uri, ch["nonce"], qop, nc, cnonce, body)
-        if ch["userhash"]:
-            # RFC 7616 3.4.4: the username travels hashed with the realm
-            username = _h(_ALGORITHMS[algorithm][0], username + ":" + realm)
-        parts = ["Digest username="]
-        _quote(parts, username)
-        parts.append(", realm=")
-        _quote(parts, realm)
-        parts.append(", nonce=")
-        _quote(parts, ch["nonce"])
-        parts.append(", uri=")
-        _quote(parts, uri)
-        parts.append(", response=")
-        _quote(parts, response)
-        parts += (", algorithm=", algorithm)
-        if qop:
-            parts += (", qop=", qop, ", nc=", nc)
-        if qop or algorithm.endswith("-SESS"):
-            parts.append(", cnonce=")
-            _quote(parts, cnonce)
-        if ch["opaque"] is not None:
-            parts.append(", opaque=")
-            _quote(parts, ch["opaque"])
-        if ch["userhash"]:
-            parts.append(", userhash=true")
-        return "".join(parts)
+        return preauthorize(self.client, method, uri, body)

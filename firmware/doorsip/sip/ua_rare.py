@@ -4,6 +4,7 @@ an INVITE, a 2xx we do not want, OPTIONS requests, out-of-dialog and unusual
 in-dialog requests, transaction timeouts, answers to malformed requests (CANCEL is
 in ua_cancel.py). Functions take the UserAgent (useragent.py documents the behaviour).
 """
+from doorsip.compat import forget
 from doorsip.sip.dialog import Dialog
 from doorsip.sip.errors import SIPError
 from doorsip.sip.message import build_response, parse
@@ -182,11 +183,13 @@ def other_invite_response(ua, tx, call, msg, now_ms):
 
 def auth_retry(ua, call, msg, now_ms):
     """A 401/407 to our INVITE: True when it was sent again with credentials."""
-    digest = ua.digest
     if call.cancel_wanted or call.auth_tries >= 2:   # credentials tried per call
         return False
-    digest.note_response(msg)
-    auth = digest.authorize_all(msg, "INVITE", call.target, call.local_sdp)
+    from doorsip.sip import auth as digest   # for this challenge only
+    try:
+        auth = digest.authorize_all(ua.digest, msg, "INVITE", call.target, call.local_sdp)
+    finally:
+        forget("doorsip.sip.auth")
     if not auth:
         return False
     call.auth_tries += 1

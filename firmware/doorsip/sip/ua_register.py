@@ -4,7 +4,7 @@ start(ua, now_ms, expires, active)  register() / unregister()
 refresh(ua, now_ms)                 the refresh or retry timer expired
 response(ua, tx, msg, now_ms)       a response to a REGISTER (msg None: timer F)
 """
-from doorsip.compat import const, ticks_add
+from doorsip.compat import const, forget, ticks_add
 from doorsip.sip.errors import SIPError
 from doorsip.sip.transaction import PROCEEDING, TRYING
 from doorsip.sip.uri import new_call_id, new_tag, parse_name_addr
@@ -46,18 +46,21 @@ def refresh(ua, now_ms):
     # Not while a REGISTER still waits for its final response (Completed only lingers).
     if ua._reg_active and not (tx is not None and tx.state in (TRYING, PROCEEDING)):
         auth = ()
-        digest = ua.digest
-        if digest is not None:
-            if ua.registered:
-                # A refresh: credentials from the last challenge, saving the 401
-                # round trip (RFC 7616 3.4); a stale nonce just gets a 401.
-                pre = digest.preauthorize("REGISTER", "sip:" + ua.domain)
-                if pre:
-                    auth = (pre,)
-            else:
-                # A retry after a failure: the credentials get one more chance
-                # (fresh nonce, 30 s or more later: not a loop).
-                digest.reset()
+        if ua.digest is not None:
+            from doorsip.sip import auth as digest   # for this request only
+            try:
+                if ua.registered:
+                    # A refresh: credentials from the last challenge, saving the 401
+                    # round trip (RFC 7616 3.4); a stale nonce just gets a 401.
+                    pre = digest.preauthorize(ua.digest, "REGISTER", "sip:" + ua.domain)
+                    if pre:
+                        auth = (pre,)
+                else:
+                    # A retry after a failure: the credentials get one more chance
+                    # (fresh nonce, 30 s or more later: not a loop).
+                    digest.reset(ua.digest)
+            finally:
+                forget("doorsip.sip.auth")
         _send(ua, ua._reg_expires, auth, now_ms)
 
 
@@ -104,9 +107,17 @@ def response(ua, tx, msg, now_ms):
     status = msg.status
     if status < 200:
         return
-    digest = ua.digest
-    if digest is not None:
-        digest.note_response(msg)
+    auth = None
+    if ua.digest is not None and (ua.digest[2] or status in (401, 407)):
+        # Only once a realm challenged us (auth.py's client list: [2] the realms) or
+        # for a challenge: auth.py is imported for this response, then forgotten.
+        from doorsip.sip import auth as digest
+        try:
+            digest.note_response(ua.digest, msg)
+            if status in (401, 407) and ua._reg_auth_tries < _MAX_AUTH_TRIES:
+                auth = digest.authorize_all(ua.digest, msg, "REGISTER", "sip:" + ua.domain)
+        finally:
+            forget("doorsip.sip.auth")
     if status < 300:
         ua._reg_auth_tries = 0
         ua._reg_retry = _REG_RETRY_MIN
@@ -126,12 +137,10 @@ def response(ua, tx, msg, now_ms):
             margin = 32
         ua._reg_deadline = ticks_add(now_ms, (granted - margin) * 1000)
         return
-    if status in (401, 407) and digest is not None and ua._reg_auth_tries < _MAX_AUTH_TRIES:
-        auth = digest.authorize_all(msg, "REGISTER", "sip:" + ua.domain)
-        if auth:
-            ua._reg_auth_tries += 1
-            _send(ua, sent, auth, now_ms)
-            return
+    if auth:
+        ua._reg_auth_tries += 1
+        _send(ua, sent, auth, now_ms)
+        return
     if status == 423 and sent:
         # 10.2.8: retry with the registrar's Min-Expires, if it is larger.
         value = msg.header("Min-Expires")

@@ -213,10 +213,9 @@ class UserAgent:
         self._calls = {}
         self._dialogs = {}
         self._next_id = 1
-        self.digest = None
-        if password is not None:
-            from doorsip.sip.auth import DigestClient
-            self.digest = DigestClient(auth_user or user, password)
+        # Digest credentials and nonce state as plain data (auth.py's client list):
+        # sip/auth.py is imported only to answer a challenge, then forgotten again.
+        self.digest = None if password is None else [auth_user or user, password, {}, None]
         self.aor = "sip:%s@%s" % (user, domain)
         self.contact_uri = "sip:%s@%s:%d" % (user, local_host, local_port)
         self.contact = "<%s>" % self.contact_uri
