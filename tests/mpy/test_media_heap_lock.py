@@ -154,7 +154,7 @@ def test_rfc4733_receiver_per_packet_check_does_not_allocate():
         tx.payload[1] = flags
         tx.payload[2] = duration >> 8
         tx.payload[3] = duration & 0xFF
-        events.append(bytes(tx.pack_at(4, 101, k == 0, 0)))
+        events.append(bytes(tx.pack_event(4, 101, k == 0, tx.timestamp)))
     # The payload view is what the stream hands the receiver; made before the lock.
     views = [memoryview(e)[12:16] for e in events]
     state = [0]

@@ -128,7 +128,7 @@ class RtcpSession:
             dlsr = (((elapsed - self._lsr_at) << 16) // 1000) & 0xFFFFFFFF if lsr else 0
             pack_into(">IIIIII", buf, off, receiver.ssrc,
                       (receiver.fraction_lost() << 24) | (lost & 0xFFFFFF),
-                      receiver.extended_max() & 0xFFFFFFFF, receiver.jitter_units(), lsr, dlsr)
+                      receiver.extended_max & 0xFFFFFFFF, receiver.jitter_units, lsr, dlsr)
             off += 24
         # SDES with the CNAME: every compound packet carries one (6.1, 6.5.1); the
         # item list ends with a null octet, then pads to 32 bits.

@@ -3,14 +3,10 @@
 RtpSender(payload_type, encode_into=None, samples_per_frame=160, max_payload=320)
     .payload              writable memoryview of the payload area (put bytes here)
     .pack_frame(pcm)      encode one frame with encode_into and pack -> memoryview
-    .pack(payload_len, payload_type=-1, marker=False, advance=-1)
-                          header for what is in .payload -> memoryview of the packet;
-                          advance = timestamp units to add afterwards (-1: one frame)
-    .pack_at(payload_len, payload_type, marker, ts_offset) -> memoryview: a packet
-                          stamped ts_offset units before the current timestamp without
-                          moving it (RFC 4733 event packets keep the event's start)
     .pack_event(payload_len, payload_type, marker, timestamp) -> memoryview: the
-                          same with an explicit 32-bit timestamp (Rfc4733Sender's)
+                          packet for what is in .payload, stamped with an explicit
+                          32-bit timestamp that the audio timestamp does not follow
+                          (RFC 4733 event packets keep the event's start)
     .start_talkspurt()    marker bit on the next packet (RFC 3551 4.1)
     .skip_frames(n) / .skip(units)  timestamp moves on without sending (5.1)
     .ssrc .seq (next) .packets .octets .timestamp (next, 32-bit)
@@ -25,10 +21,10 @@ RtpReceiver(payload_types, event_pt=None, jitter=None, clock_khz=8, remote=None,
         go into `jitter` (a JitterBuffer) when one is given.
     .remote               (host, port) where the far end really sends from, None
                           before the first valid packet: send there (symmetric RTP,
-                          RFC 4961); .set_remote(addr) forgets it (re-INVITE).
+                          RFC 4961); set it to None to learn it again (re-INVITE).
     counters: received, dropped, bad_header, bad_version, bad_type, wrong_source,
-    seq_jumps, ssrc_changes; RFC 3550 A.3: expected(), lost(), fraction_lost()
-    (for the next report); A.8: jitter_units(), jitter_ms().
+    seq_jumps, ssrc_changes; RFC 3550 A.3: .extended_max, .expected, lost(),
+    fraction_lost() (for the next report); A.8: .jitter_units, .jitter_ms.
     (payload_types: one or two; other_types: at most two)
 call_figures(sender, receiver, jitter=None) -> dict for the app's call_ended event:
     packets_sent, packets_received, packets_lost, packets_dropped, packets_late,
@@ -120,12 +116,10 @@ class RtpSender:
         # The kernel without its checks: pack_frame checks the pcm length itself.
         self._encode = unchecked(encode_into) if encode_into is not None else None
         self._buf = bytearray(_HEADER + max_payload)
-        self._mv = memoryview(self._buf)
-        self.payload = self._mv[_HEADER:]
-        self._len_a = _HEADER + samples_per_frame
-        self._view_a = self._mv[:self._len_a]
-        self._len_b = _HEADER + 4
-        self._view_b = self._mv[:self._len_b]
+        mv = memoryview(self._buf)
+        self.payload = mv[_HEADER:]
+        self._view_a = mv[:_HEADER + samples_per_frame]
+        self._view_b = mv[:_HEADER + 4]
         # RFC 3550 5.1: random initial sequence number and timestamp, random
         # SSRC (8.1), so packets of an earlier call can't pass for this one.
         r = random_bytes(10)
@@ -154,13 +148,6 @@ class RtpSender:
 
     def skip(self, units):
         """Let the timestamp count `units` sampling instants nobody was sent for."""
-        self._advance(units)
-        self._marker = True
-
-    def skip_frames(self, frames):
-        self.skip(frames * self.samples_per_frame)
-
-    def _advance(self, units):
         # 2**30 itself is a big int on a 32-bit port: wrap without forming it.
         ts = self._ts
         while units > _MASK30 - ts:
@@ -168,63 +155,45 @@ class RtpSender:
             ts = 0
             self._ts_top = (self._ts_top + 1) & 3
         self._ts = ts + units
+        self._marker = True
 
-    def _header(self, payload_len, payload_type, marker, ts, top):
-        # Big-endian fields written bytewise: no tuple, no big int (RFC 3550 5.1);
-        # ts: the timestamp's low 30 bits, top: its top 2.
+    def skip_frames(self, frames):
+        self.skip(frames * self.samples_per_frame)
+
+    def pack_event(self, payload_len, payload_type, marker, timestamp):
+        """A packet for what is in .payload with an explicit 32-bit timestamp
+        (RFC 4733 2.3.1: every packet of one event carries the event's start,
+        dtmf.Rfc4733Sender's .timestamp); the audio timestamp does not move.
+        Allocates on 32-bit ports (big ints): events only, not audio."""
+        if not 0 <= payload_len <= len(self.payload):
+            raise ValueError("rtp: payload length out of range")
+        timestamp &= 0xFFFFFFFF
+        # Big-endian fields written bytewise: no tuple (RFC 3550 5.1).
         buf = self._buf
         buf[1] = payload_type | 0x80 if marker else payload_type
         seq = self.seq
         buf[2] = seq >> 8
         buf[3] = seq & 0xFF
-        buf[4] = (top << 6) | (ts >> 24)
-        buf[5] = (ts >> 16) & 0xFF
-        buf[6] = (ts >> 8) & 0xFF
-        buf[7] = ts & 0xFF
+        buf[4] = timestamp >> 24
+        buf[5] = (timestamp >> 16) & 0xFF
+        buf[6] = (timestamp >> 8) & 0xFF
+        buf[7] = timestamp & 0xFF
         self.seq = (seq + 1) & 0xFFFF
         self.packets += 1
         self.octets += payload_len
         # Views of the two usual sizes (audio frame, RFC 4733 event) are made
         # once: a slice per packet would allocate.
-        total = _HEADER + payload_len
-        if total == self._len_a:
+        if payload_len == self.samples_per_frame:
             return self._view_a
-        if total != self._len_b:
-            self._len_b = total
-            self._view_b = self._mv[:total]
+        total = _HEADER + payload_len
+        if total != len(self._view_b):
+            self._view_b = memoryview(buf)[:total]
         return self._view_b
-
-    def pack(self, payload_len, payload_type=-1, marker=False, advance=-1):
-        """Header for the payload_len bytes already in .payload; the packet."""
-        if not 0 <= payload_len <= len(self.payload):
-            raise ValueError("rtp: payload length out of range")
-        if payload_type < 0:
-            payload_type = self.payload_type
-        marker = marker or self._marker
-        self._marker = False
-        packet = self._header(payload_len, payload_type, marker, self._ts, self._ts_top)
-        self._advance(self.samples_per_frame if advance < 0 else advance)
-        return packet
-
-    def pack_at(self, payload_len, payload_type, marker, ts_offset):
-        """A packet stamped ts_offset units before the next timestamp; the
-        timestamp does not move (RFC 4733 2.3.1: every packet of one event
-        carries the event's start)."""
-        return self.pack_event(payload_len, payload_type, marker, self.timestamp - ts_offset)
-
-    def pack_event(self, payload_len, payload_type, marker, timestamp):
-        """A packet for what is in .payload with an explicit 32-bit timestamp
-        (RFC 4733: dtmf.Rfc4733Sender's .timestamp); the audio timestamp does
-        not move. Allocates on 32-bit ports (big ints): events only, not audio."""
-        if not 0 <= payload_len <= len(self.payload):
-            raise ValueError("rtp: payload length out of range")
-        timestamp &= 0xFFFFFFFF
-        return self._header(payload_len, payload_type, marker, timestamp & _MASK30, timestamp >> 30)
 
     def pack_frame(self, pcm):
         """Encode one frame of S16LE pcm into the payload and pack it."""
-        # The 20 ms hot path: pack() and _header() inlined (a Python call costs
-        # as much as a dozen byte stores on MicroPython).
+        # The 20 ms hot path, all inline (a Python call costs as much as a
+        # dozen byte stores on MicroPython).
         n = self.samples_per_frame
         if len(pcm) < n + n:
             raise ValueError("rtp: pcm frame too short")
@@ -262,11 +231,7 @@ class RtpReceiver:
         other_types = tuple(other_types)
         if not 1 <= len(payload_types) <= 2 or len(other_types) > 2:
             raise ValueError("rtp: one or two audio payload types, at most two others")
-        self.payload_types = payload_types
-        self.other_types = other_types
-        self.event_pt = -1 if event_pt is None else event_pt
         self.jitter = jitter
-        self.clock_khz = clock_khz
         st = array("i", bytes(4 * _STATE_SIZE))
         st[_PT_A0] = payload_types[0]
         st[_PT_A1] = payload_types[-1]
@@ -277,17 +242,14 @@ class RtpReceiver:
         st[_BAD_SEQ] = 0x10000
         self._st = st
         self.wrong_source = 0
-        self.too_long = 0
-        self.set_remote(remote)
-
-    def set_remote(self, remote):
-        """Forget the learned address; latch on `remote` or on the next sender."""
+        # Symmetric RTP (RFC 4961): None until the first valid packet; set to None
+        # to forget the far end (re-INVITE).
         self.remote = remote
 
     def on_packet(self, buf, n, source, now_ms):
         """Check and account one datagram of n bytes from source (host, port)."""
         if n > len(buf):
-            self.too_long += 1
+            self._st[_BAD_HEADER] += 1
             return KIND_DROPPED
         remote = self.remote
         if remote is not None and (source[1] != remote[1] or source[0] != remote[0]):
@@ -308,15 +270,19 @@ class RtpReceiver:
         return kind
 
     def __getattr__(self, name):
-        # The last kept packet's fields and the counters live in the state array
-        # the kernel fills; one method reads them (a property each costs heap).
+        # The last kept packet's fields, the counters and the RFC 3550 figures
+        # live in the state array the kernel fills; one method reads them (a
+        # property or method each costs heap).
         # Last kept packet: payload_offset, payload_len, payload_type, marker, seq,
         # timestamp (low 30 bits, what the jitter buffer works with), timestamp32
         # (all 32 bits: a big int on ESP32, for event packets only), restarted
         # (new SSRC or a sequence jump), ssrc (None before a packet). Counters:
-        # received, bad_header (truncated, bad padding, CSRC/extension past the
-        # end, unconfirmed jump), bad_version, bad_type, seq_jumps, ssrc_changes,
-        # dropped.
+        # received, bad_header (truncated, too long for the buffer, bad padding,
+        # CSRC/extension past the end, unconfirmed jump), bad_version, bad_type,
+        # seq_jumps, ssrc_changes, dropped. RFC 3550 A.3: extended_max (highest
+        # sequence number with its wraps), expected (packets, 0 before the first);
+        # A.8: jitter_units (interarrival jitter in timestamp units), jitter_ms.
+        st = self._st
         i = -1
         if name == "payload_offset":
             i = _OFF
@@ -330,6 +296,8 @@ class RtpReceiver:
             i = _TS
         elif name == "received":
             i = _RECEIVED
+        elif name == "bad_header":
+            i = _BAD_HEADER
         elif name == "bad_version":
             i = _BAD_VERSION
         elif name == "bad_type":
@@ -339,47 +307,38 @@ class RtpReceiver:
         elif name == "ssrc_changes":
             i = _SSRC_CHANGES
         if i >= 0:
-            return self._st[i]
+            return st[i]
         if name == "marker":
-            return self._st[_MARKER] != 0
+            return st[_MARKER] != 0
         if name == "restarted":
-            return self._st[_RESTARTED] != 0
+            return st[_RESTARTED] != 0
         if name == "timestamp32":
-            return (self._st[_TS_TOP] << 30) | self._st[_TS]
+            return (st[_TS_TOP] << 30) | st[_TS]
         if name == "ssrc":
-            st = self._st
             return (st[_SSRC_HI] << 16) | st[_SSRC_LO] if st[_HAVE_SSRC] else None
-        if name == "bad_header":
-            return self._st[_BAD_HEADER] + self.too_long
         if name == "dropped":
-            st = self._st
-            return (st[_BAD_HEADER] + self.too_long + st[_BAD_VERSION] + st[_BAD_TYPE]
-                    + self.wrong_source)
+            return st[_BAD_HEADER] + st[_BAD_VERSION] + st[_BAD_TYPE] + self.wrong_source
+        if name == "extended_max":
+            return (st[_CYCLES] << 16) + st[_MAX_SEQ]
+        if name == "expected":
+            if not st[_HAVE_SSRC]:
+                return 0
+            return (st[_CYCLES] << 16) + st[_MAX_SEQ] - st[_BASE_SEQ] + 1
+        if name == "jitter_units":
+            return st[_JITTER16] >> 4
+        if name == "jitter_ms":
+            return (st[_JITTER16] >> 4) / st[_CLOCK_KHZ]
         raise AttributeError(name)
 
-    # RFC 3550 A.3 figures for this source.
-    def extended_max(self):
-        return (self._st[_CYCLES] << 16) + self._st[_MAX_SEQ]
-
-    def expected(self):
-        st = self._st
-        if not st[_HAVE_SSRC]:
-            return 0
-        return (st[_CYCLES] << 16) + st[_MAX_SEQ] - st[_BASE_SEQ] + 1
-
     def lost(self):
-        """Cumulative packets lost (duplicates can make it negative, as A.3 says)."""
-        return self.expected() - self._st[_RECEIVED_SRC]
-
-    def lost_total(self):
-        """Lost over the call, across SSRC changes; never negative."""
-        lost = self._st[_LOST_BEFORE] + self.lost()
-        return lost if lost > 0 else 0
+        """Cumulative packets lost (duplicates can make it negative, as RFC 3550
+        A.3 says)."""
+        return self.expected - self._st[_RECEIVED_SRC]
 
     def fraction_lost(self):
         """Loss since the previous call, as the 8-bit fraction of A.3 (0..255)."""
         st = self._st
-        expected = self.expected()
+        expected = self.expected
         expected_interval = expected - st[_EXPECTED_PRIOR]
         received_interval = st[_RECEIVED_SRC] - st[_RECEIVED_PRIOR]
         st[_EXPECTED_PRIOR] = expected
@@ -389,24 +348,21 @@ class RtpReceiver:
             return 0
         return (lost_interval << 8) // expected_interval
 
-    def jitter_units(self):
-        return self._st[_JITTER16] >> 4
-
-    def jitter_ms(self):
-        return (self._st[_JITTER16] >> 4) / self.clock_khz
-
 
 def call_figures(sender, receiver, jitter=None):
     """The call's RTP figures for the call_ended event (JSON-ready dict)."""
-    figures = {
+    lost = 0
+    if receiver is not None:
+        # Over the call, across SSRC changes; never negative.
+        lost = receiver._st[_LOST_BEFORE] + receiver.lost()
+    return {
         "packets_sent": sender.packets if sender is not None else 0,
         "packets_received": receiver.received if receiver is not None else 0,
-        "packets_lost": receiver.lost_total() if receiver is not None else 0,
+        "packets_lost": lost if lost > 0 else 0,
         "packets_dropped": receiver.dropped if receiver is not None else 0,
         "packets_late": jitter.late if jitter is not None else 0,
-        "jitter_ms": round(receiver.jitter_ms(), 1) if receiver is not None else 0.0,
+        "jitter_ms": round(receiver.jitter_ms, 1) if receiver is not None else 0.0,
     }
-    return figures
 
 
 def __getattr__(name):

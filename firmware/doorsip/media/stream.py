@@ -288,7 +288,7 @@ class MediaSession:
         """Send to remote (native sockaddr) and latch again on the next sender."""
         self.remote = remote
         self._latched = False
-        self.rtp_rx.set_remote(None)
+        self.rtp_rx.remote = None
 
     def send_digit(self, digit, duration_ms=160):
         """Send digit as RFC 4733 events in place of audio (ValueError if not a digit)."""
@@ -325,8 +325,7 @@ class MediaSession:
             events = self.dtmf_tx
             n = events.next_payload(tx.payload, 0)
             # Every packet of an event carries its start timestamp (RFC 4733 2.3.1).
-            offset = (tx.timestamp - events.timestamp) & 0xFFFFFFFF
-            packet = tx.pack_at(n, self.dtmf_pt, events.marker, offset)
+            packet = tx.pack_event(n, self.dtmf_pt, events.marker, events.timestamp)
             tx.skip_frames(1)
         else:
             packet = tx.pack_frame(pcm_in)
