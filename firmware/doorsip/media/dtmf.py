@@ -2,7 +2,7 @@
 
 Digits are one-character str from DIGITS ("0"-"9", "*", "#", "A"-"D", RFC 4733
 event codes 0-15). Every digit is reported once with its method: "rfc4733",
-"info" or "inband" (METHOD_* below). Sans-IO: bytes and timestamps in, digits out.
+"info" or "inband". Sans-IO: bytes and timestamps in, digits out.
 
     rx = Rfc4733Receiver(end_timeout_ms=600, queue_size=8)
     rx.receive(payload, rtp_timestamp, now_ms) -> digits waiting (int); the
@@ -20,9 +20,9 @@ event codes 0-15). Every digit is reported once with its method: "rfc4733",
     info_body(digit, duration_ms=160, content_type="application/dtmf-relay") -> bytes
     parse_info(content_type, body) -> digit or None (never raises)
     DigitDeduplicator(window_ms=500).accept(digit, method, now_ms, start_ms=None)
-        -> bool; .report(...) -> (digit, method) or None; .reset()
+        -> bool; .reset()
     InbandDetector(...) -> see dtmf_inband.py (imported only when asked for)
-    digit_code(digit) -> 0-15 (ValueError otherwise); digit_of(code) -> digit or None
+    digit_code(digit) -> 0-15 (ValueError otherwise)
 
 Receive and the per-tick send allocate nothing (tests/mpy/test_dtmf_heap_lock.py).
 """
@@ -30,16 +30,11 @@ from doorsip.compat import const, ticks_add, ticks_diff
 
 DIGITS = "0123456789*#ABCD"
 # Preallocated one-character strings: indexing a tuple returns an existing object,
-# indexing a str would make a new one on some ports.
+# indexing a str makes a new one (MicroPython too).
 _DIGIT_STR = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#", "A", "B", "C", "D")
-_DIGIT_BYTES = b"0123456789*#ABCD"
-
-METHOD_RFC4733 = "rfc4733"
-METHOD_INFO = "info"
-METHOD_INBAND = "inband"
 
 CONTENT_DTMF_RELAY = "application/dtmf-relay"
-CONTENT_DTMF = "application/dtmf"
+_CONTENT_DTMF = const("application/dtmf")
 
 _EVENT_COUNT = const(16)       # RFC 4733 section 3.2: events 0-15 are the DTMF digits
 _MAX_DURATION = const(0xFFFF)  # 16-bit duration field (RFC 4733 section 2.3.5)
@@ -63,13 +58,6 @@ def digit_code(digit):
     raise ValueError("not a DTMF digit: %r" % (digit,))
 
 
-def digit_of(code):
-    """The digit str of event code 0-15, None for other codes."""
-    if 0 <= code < _EVENT_COUNT:
-        return _DIGIT_STR[code]
-    return None
-
-
 class Rfc4733Receiver:
     """RFC 4733 telephone-event receiver reporting each digit once.
 
@@ -85,29 +73,25 @@ class Rfc4733Receiver:
 
     def __init__(self, end_timeout_ms=600, queue_size=8, clock_khz=8):
         self.end_timeout_ms = end_timeout_ms
-        self._clock_khz = clock_khz
+        self.clock_khz = clock_khz
         self._queue = bytearray(queue_size)
         self._starts = [0] * queue_size  # ticks_ms each queued key press began
         self._start_ms = 0
         self.digit_start_ms = 0
-        self._head = 0
-        self._count = 0
-        self._have = False     # an event has been seen
-        self._ts = 0           # its RTP timestamp (of the current segment)
         self._code = 0
-        self._reported = True  # reported, or not a digit: nothing more to say
         self._last_ms = 0
         self.duration = 0      # last duration field (timestamp units)
         self.volume = 0        # last volume field (-dBm0)
         self.packets = 0
         self.ignored = 0       # too short, stale or non-digit blocks
         self.dropped = 0       # digits lost because the queue was full
+        self.reset()
 
     def reset(self):
         """Forget the current event and queued digits (new call or stream)."""
         self._head = self._count = 0
-        self._have = False
-        self._reported = True
+        self._ts = -1          # the current event's RTP timestamp (of its segment); -1: none yet
+        self._reported = True  # reported, or not a digit: nothing more to say
 
     def receive(self, payload, timestamp, now_ms):
         """Feed one telephone-event payload with its RTP timestamp; returns digits waiting."""
@@ -120,15 +104,53 @@ class Rfc4733Receiver:
         # Several events may be packed in one payload (RFC 4733 section 2.5.1.5):
         # each starts where the previous one's duration ended.
         pos = 0
-        offset = 0
+        ts = timestamp & _RX_MASK
         while pos + 4 <= n:
+            code = payload[pos]
+            flags = payload[pos + 1]
             duration = (payload[pos + 2] << 8) | payload[pos + 3]
-            ts = timestamp & _RX_MASK
-            if offset:
-                ts = (ts + offset) & _RX_MASK
-            self._block(ts, payload[pos], payload[pos + 1], duration, now_ms)
-            offset += duration
             pos += 4
+            block_ts = ts
+            ts = (ts + duration) & _RX_MASK
+            if self._ts >= 0:
+                if block_ts == self._ts and code == self._code:
+                    # The same event: an update, an end packet or one of its repeats.
+                    if not self._reported:
+                        self._last_ms = now_ms
+                        self.duration = duration
+                        if flags & _END_BIT:
+                            self._report()
+                    continue
+                delta = (block_ts - self._ts) & _RX_MASK
+                # (delta 0 here: another code at the same timestamp, which some
+                # senders use for back-to-back events: a new event.)
+                if delta >= _RX_HALF:
+                    self.ignored += 1  # older than the current event: reordered or late
+                    continue
+                if not self._reported and code == self._code and delta == _MAX_DURATION:
+                    # Next segment of a long event (section 2.5.1.3): same digit.
+                    self._ts = block_ts
+                    self._last_ms = now_ms
+                    self.duration = duration
+                    if flags & _END_BIT:
+                        self._report()
+                    continue
+                if not self._reported:
+                    self._report()  # a newer event started: the old one's end was lost
+            self._ts = block_ts
+            self._code = code
+            self._last_ms = now_ms
+            # The key went down `duration` units before this (first seen) packet.
+            self._start_ms = ticks_add(now_ms, -(duration // self.clock_khz))
+            self.duration = duration
+            self.volume = flags & _VOLUME_MASK
+            if code >= _EVENT_COUNT:
+                self.ignored += 1  # not a DTMF digit (e.g. 16 flash): tracked, not reported
+                self._reported = True
+                continue
+            self._reported = False
+            if flags & _END_BIT:
+                self._report()
         return self._count
 
     def poll(self, now_ms):
@@ -148,49 +170,6 @@ class Rfc4733Receiver:
             self._head = 0
         self._count -= 1
         return _DIGIT_STR[code]
-
-    def _block(self, ts, code, flags, duration, now_ms):
-        if self._have:
-            if ts == self._ts and code == self._code:
-                # The same event: an update, an end packet or one of its repeats.
-                if self._reported:
-                    return
-                self._last_ms = now_ms
-                self.duration = duration
-                if flags & _END_BIT:
-                    self._report()
-                return
-            delta = (ts - self._ts) & _RX_MASK
-            # (delta 0 here: another code at the same timestamp, which some
-            # senders use for back-to-back events: a new event.)
-            if delta >= _RX_HALF:
-                self.ignored += 1  # older than the current event: reordered or late
-                return
-            if not self._reported and code == self._code and delta == _MAX_DURATION:
-                # Next segment of a long event (section 2.5.1.3): same digit.
-                self._ts = ts
-                self._last_ms = now_ms
-                self.duration = duration
-                if flags & _END_BIT:
-                    self._report()
-                return
-            if not self._reported:
-                self._report()  # a newer event started: the old one's end was lost
-        self._have = True
-        self._ts = ts
-        self._code = code
-        self._last_ms = now_ms
-        # The key went down `duration` units before this (first seen) packet.
-        self._start_ms = ticks_add(now_ms, -(duration // self._clock_khz))
-        self.duration = duration
-        self.volume = flags & _VOLUME_MASK
-        if code >= _EVENT_COUNT:
-            self.ignored += 1  # not a DTMF digit (e.g. 16 flash): tracked, not reported
-            self._reported = True
-            return
-        self._reported = False
-        if flags & _END_BIT:
-            self._report()
 
     def _report(self):
         self._reported = True
@@ -218,13 +197,11 @@ class Rfc4733Sender:
     """
 
     def __init__(self, clock_rate=8000, interval_ms=20, end_repeats=3, volume=10):
-        if not 0 <= volume <= 63:
-            raise ValueError("volume must be 0-63 (-dBm0)")
-        if end_repeats < 1:
-            raise ValueError("end_repeats must be at least 1")
+        if not 0 <= volume <= 63 or end_repeats < 1:
+            raise ValueError("dtmf: volume must be 0-63 (-dBm0), end_repeats at least 1")
         self.payload = bytearray(4)
-        self._units_per_ms = clock_rate // 1000
-        self._step = self._units_per_ms * interval_ms
+        self.clock_khz = clock_rate // 1000  # timestamp units per ms
+        self._step = self.clock_khz * interval_ms
         self.end_repeats = end_repeats
         self.volume = volume
         self.active = False
@@ -244,7 +221,7 @@ class Rfc4733Sender:
         if not isinstance(duration_ms, int) or duration_ms <= 0:
             raise ValueError("duration_ms must be a positive int")
         self._code = code
-        self._remaining = duration_ms * self._units_per_ms
+        self._remaining = duration_ms * self.clock_khz
         self._elapsed = 0
         self._ends_sent = 0
         self._first = True
@@ -307,49 +284,43 @@ class Rfc4733Sender:
         return 4
 
 
-def _text(value):
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).decode()
-    return value
-
-
-def _token_code(token, numeric):
-    # One digit character or, in dtmf-relay, its RFC 4733 event number (some
-    # phones send "Signal=10" for "*" and "Signal=11" for "#").
-    if len(token) == 1:
-        code = _DIGIT_BYTES.find(token.upper())
-        return code if code >= 0 else None
-    if numeric and len(token) == 2 and token.isdigit():
-        code = int(token)
-        return code if code < _EVENT_COUNT else None
-    return None
+def _media_type(content_type):
+    # "Application/DTMF-Relay; x=y" -> "application/dtmf-relay"
+    if isinstance(content_type, (bytes, bytearray, memoryview)):
+        content_type = bytes(content_type).decode()
+    return content_type.partition(";")[0].strip().lower()
 
 
 def parse_info(content_type, body):
     """The digit carried by a SIP INFO request, or None (never raises).
 
     application/dtmf-relay: "Signal=5\\r\\nDuration=160\\r\\n" with any case,
-    whitespace and line ends; Duration may be missing. application/dtmf: the body
-    is the digit. Any other content type or a bad body gives None.
+    whitespace and line ends; Duration may be missing; the signal may also be
+    its RFC 4733 event number (some phones send "Signal=10" for "*" and
+    "Signal=11" for "#"). application/dtmf: the body is the digit. Any other
+    content type or a bad body gives None.
     """
     try:
-        media = _text(content_type).partition(";")[0].strip().lower()
+        media = _media_type(content_type)
         if isinstance(body, str):
             body = body.encode()
         else:
             body = bytes(body)
-        code = None
+        token = None
         if media == CONTENT_DTMF_RELAY:
             for line in body.split(b"\n"):
                 key, sep, value = line.partition(b"=")
                 if sep and key.strip().lower() == b"signal":
-                    code = _token_code(value.strip(), True)
+                    token = value.strip()
+                    if len(token) == 2 and token.isdigit() and int(token) < _EVENT_COUNT:
+                        return _DIGIT_STR[int(token)]
                     break
-        elif media == CONTENT_DTMF:
-            code = _token_code(body.strip(), False)
-        if code is None:
+        elif media == _CONTENT_DTMF:
+            token = body.strip()
+        if token is None or len(token) != 1:
             return None
-        return _DIGIT_STR[code]
+        code = DIGITS.find(token.decode().upper())
+        return _DIGIT_STR[code] if code >= 0 else None
     except (ValueError, TypeError, AttributeError, UnicodeError):
         return None
 
@@ -359,15 +330,12 @@ def info_body(digit, duration_ms=160, content_type=CONTENT_DTMF_RELAY):
     code = digit_code(digit)
     if not isinstance(duration_ms, int) or not 0 < duration_ms <= 65535:
         raise ValueError("duration_ms must be 1-65535")
-    media = _text(content_type).partition(";")[0].strip().lower()
+    media = _media_type(content_type)
     if media == CONTENT_DTMF_RELAY:
         return ("Signal=%s\r\nDuration=%d\r\n" % (_DIGIT_STR[code], duration_ms)).encode()
-    if media == CONTENT_DTMF:
+    if media == _CONTENT_DTMF:
         return _DIGIT_STR[code].encode()
     raise ValueError("unsupported DTMF content type: %s" % media)
-
-
-_METHOD_BITS = {METHOD_RFC4733: 1, METHOD_INFO: 2, METHOD_INBAND: 4}
 
 
 class DigitDeduplicator:
@@ -392,7 +360,14 @@ class DigitDeduplicator:
         self._methods = 0
 
     def accept(self, digit, method, now_ms, start_ms=None):
-        bit = _METHOD_BITS.get(method, 8)
+        if method == "rfc4733":
+            bit = 1
+        elif method == "info":
+            bit = 2
+        elif method == "inband":
+            bit = 4
+        else:
+            bit = 8
         if start_ms is None:
             start_ms = now_ms
         if (digit == self._digit and not self._methods & bit
@@ -403,12 +378,6 @@ class DigitDeduplicator:
         self._ms = start_ms
         self._methods = bit
         return True
-
-    def report(self, digit, method, now_ms, start_ms=None):
-        """(digit, method) when accepted, else None."""
-        if self.accept(digit, method, now_ms, start_ms):
-            return (digit, method)
-        return None
 
 
 def InbandDetector(*args, **kwargs):
