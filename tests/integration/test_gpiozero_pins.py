@@ -46,7 +46,7 @@ def test_button_press_release_hold_through_gpiozero(factory):
     pin = factory.pin(17)
     assert pin.state is True  # pulled up, idle
     pin.drive_low()
-    assert b._edge_pending  # gpiozero's edge callback reached the IRQ path
+    assert b._edge_ms is not None  # gpiozero's edge callback reached the IRQ path
     for t in (10, 20, 29):
         clock.now = 1000 + t
         b.poll()

@@ -97,7 +97,7 @@ def test_button_irq_to_press():
     b.wake = lambda: woken.append(1)
     m.drive(4, 0)
     _settle()
-    assert b._edge_pending and woken == [1] and not b._scheduled
+    assert b._edge_ms is not None and woken == [1] and not b._scheduled
     t = b._edge_ms
     b.poll(t + 10)
     assert c.pressed == 0
@@ -122,7 +122,7 @@ def test_irq_handler_allocates_nothing():
     finally:
         micropython.heap_unlock()
     _settle()
-    assert b._edge_pending and not b._scheduled
+    assert b._edge_ms is not None and not b._scheduled
 
 
 def test_poll_paths_allocate_nothing():

@@ -30,7 +30,7 @@ Devices (time is a ticks_ms value passed in as now_ms, or the backend's clock):
   async poll_task(devices, pins, period_ms=10).
   Hardware(board, config, pins=None, on_button=None, on_relay=None, on_led=None)
     every device a station uses, as app/intercom's `hw`: .led(pattern),
-    .pulse(relay_name, ms), .poll(now_ms) (fires on_button(name, now_ms) and
+    .pulse(name, ms) (a relay), .poll(now_ms) (fires on_button(name, now_ms) and
     on_relay(name, state)), .next_deadline_ms(), .press(name, down) for the sim
     protocol (drives the pin as a finger would), .close() (relays off).
 """
@@ -89,53 +89,52 @@ class Button:
         self.when_held = None
         self.wake = None
         self.presses = 0
-        self._active = 0 if active_low else 1
-        self._ticks = pins.ticks_ms
-        now = self._ticks() if now_ms is None else now_ms
-        self._in = pins.input(pin, pull, 1 - self._active)
+        self._on_level = 0 if active_low else 1
+        self.ticks_ms = pins.ticks_ms
+        now = self.ticks_ms() if now_ms is None else now_ms
+        self._in = pins.input(pin, pull, 1 - self._on_level)
         self._raw = self._in.value()
         # A button already down at boot is not a press: it must be released first.
-        self.is_pressed = self._raw == self._active
+        self.is_pressed = self._raw == self._on_level
         self._held = self.is_pressed
         self._changed_ms = now
         self._pressed_ms = now
-        self._edge_ms = now
-        self._edge_pending = False
+        self._edge_ms = None  # tick of an edge the IRQ saw and poll() has not
         self._scheduled = False
-        # Bound methods made once: the IRQ must not allocate (DESIGN.md section 2).
-        self._after_edge_ref = self._after_edge
+        # The bound method made once, cached under its own name: the IRQ must not
+        # allocate (DESIGN.md section 2).
+        self._after_edge = self._after_edge
         self._in.irq(self._irq)
 
-    def _irq(self, _arg):
+    def _irq(self, pin):
         # IRQ context on MicroPython: record the tick and defer the rest.
-        self._edge_ms = self._ticks()
-        self._edge_pending = True
+        self._edge_ms = self.ticks_ms()
         if not self._scheduled:
             self._scheduled = True
             try:
-                schedule(self._after_edge_ref, 0)
+                schedule(self._after_edge, 0)
             except RuntimeError:  # schedule queue full: the next poll sees the edge
                 self._scheduled = False
 
-    def _after_edge(self, _arg):
+    def _after_edge(self, arg):
         self._scheduled = False
         wake = self.wake
         if wake is not None:
             wake()
 
     def poll(self, now_ms=None):
-        now = self._ticks() if now_ms is None else now_ms
+        now = self.ticks_ms() if now_ms is None else now_ms
         raw = self._in.value()
-        edge = self._edge_pending
-        if edge:
+        edge = self._edge_ms
+        if edge is not None:
             # Any edge restarts the quiet period, even a glitch already gone.
-            self._edge_pending = False
-            self._changed_ms = self._edge_ms
+            self._edge_ms = None
+            self._changed_ms = edge
         if raw != self._raw:
             self._raw = raw
-            if not edge:  # polled without an IRQ: the change happened by now
+            if edge is None:  # polled without an IRQ: the change happened by now
                 self._changed_ms = now
-        pressed = raw == self._active
+        pressed = raw == self._on_level
         if pressed != self.is_pressed and ticks_diff(now, self._changed_ms) >= self.bounce_ms:
             self.is_pressed = pressed
             if pressed:
@@ -153,7 +152,7 @@ class Button:
                 self.when_held(self)
 
     def next_deadline_ms(self):
-        if (self._raw == self._active) != self.is_pressed or self._edge_pending:
+        if (self._raw == self._on_level) != self.is_pressed or self._edge_ms is not None:
             return ticks_add(self._changed_ms, self.bounce_ms)
         if self.is_pressed and not self._held:
             return ticks_add(self._pressed_ms, self.hold_ms)
@@ -172,7 +171,7 @@ class Relay(_Closing):
         self.is_on = False
         self.guard_trips = 0
         self._on_level = 0 if active_low else 1
-        self._ticks = pins.ticks_ms
+        self.ticks_ms = pins.ticks_ms
         self._off_at = None
         self._guard_at = None
         # Off from the first instant: the backend sets the level before driving the pin.
@@ -190,12 +189,18 @@ class Relay(_Closing):
             raise
         self.is_on = on
 
-    def on(self, now_ms=None):
-        """On until off(), but never longer than max_on_ms."""
-        now = self._ticks() if now_ms is None else now_ms
+    def on(self, now_ms=None, ms=None):
+        """On until off(), but never longer than max_on_ms; pulse() passes ms."""
+        now = self.ticks_ms() if now_ms is None else now_ms
         if not self.is_on:
             self._guard_at = ticks_add(now, self.max_on_ms)
-        self._off_at = None
+        if ms is None:
+            self._off_at = None
+        else:
+            end = ticks_add(now, min(ms, self.max_on_ms))
+            # A second pulse while on extends to the later end (the guard still rules).
+            if self._off_at is None or not self.is_on or ticks_diff(end, self._off_at) > 0:
+                self._off_at = end
         self._set(True)
 
     def off(self):
@@ -207,19 +212,12 @@ class Relay(_Closing):
         """On for ms (at most max_on_ms); poll() turns it off. Non-blocking."""
         if type(ms) is not int or ms <= 0:
             raise ValueError("pulse length must be a positive integer of ms, got %r" % (ms,))
-        now = self._ticks() if now_ms is None else now_ms
-        if not self.is_on:
-            self._guard_at = ticks_add(now, self.max_on_ms)
-        end = ticks_add(now, min(ms, self.max_on_ms))
-        # A second pulse while on extends to the later end (the guard still rules).
-        if self._off_at is None or not self.is_on or ticks_diff(end, self._off_at) > 0:
-            self._off_at = end
-        self._set(True)
+        self.on(now_ms, ms)
 
     def poll(self, now_ms=None):
         if not self.is_on:
             return
-        now = self._ticks() if now_ms is None else now_ms
+        now = self.ticks_ms() if now_ms is None else now_ms
         if self._off_at is not None and ticks_diff(now, self._off_at) >= 0:
             self.off()
         elif ticks_diff(now, self._guard_at) >= 0:
@@ -245,30 +243,28 @@ class Led:
         self.name = name if name is not None else str(pin)
         self.pattern_name = "off"
         self._on_level = 0 if active_low else 1
-        self._ticks = pins.ticks_ms
-        self._at = 0      # the pattern's first duration in _PATTERN_STEPS
-        self._n = 0       # and how many it has
+        self.ticks_ms = pins.ticks_ms
+        self._at = 0      # the pattern's count in _PATTERN_STEPS ("off": none)
         self._step = 0
         self._step_end = 0
         self.is_lit = False
         self._out = pins.output(pin, 1 - self._on_level, kind, color)
 
-    def _set(self, lit):
-        if lit != self.is_lit:
-            self._out.value(self._on_level if lit else 1 - self._on_level)
-            self.is_lit = lit
+    def _set(self, on):
+        if on != self.is_lit:
+            self._out.value(self._on_level if on else 1 - self._on_level)
+            self.is_lit = on
 
     def pattern(self, name, now_ms=None):
         at = _pattern_at(name)
         if at < 0:
             raise ValueError("unknown LED pattern %r (known: %s)"
                              % (name, ", ".join(sorted(_PATTERN_NAMES))))
-        now = self._ticks() if now_ms is None else now_ms
+        now = self.ticks_ms() if now_ms is None else now_ms
         self.pattern_name = name
-        self._n = n = _PATTERN_STEPS[at]
-        self._at = at + 1
+        self._at = at
         self._step = 0
-        if not n:
+        if not _PATTERN_STEPS[at]:
             self._set(False)
         else:
             self._set(True)
@@ -282,11 +278,12 @@ class Led:
         self.pattern("off", now_ms)
 
     def poll(self, now_ms=None):
-        n = self._n
+        at = self._at
+        n = _PATTERN_STEPS[at]
         if n < 2:
             return
-        now = self._ticks() if now_ms is None else now_ms
-        at = self._at
+        now = self.ticks_ms() if now_ms is None else now_ms
+        at += 1  # the first duration
         # Catch up step by step so a late poll keeps the rhythm (at most one cycle).
         for _ in range(n):
             if ticks_diff(now, self._step_end) < 0:
@@ -300,26 +297,18 @@ class Led:
         self._set(self._step % 2 == 0)
 
     def next_deadline_ms(self):
-        return self._step_end if self._n >= 2 else None
+        return self._step_end if _PATTERN_STEPS[self._at] >= 2 else None
 
     def close(self):
         self._out.close()
 
 
 def __getattr__(name):
-    # PATTERNS: {name: durations} of every LED pattern, built on request.
-    if name == "PATTERNS":
-        patterns = {}
-        for key in _PATTERN_NAMES:
-            at = _pattern_at(key)
-            steps = []
-            for i in range(_PATTERN_STEPS[at]):
-                steps.append(_PATTERN_STEPS[at + 1 + i] * _STEP_MS)
-            patterns[key] = tuple(steps)
-        return patterns
     # Boot-time and test helpers (make_pins, make_button, make_relay, make_led,
-    # poll_task) live in devices_setup; not cached here so it can be forgotten.
-    if name not in ("make_pins", "make_button", "make_relay", "make_led", "poll_task"):
+    # poll_task) and PATTERNS ({name: durations in ms} of every LED pattern) live
+    # in devices_setup; not cached here so it can be forgotten.
+    if name not in ("make_pins", "make_button", "make_relay", "make_led", "poll_task",
+                    "PATTERNS"):
         raise AttributeError(name)
     from doorsip.hal import devices_setup
     return getattr(devices_setup, name)
@@ -336,7 +325,6 @@ class Hardware(_Closing):
         self.relays = {}
         self._relay_on = {}
         self.status = None
-        self._pressed_ref = self._pressed
         # Which devices (from board and config) is boot-only code: forgotten once
         # done, so a MicroPython station gets its heap back (as config.release()).
         from doorsip.hal import devices_setup
@@ -344,17 +332,6 @@ class Hardware(_Closing):
             devices_setup.build(self, board, config, pins, pin_options)
         finally:
             forget("doorsip.hal.devices_setup")
-
-    def _add_button(self, name):
-        from doorsip.board import device_spec
-        s = device_spec(self.board, "buttons", name)
-        button = Button(self.pins, s["pin"], s["active_low"], s.get("pull"),
-                        s.get("bounce_ms", 30), s.get("hold_ms", 1000), name)
-        button.when_pressed = self._pressed_ref
-        # Kept for press(): board.py may be released after boot (config.release()).
-        button.pin_spec = (s["pin"], 0 if s["active_low"] else 1)
-        self.buttons[name] = button
-        return button
 
     def _pressed(self, button):
         if self.on_button is not None:
@@ -366,12 +343,12 @@ class Hardware(_Closing):
         if self.on_led is not None:
             self.on_led(pattern)
 
-    def pulse(self, relay_name, ms, now_ms=None):
-        relay = self.relays.get(relay_name)
+    def pulse(self, name, ms, now_ms=None):
+        relay = self.relays.get(name)
         if relay is None:
-            raise ValueError("no relay named %r" % (relay_name,))
+            raise ValueError("no relay named %r" % (name,))
         relay.pulse(ms, now_ms)
-        self._report(relay_name, relay)
+        self._report(name, relay)
 
     def _report(self, name, relay):
         if relay.is_on != self._relay_on[name]:
@@ -382,10 +359,15 @@ class Hardware(_Closing):
     def press(self, name, down=True):
         """Drive a button's pin as a finger would (sim board); poll() debounces it."""
         button = self.buttons.get(name)
-        if button is None:
-            button = self._add_button(name)  # BoardError unless the board takes any name
-        pin, active = button.pin_spec
-        self.pins.drive(pin, active if down else 1 - active)
+        if button is None:  # BoardError unless the board takes any name
+            from doorsip.hal import devices_setup
+            try:
+                button = devices_setup.add_button(self, name)
+            finally:
+                forget("doorsip.hal.devices_setup")
+        # The SimPin knows its pin (board.py may be released after boot).
+        level = button._on_level
+        self.pins.drive(button._in.pin, level if down else 1 - level)
 
     def poll(self, now_ms=None):
         now = self.pins.ticks_ms() if now_ms is None else now_ms

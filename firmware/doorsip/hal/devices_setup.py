@@ -1,10 +1,24 @@
 """Boot-time helpers of hal/devices.py: devices.Hardware runs build() once and
 then forgets this module, so a MicroPython station gets its code's heap back.
-make_pins, make_button, make_relay, make_led and poll_task are reached as
-devices.X (documented there).
+make_pins, make_button, make_relay, make_led, poll_task and PATTERNS are reached
+as devices.X (documented there).
 """
 from doorsip.board import device_spec
-from doorsip.hal.devices import Button, Led, Relay
+from doorsip.hal.devices import _PATTERN_NAMES, _PATTERN_STEPS, Button, Led, Relay, _pattern_at
+
+
+
+def __getattr__(name):
+    # PATTERNS: {name: durations in ms} of every LED pattern (tests, tools), built
+    # on request; the table counts in steps of devices._STEP_MS = 50 ms.
+    if name != "PATTERNS":
+        raise AttributeError(name)
+    patterns = {}
+    for key in _PATTERN_NAMES:
+        at = _pattern_at(key)
+        patterns[key] = tuple(_PATTERN_STEPS[i] * 50
+                              for i in range(at + 1, at + 1 + _PATTERN_STEPS[at]))
+    return patterns
 
 
 def make_pins(board, **options):
@@ -29,6 +43,13 @@ def make_button(pins, board, name):
     s = device_spec(board, "buttons", name)
     return Button(pins, s["pin"], s["active_low"], s.get("pull"), s.get("bounce_ms", 30),
                   s.get("hold_ms", 1000), name)
+
+
+def add_button(hw, name):
+    """The board's button `name`, into hw.buttons, reporting presses to hw."""
+    button = hw.buttons[name] = make_button(hw.pins, hw.board, name)
+    button.when_pressed = hw._pressed
+    return button
 
 
 def make_relay(pins, board, name, max_on_ms=None):
@@ -62,7 +83,7 @@ def build(hw, board, config, pins, pin_options):
                 if name and name not in names:
                     names.append(name)
         for name in names:
-            hw._add_button(name)
+            add_button(hw, name)
         doors = config.get("doors") or {}
         relay_names = list(board["relays"])
         for name in doors:
