@@ -5,6 +5,10 @@ from doorsip.media import jitter as J
 from support import raises
 
 SPF = 160
+# JitterBuffer.put's and get_into's results (jitter.py docstring); the module
+# itself exports only PUT_BAD.
+PUT_STORED, PUT_DUPLICATE, PUT_LATE, PUT_RESYNC = 0, 1, 2, 3
+GOT_FRAME, GOT_CONCEALED, GOT_SILENCE = 0, 1, 2
 
 
 def fake_decode(codes, out, n):
@@ -36,12 +40,12 @@ def play(jb):
 def test_prebuffers_then_plays_in_order():
     jb = make()
     assert jb.depth_ms == 40
-    assert play(jb) == (J.GOT_SILENCE, 0)
-    assert put(jb, 1000, 1) == J.PUT_STORED
-    assert play(jb) == (J.GOT_SILENCE, 0)     # 20 ms held, 40 wanted
-    assert put(jb, 1000 + SPF, 2) == J.PUT_STORED
-    assert play(jb) == (J.GOT_FRAME, 1)
-    assert play(jb) == (J.GOT_FRAME, 2)
+    assert play(jb) == (GOT_SILENCE, 0)
+    assert put(jb, 1000, 1) == PUT_STORED
+    assert play(jb) == (GOT_SILENCE, 0)     # 20 ms held, 40 wanted
+    assert put(jb, 1000 + SPF, 2) == PUT_STORED
+    assert play(jb) == (GOT_FRAME, 1)
+    assert play(jb) == (GOT_FRAME, 2)
     assert jb.played == 2 and jb.received == 2
 
 
@@ -53,7 +57,7 @@ def test_frame_content_is_the_decoded_payload():
     jb.put(0, packet, 12, SPF)
     jb.put(SPF, packet, 12, SPF)
     out = bytearray(320)
-    assert jb.get_into(out) == J.GOT_FRAME
+    assert jb.get_into(out) == GOT_FRAME
     want = bytearray(320)
     g711.alaw_decode_into(codes, want, SPF)
     assert out == want
@@ -63,10 +67,10 @@ def test_reordered_packets_play_in_timestamp_order():
     jb = make()
     put(jb, 0, 1)
     put(jb, 2 * SPF, 3)
-    assert play(jb) == (J.GOT_FRAME, 1)
+    assert play(jb) == (GOT_FRAME, 1)
     put(jb, SPF, 2)
     put(jb, 4 * SPF, 5)
-    assert play(jb) == (J.GOT_FRAME, 2)
+    assert play(jb) == (GOT_FRAME, 2)
     put(jb, 3 * SPF, 4)
     assert [play(jb)[1] for _ in range(3)] == [3, 4, 5]
     assert jb.late == 0 and jb.concealed == 0
@@ -76,16 +80,16 @@ def test_reordering_before_playout_moves_the_start_back():
     jb = make()
     put(jb, 5 * SPF, 2)
     put(jb, 4 * SPF, 1)        # arrived second, plays first
-    assert play(jb) == (J.GOT_FRAME, 1)
-    assert play(jb) == (J.GOT_FRAME, 2)
+    assert play(jb) == (GOT_FRAME, 1)
+    assert play(jb) == (GOT_FRAME, 2)
 
 
 def test_duplicates_are_dropped_and_counted():
     jb = make()
-    assert put(jb, 0, 1) == J.PUT_STORED
-    assert put(jb, 0, 9) == J.PUT_DUPLICATE
+    assert put(jb, 0, 1) == PUT_STORED
+    assert put(jb, 0, 9) == PUT_DUPLICATE
     put(jb, SPF, 2)
-    assert play(jb) == (J.GOT_FRAME, 1)      # the first copy won
+    assert play(jb) == (GOT_FRAME, 1)      # the first copy won
     assert jb.duplicates == 1
 
 
@@ -96,11 +100,11 @@ def test_loss_is_concealed_then_silent():
     play(jb)
     play(jb)
     got = [play(jb) for _ in range(5)]
-    assert got == [(J.GOT_CONCEALED, 75), (J.GOT_CONCEALED, 50), (J.GOT_CONCEALED, 25),
-                   (J.GOT_SILENCE, 0), (J.GOT_SILENCE, 0)]
+    assert got == [(GOT_CONCEALED, 75), (GOT_CONCEALED, 50), (GOT_CONCEALED, 25),
+                   (GOT_SILENCE, 0), (GOT_SILENCE, 0)]
     assert jb.concealed == 3
     put(jb, 7 * SPF, 7)                       # the stream comes back in time
-    assert play(jb) == (J.GOT_FRAME, 7)
+    assert play(jb) == (GOT_FRAME, 7)
 
 
 def test_concealment_attenuates_real_pcm():
@@ -111,7 +115,7 @@ def test_concealment_attenuates_real_pcm():
     out = bytearray(320)
     jb.get_into(out)
     jb.get_into(out)
-    assert jb.get_into(out) == J.GOT_CONCEALED
+    assert jb.get_into(out) == GOT_CONCEALED
     assert out[0] | out[1] << 8 == 32124 * 12 // 16
     neg = bytes([0x00]) * SPF                 # full scale negative: -32124
     jb.reset()
@@ -132,7 +136,7 @@ def test_late_packets_grow_the_depth_up_to_the_maximum():
     play(jb)
     for i in range(9):
         play(jb)
-        assert put(jb, 0, 3) == J.PUT_LATE   # behind the play position
+        assert put(jb, 0, 3) == PUT_LATE   # behind the play position
         assert jb.depth_ms == min(40 + 20 * (i + 1), 200)
     assert jb.late == 9 and jb.depth_ms == 200   # capped at max_ms
 
@@ -144,8 +148,8 @@ def test_depth_grows_by_holding_playout():
     play(jb)
     play(jb)
     put(jb, 0, 9)                      # late: target 60 ms, one frame of hold
-    assert play(jb)[0] == J.GOT_CONCEALED
-    assert play(jb) == (J.GOT_FRAME, 3)   # nothing lost, just later
+    assert play(jb)[0] == GOT_CONCEALED
+    assert play(jb) == (GOT_FRAME, 3)   # nothing lost, just later
 
 
 def test_calm_shrinks_the_depth_again():
@@ -173,7 +177,7 @@ def test_timestamp_wraparound():
     base = 0xFFFFFFFF - 2 * SPF + 1
     played = []
     for k in range(6):
-        assert put(jb, (base + k * SPF) & 0xFFFFFFFF, k + 1) == J.PUT_STORED
+        assert put(jb, (base + k * SPF) & 0xFFFFFFFF, k + 1) == PUT_STORED
         played.append(play(jb)[1])
     assert played == [0, 1, 2, 3, 4, 5]      # one frame of prebuffering first
     assert jb.late == 0 and jb.resyncs == 0
@@ -183,9 +187,9 @@ def test_a_burst_is_trimmed_to_the_target():
     jb = make()
     for k in range(8):                 # 160 ms arriving at once
         put(jb, k * SPF, k + 1)
-    assert play(jb) == (J.GOT_FRAME, 2)   # one frame dropped per tick...
-    assert play(jb) == (J.GOT_FRAME, 4)
-    assert play(jb) == (J.GOT_FRAME, 5)   # ...until target + slack is left
+    assert play(jb) == (GOT_FRAME, 2)   # one frame dropped per tick...
+    assert play(jb) == (GOT_FRAME, 4)
+    assert play(jb) == (GOT_FRAME, 5)   # ...until target + slack is left
     assert jb.skipped == 2
 
 
@@ -194,17 +198,17 @@ def test_far_jumps_resync():
     put(jb, 0, 1)
     put(jb, SPF, 2)
     play(jb)
-    assert put(jb, 5000000, 7) == J.PUT_RESYNC            # far ahead
+    assert put(jb, 5000000, 7) == PUT_RESYNC            # far ahead
     put(jb, 5000000 + SPF, 8)
-    assert play(jb) == (J.GOT_FRAME, 7)
-    assert put(jb, 5000000 - 100 * SPF, 3) == J.PUT_RESYNC  # far behind: new stream
+    assert play(jb) == (GOT_FRAME, 7)
+    assert put(jb, 5000000 - 100 * SPF, 3) == PUT_RESYNC  # far behind: new stream
     assert jb.resyncs == 2
 
 
 def test_long_payload_fills_several_frames():
     jb = make()
     data = frame(1) + frame(2) + bytes([3]) * 80   # 50 ms packet (ptime 50)
-    assert jb.put(0, data, 0, len(data)) == J.PUT_STORED
+    assert jb.put(0, data, 0, len(data)) == PUT_STORED
     assert [play(jb)[1] for _ in range(3)] == [1, 2, 3]
     out = bytearray(320)
     jb.reset()
@@ -221,9 +225,9 @@ def test_stops_after_a_long_gap_and_restarts_on_the_next_packet():
     for _ in range(30):                      # the peer went quiet (hold)
         play(jb)
     put(jb, 30 * SPF + 48000, 5)             # resumes 6 s later: prebuffer again
-    assert play(jb)[0] == J.GOT_SILENCE
+    assert play(jb)[0] == GOT_SILENCE
     put(jb, 31 * SPF + 48000, 6)
-    assert play(jb) == (J.GOT_FRAME, 5)
+    assert play(jb) == (GOT_FRAME, 5)
 
 
 def test_bad_input_and_bounded_memory():
@@ -260,8 +264,8 @@ def test_mutable_buffers_are_copied_bytes_are_kept():
         out = bytearray(320)
         want = bytearray(320)
         g711.ulaw_decode_into(bytes(range(SPF)), want, SPF)
-        assert jb.get_into(out) == J.GOT_FRAME and out == want, make_buf
-        assert jb.get_into(out) == J.GOT_FRAME and out == want, make_buf
+        assert jb.get_into(out) == GOT_FRAME and out == want, make_buf
+        assert jb.get_into(out) == GOT_FRAME and out == want, make_buf
 
 
 def simulate(jb, frames, jitter_ms, seed, start_frame=0):

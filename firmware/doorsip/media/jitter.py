@@ -2,11 +2,12 @@
 
 JitterBuffer(decode_into, silence_code=0xFF, frame_samples=160, frame_ms=20,
              slots=16, start_ms=40, min_ms=20, max_ms=200)
-    .put(timestamp, buf, offset, length) -> PUT_STORED | PUT_DUPLICATE | PUT_LATE
-        | PUT_RESYNC | PUT_BAD. timestamp: the RTP timestamp (any width; the low
-        30 bits are used, see rtp.py). A payload longer than a frame fills the
-        following slots (a peer sending 40 ms packets still plays).
-    .get_into(out_pcm) -> GOT_FRAME | GOT_CONCEALED | GOT_SILENCE; writes one frame
+    .put(timestamp, buf, offset, length) -> 0 stored | 1 duplicate | 2 late |
+        3 resync (a new stream: started over) | 4 bad (PUT_BAD). timestamp: the
+        RTP timestamp (any width; the low 30 bits are used, see rtp.py). A payload
+        longer than a frame fills the following slots (a peer sending 40 ms
+        packets still plays).
+    .get_into(out_pcm) -> 0 frame | 1 concealed | 2 silence; writes one frame
         (frame_samples S16LE samples) into out_pcm, every 20 ms.
     .reset()       forget the stream (new SSRC); counters stay.
     .depth_ms      the current target depth; .buffered() frames held ahead.
@@ -25,15 +26,16 @@ frame is concealed by the last frame at 3/4, 1/2, 1/4 level, then silence.
 from doorsip.compat import const
 from doorsip.media.g711 import copy_raw, decoder_at, scale_into
 
-PUT_STORED = const(0)
-PUT_DUPLICATE = const(1)
-PUT_LATE = const(2)
-PUT_RESYNC = const(3)
+# put's and get_into's results (the numbers above); only PUT_BAD is imported.
+_PUT_STORED = const(0)
+_PUT_DUPLICATE = const(1)
+_PUT_LATE = const(2)
+_PUT_RESYNC = const(3)
 PUT_BAD = const(4)
 
-GOT_FRAME = const(0)
-GOT_CONCEALED = const(1)
-GOT_SILENCE = const(2)
+_GOT_FRAME = const(0)
+_GOT_CONCEALED = const(1)
+_GOT_SILENCE = const(2)
 
 _MASK30 = const(0x3FFFFFFF)
 _HALF30 = const(0x20000000)
@@ -115,7 +117,7 @@ class JitterBuffer:
         self.received += 1
         ts = timestamp & _MASK30
         spf = self.frame_samples
-        status = PUT_STORED
+        status = _PUT_STORED
         rebase = self._count == 0 and not self._playing
         d = 0
         if not rebase:
@@ -137,13 +139,13 @@ class JitterBuffer:
                 if self._target < self._max:
                     self._target += 1
                     self._stall += 1
-                return PUT_LATE
+                return _PUT_LATE
             else:
-                status = PUT_RESYNC
+                status = _PUT_RESYNC
         elif d + length - 1 >= spf * self._slots:
             # Far ahead of the ring: the sender jumped (restart, long pause).
-            status = PUT_RESYNC
-        if status == PUT_RESYNC:
+            status = _PUT_RESYNC
+        if status == _PUT_RESYNC:
             # A new stream: start over at this packet, keeping the target depth.
             self.resyncs += 1
             target = self._target
@@ -189,7 +191,7 @@ class JitterBuffer:
             length -= n
             k += 1
         if not stored:
-            return PUT_DUPLICATE
+            return _PUT_DUPLICATE
         return status
 
     def get_into(self, out):
@@ -201,8 +203,8 @@ class JitterBuffer:
             if self._count and self.buffered() >= self._target:
                 self._playing = True
             else:
-                self._silent(out)
-                return GOT_SILENCE
+                self._frame(-1, out)
+                return _GOT_SILENCE
         if self._stall:
             # Hold the play position one frame: the delay grows by a frame.
             self._stall -= 1
@@ -231,7 +233,7 @@ class JitterBuffer:
             self._conceal_run = 0
             self._calm += 1
             self.played += 1
-            kind = GOT_FRAME
+            kind = _GOT_FRAME
         else:
             kind = self._conceal(out)
             if self._count == 0 and self._conceal_run > self._max:
@@ -259,19 +261,20 @@ class JitterBuffer:
             self._frame(self._last, out)
             scale_into(out, spf, 16 - 4 * run)
             self.concealed += 1
-            return GOT_CONCEALED
-        self._silent(out)
-        return GOT_SILENCE
+            return _GOT_CONCEALED
+        self._frame(-1, out)
+        return _GOT_SILENCE
 
     def _frame(self, slot, out):
-        if self._decode_at is not None:
-            self._decode_at(self._refs[slot], self._offs[slot], out, self.frame_samples)
+        # Decode the codes of slot into out; slot -1: a frame of silence.
+        if slot < 0:
+            codes = self._silence
+            off = 0
+            self.silent += 1
         else:
-            self._decode(self._views[slot], out, self.frame_samples)
-
-    def _silent(self, out):
+            codes = self._refs[slot]
+            off = self._offs[slot]
         if self._decode_at is not None:
-            self._decode_at(self._silence, 0, out, self.frame_samples)
+            self._decode_at(codes, off, out, self.frame_samples)
         else:
-            self._decode(self._silence, out, self.frame_samples)
-        self.silent += 1
+            self._decode(self._views[slot] if slot >= 0 else codes, out, self.frame_samples)
