@@ -16,7 +16,8 @@ Times are ticks (compat.ticks_diff arithmetic), so they may wrap.
 tx.request (client: bytes, server: the parsed Message) and tx.owner (the TU's object)
 are dropped once the transaction only absorbs retransmissions (Completed, Confirmed,
 Accepted: owner kept until the TU detaches it or the timers stop); what it keeps is
-tx.key, tx.method, tx.cseq (server: the request's CSeq number), tx.last, tx.ack.
+tx.key, tx.method, tx.cseq (INVITE server: the request's CSeq number), tx.last, tx.ack,
+tx.to_tag, and tx.dest while something may still be resent.
 """
 from doorsip.compat import const, ticks_add, ticks_diff
 from doorsip.sip.message import build_response
@@ -201,31 +202,33 @@ def tag_of(value):
 class Transaction:
     """One transaction; kind is ICT, NICT, IST or NIST."""
 
-    # Fields most transactions never set are class-level defaults: an instance's
-    # attribute table only grows for what it sets (on MicroPython about 100 bytes less
-    # for each of up to max_transactions lingering transactions).
-    cseq = 0         # CSeq number of the request (servers; clients the UA tracks)
+    # Fields a transaction may never set are class-level defaults: an instance's
+    # attribute table only grows for what it sets. On MicroPython the table takes
+    # about 230 bytes for up to 12 attributes, 320 for 13 to 17 and 420 beyond, for
+    # each of up to max_transactions lingering transactions: a non-INVITE server
+    # transaction stays within 12.
+    cseq = 0         # CSeq number of the request (INVITE servers; clients the UA tracks)
     last = None      # server: last response bytes
     last_status = 0
     ack = None       # ICT: the ACK for a non-2xx (Accepted, detached: the 2xx's)
     to_tag = None    # IST: To tag of our final response (RFC 2543 ACK matching);
     #                  ICT Accepted, detached: the To tag of that 2xx
     owner = None     # the TU's object (call, registration, ...) while it needs it
+    dest = None      # client: where requests go; server: where responses go (dropped
+    #                  once nothing can be sent any more)
+    request = None   # client: request bytes; server: the parsed request (both dropped
+    #                  once only retransmissions are absorbed)
+    retx = None      # deadlines (ticks) or None; written only once armed
+    timeout = None
+    end = None
+    interval = 0     # retransmission interval, set with the retransmission timer
 
     def __init__(self, layer, kind, method, key, now_ms):
         self.layer = layer
         self.kind = kind
         self.method = method
         self.key = key
-        self.state = 0
-        self.retx = None      # deadlines (ticks) or None
-        self.timeout = None
-        self.end = None
-        self.interval = layer.t1
         self.created = now_ms
-        self.dest = None      # client: where requests go; server: where responses go
-        self.request = None   # client: request bytes; server: the parsed request
-        #                       (both dropped once only retransmissions are absorbed)
 
     def terminated(self):
         return self.state == TERMINATED
@@ -301,6 +304,10 @@ class Transaction:
                     # An INVITE server whose 2xx was ACKed (or never will be): RFC 6026
                     # 7.1 absorbs a retransmitted INVITE, nothing is resent any more.
                     self.last = None
+                if self.kind == NICT or (self.kind == IST and new != COMPLETED):
+                    # Nothing left to send (non-INVITE client Completed, INVITE server
+                    # Confirmed or Accepted): the destination goes too.
+                    self.dest = None
         if new == TERMINATED:
             layer._remove(self)
 
@@ -316,7 +323,15 @@ class Transaction:
         code = _ENTRY[base]
         if code > _KEEP:
             self.interval = ms[code]
-        self.retx, self.timeout, self.end = deadlines
+        # Written only when they change: a deadline never armed stays the class
+        # default and takes no room in the attribute table.
+        retx, timeout, end = deadlines
+        if retx != self.retx:
+            self.retx = retx
+        if timeout != self.timeout:
+            self.timeout = timeout
+        if end != self.end:
+            self.end = end
 
 
 def server_key(msg, method=None):
@@ -398,7 +413,8 @@ class TransactionLayer:
         invite = msg.method == "INVITE"
         tx = Transaction(self, IST if invite else NIST, msg.method, key, now_ms)
         tx.request = msg
-        tx.cseq = msg.cseq[0]
+        if invite:
+            tx.cseq = msg.cseq[0]
         tx.dest = reply_addr
         return self._add(tx, PROCEEDING if invite else TRYING, now_ms)
 
