@@ -5,6 +5,9 @@ from doorsip.media import rtp, rtcp, g711
 from doorsip.media.jitter import JitterBuffer
 from support import raises, skip
 
+# RtcpSession.on_packet's mask bits (rtcp.py docstring)
+RTCP_SR, RTCP_RR, RTCP_SDES, RTCP_BYE = 1, 2, 4, 8
+
 PEER = ("192.0.2.7", 40000)
 
 
@@ -316,12 +319,12 @@ def test_rtcp_sender_report_round_trip():
     assert len(sr) % 4 == 0 and b"a@door" in sr     # SDES CNAME included
     assert not rc_a.due(now)
     now += 30
-    assert rc_b.on_packet(sr, len(sr), ("127.0.0.1", 4001), now) == rtcp.RTCP_SR | rtcp.RTCP_SDES
+    assert rc_b.on_packet(sr, len(sr), ("127.0.0.1", 4001), now) == RTCP_SR | RTCP_SDES
     assert rc_b.peer_packets == 250
     assert rc_b.remote == ("127.0.0.1", 4001)
     now += 70
     rr = bytes(rc_b.build_report(now))   # B sent too: SR with B's view of A's stream
-    assert rc_a.on_packet(rr, len(rr), ("127.0.0.1", 5001), now + 30) & rtcp.RTCP_SR
+    assert rc_a.on_packet(rr, len(rr), ("127.0.0.1", 5001), now + 30) & RTCP_SR
     assert rc_a.peer_lost == 25
     assert rc_a.peer_fraction_lost == (25 << 8) // 250
     # RTT = 30 ms out + 30 ms back (B held the SR 70 ms: DLSR removes that)
@@ -335,9 +338,9 @@ def test_rtcp_receiver_report_and_bye():
     # B never sent media: RR, not SR
     rr = bytes(rc_b.build_report(10))
     assert rr[1] == 201
-    assert rc_a.on_packet(rr, len(rr), PEER, 20) == rtcp.RTCP_RR | rtcp.RTCP_SDES
+    assert rc_a.on_packet(rr, len(rr), PEER, 20) == RTCP_RR | RTCP_SDES
     bye = bytes(rc_b.build_bye(30, b"hang up"))
-    assert rc_a.on_packet(bye, len(bye), PEER, 40) & rtcp.RTCP_BYE
+    assert rc_a.on_packet(bye, len(bye), PEER, 40) & RTCP_BYE
     # A's receiver has not heard B's RTP: any BYE counts; with a known SSRC only its own
     assert rc_a.bye
 

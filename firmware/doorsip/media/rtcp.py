@@ -8,9 +8,9 @@ RtcpSession(sender, receiver, cname=b"doorsip", interval_ms=5000)
                                report) or RR, with a report block on the far end's
                                stream (loss, jitter, LSR/DLSR) and SDES CNAME (6.1)
     .build_bye(now_ms, reason=b"") -> memoryview   report + BYE (6.6), at hang-up
-    .on_packet(buf, n, source, now_ms) -> bit mask of RTCP_SR, RTCP_RR, RTCP_SDES,
-                               RTCP_BYE, RTCP_OTHER; 0 when dropped (malformed,
-                               wrong host): counted in .dropped
+    .on_packet(buf, n, source, now_ms) -> bit mask of what it held: 1 SR, 2 RR,
+                               4 SDES, 8 BYE, 16 other; 0 when dropped
+                               (malformed, wrong host): counted in .dropped
     What the far end reports about our stream: .peer_fraction_lost (0..255),
     .peer_lost (cumulative), .peer_jitter (timestamp units), .rtt_ms (None until
     known), .peer_packets (its sender report's count); .bye (it said BYE).
@@ -22,11 +22,12 @@ from struct import pack_into
 
 from doorsip.compat import const, random_bytes, ticks_diff
 
-RTCP_SR = const(1)
-RTCP_RR = const(2)
-RTCP_SDES = const(4)
-RTCP_BYE = const(8)
-RTCP_OTHER = const(16)
+# on_packet's mask bits (the numbers above)
+_RTCP_SR = const(1)
+_RTCP_RR = const(2)
+_RTCP_SDES = const(4)
+_RTCP_BYE = const(8)
+_RTCP_OTHER = const(16)
 
 _PT_SR = const(200)
 _PT_RR = const(201)
@@ -59,9 +60,8 @@ class RtcpSession:
         self.cname = cname
         self.interval_ms = interval_ms
         self._buf = bytearray(64 + 24 + len(cname) + 8 + 260)
-        self._started = False
+        self._last_ms = None  # the clock's last reading; None: not started
         self._elapsed = 0     # ms since the session started
-        self._last_ms = 0
         self._next = 0        # elapsed ms when the next report is due
         self._sent_packets = 0
         self._lsr = 0         # middle 32 bits of the last SR's NTP time (6.4.1)
@@ -77,18 +77,18 @@ class RtcpSession:
         self.rtt_ms = None
         self.bye = False
 
-    def _clock(self, now_ms):
-        if self._started:
+    def _clock(self, now_ms, mean_ms=0):
+        # Elapsed ms; with mean_ms the next report is scheduled 0.5 .. 1.5 x
+        # mean_ms from now (6.3.1), the first one at half the interval (6.2).
+        if self._last_ms is not None:
             self._elapsed += ticks_diff(now_ms, self._last_ms)
-        else:
-            self._started = True
-            self._schedule(self.interval_ms // 2)  # 6.2: first report soon
+        elif not mean_ms:
+            mean_ms = self.interval_ms // 2
         self._last_ms = now_ms
+        if mean_ms:
+            r = random_bytes(1)[0]
+            self._next = self._elapsed + mean_ms // 2 + mean_ms * r // 255
         return self._elapsed
-
-    def _schedule(self, mean_ms):
-        r = random_bytes(1)[0]  # 0.5 .. 1.5 x mean (6.3.1)
-        self._next = self._elapsed + mean_ms // 2 + mean_ms * r // 255
 
     def _ntp(self, elapsed):
         seconds = _NTP_1970 + elapsed // 1000
@@ -98,9 +98,9 @@ class RtcpSession:
     def due(self, now_ms):
         return self._clock(now_ms) >= self._next
 
-    def _report(self, now_ms):
-        elapsed = self._clock(now_ms)
-        self._schedule(self.interval_ms)
+    def build_report(self, now_ms):
+        """A compound SR or RR + SDES packet; the next one is scheduled."""
+        elapsed = self._clock(now_ms, self.interval_ms)
         buf = self._buf
         sender = self.sender
         receiver = self.receiver
@@ -136,17 +136,13 @@ class RtcpSession:
         size = (14 + n) & ~3
         pack_into(">BBHIBB", buf, off, 0x81, _PT_SDES, size // 4 - 1, ssrc, 1, n)
         self.sent += 1
-        return _fill(buf, off + 10, self.cname, off + size)
-
-    def build_report(self, now_ms):
-        """A compound SR or RR + SDES packet; the next one is scheduled."""
-        return memoryview(self._buf)[:self._report(now_ms)]
+        return memoryview(buf)[:_fill(buf, off + 10, self.cname, off + size)]
 
     def build_bye(self, now_ms, reason=b""):
         """A report followed by BYE for our SSRC (6.6), reason optional."""
         reason = reason[:255]
         n = len(reason)
-        off = self._report(now_ms)
+        off = len(self.build_report(now_ms))
         buf = self._buf
         size = (12 + n) & ~3 if n else 8
         pack_into(">BBHIB", buf, off, 0x81, _PT_BYE, size // 4 - 1,
@@ -184,51 +180,53 @@ class RtcpSession:
         if self.remote is None:
             self.remote = source
         elapsed = self._clock(now_ms)
+        ours = self.sender.ssrc if self.sender is not None else None
         mask = 0
         off = 0
         while off < n:
             count = buf[off] & 0x1F
             pt = buf[off + 1]
             size = (((buf[off + 2] << 8) | buf[off + 3]) + 1) * 4
+            blocks = -1
             if pt == _PT_SR:
-                mask |= RTCP_SR
+                mask |= _RTCP_SR
                 self._lsr = ((_u32(buf, off + 8) & 0xFFFF) << 16) | (_u32(buf, off + 12) >> 16)
                 self._lsr_at = elapsed
                 self.peer_packets = _u32(buf, off + 20)
-                self._blocks(buf, off + 28, count, elapsed)
+                blocks = off + 28
             elif pt == _PT_RR:
-                mask |= RTCP_RR
-                self._blocks(buf, off + 8, count, elapsed)
+                mask |= _RTCP_RR
+                blocks = off + 8
             elif pt == _PT_SDES:
-                mask |= RTCP_SDES
+                mask |= _RTCP_SDES
             elif pt == _PT_BYE:
-                mask |= RTCP_BYE
+                mask |= _RTCP_BYE
                 peer = self.receiver.ssrc if self.receiver is not None else None
                 for i in range(count):
                     if peer is None or _u32(buf, off + 4 + 4 * i) == peer:
                         self.bye = True
             else:
-                mask |= RTCP_OTHER
+                mask |= _RTCP_OTHER
             off += size
+            if blocks < 0:
+                continue
+            # The report blocks of an SR or RR: what the far end says of our stream.
+            for i in range(count):
+                b = blocks + 24 * i
+                if _u32(buf, b) != ours:
+                    continue
+                self.peer_fraction_lost = buf[b + 4]
+                lost = (buf[b + 5] << 16) | (buf[b + 6] << 8) | buf[b + 7]
+                self.peer_lost = lost - 0x1000000 if lost & 0x800000 else lost
+                self.peer_jitter = _u32(buf, b + 12)
+                lsr = _u32(buf, b + 16)
+                dlsr = _u32(buf, b + 20)
+                if lsr:
+                    # 6.4.1: round trip = arrival - LSR - DLSR, in 1/65536 s.
+                    seconds, fraction = self._ntp(elapsed)
+                    now_mid = ((seconds & 0xFFFF) << 16) | (fraction >> 16)
+                    rtt = (now_mid - lsr - dlsr) & 0xFFFFFFFF
+                    if rtt < 0x80000000:
+                        self.rtt_ms = (rtt * 1000) >> 16
         self.received += 1
         return mask
-
-    def _blocks(self, buf, off, count, elapsed):
-        ours = self.sender.ssrc if self.sender is not None else None
-        for i in range(count):
-            b = off + 24 * i
-            if _u32(buf, b) != ours:
-                continue
-            self.peer_fraction_lost = buf[b + 4]
-            lost = (buf[b + 5] << 16) | (buf[b + 6] << 8) | buf[b + 7]
-            self.peer_lost = lost - 0x1000000 if lost & 0x800000 else lost
-            self.peer_jitter = _u32(buf, b + 12)
-            lsr = _u32(buf, b + 16)
-            dlsr = _u32(buf, b + 20)
-            if lsr:
-                # 6.4.1: round trip = arrival - LSR - DLSR, in 1/65536 s.
-                seconds, fraction = self._ntp(elapsed)
-                now_mid = ((seconds & 0xFFFF) << 16) | (fraction >> 16)
-                rtt = (now_mid - lsr - dlsr) & 0xFFFFFFFF
-                if rtt < 0x80000000:
-                    self.rtt_ms = (rtt * 1000) >> 16
