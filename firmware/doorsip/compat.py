@@ -11,40 +11,31 @@ try:
 except ImportError:  # CPython
     from doorsip.compat_fallback import const, schedule
 
-import time as _time
+import time
 
 # ticks_* semantics on both interpreters: a wrapping millisecond counter compared
 # only through ticks_diff (compat_fallback gives CPython a 2**30 period too).
-if hasattr(_time, "ticks_ms"):
+if hasattr(time, "ticks_ms"):
     from time import ticks_ms, ticks_us, ticks_add, ticks_diff, sleep_ms
 else:
     from doorsip.compat_fallback import ticks_ms, ticks_us, ticks_add, ticks_diff, sleep_ms
 
 
-def heap_info():
-    """(used, free) heap in bytes after a collection; (None, None) where unknown."""
-    try:
-        import gc
-        gc.collect()
-        return gc.mem_alloc(), gc.mem_free()
-    except (ImportError, AttributeError):
-        return None, None
-
-
+# Module names rather than private aliases: names MicroPython already interns.
 try:
-    import hashlib as _hashlib
+    import hashlib
 except ImportError:  # some MicroPython ports name it uhashlib
-    import uhashlib as _hashlib
+    import uhashlib as hashlib
 
 try:
-    from binascii import hexlify as _hexlify
+    from binascii import hexlify
 except ImportError:
-    from doorsip.compat_fallback import hexlify as _hexlify
+    from doorsip.compat_fallback import hexlify
 
 
 def hash_hex(name, data):
     """Hex digest of data (bytes) with hashlib algorithm name ('md5', 'sha256')."""
-    return _hexlify(getattr(_hashlib, name)(data).digest()).decode()
+    return hexlify(getattr(hashlib, name)(data).digest()).decode()
 
 
 try:

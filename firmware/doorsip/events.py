@@ -16,39 +16,34 @@ class EventSink:
     """Writes events as JSON lines and logs as text; keeps the last few events."""
 
     def __init__(self, stream=None, log_stream=None, keep=16):
-        self._out = stream
-        self._log = log_stream
+        # Attributes named as the arguments: fewer distinct names (MicroPython qstrs).
+        self.stream = stream
+        self.log_stream = log_stream
         self._start = ticks_ms()
-        self._keep = keep
+        self.keep = keep
         self.recent = []
 
-    def t_ms(self):
-        return ticks_diff(ticks_ms(), self._start)
-
     def emit(self, name, fields=None):
-        event = {"event": name, "t_ms": self.t_ms()}
+        event = {"event": name, "t_ms": ticks_diff(ticks_ms(), self._start)}
         if fields:
             for key in fields:
                 event[key] = fields[key]
-        self._write(event)
-        recent = self.recent
-        recent.append(event)
-        if len(recent) > self._keep:
-            recent.pop(0)
-        return event
-
-    def _write(self, event):
-        out = self._out if self._out is not None else sys.stdout
+        out = self.stream if self.stream is not None else sys.stdout
         out.write(json.dumps(event))
         out.write("\n")
         try:
             out.flush()
         except AttributeError:  # MicroPython's stdout may not buffer
             pass
+        recent = self.recent
+        recent.append(event)
+        if len(recent) > self.keep:
+            recent.pop(0)
+        return event
 
     def log(self, message):
-        out = self._log if self._log is not None else sys.stderr
-        out.write("[%d] %s\n" % (self.t_ms(), message))
+        out = self.log_stream if self.log_stream is not None else sys.stderr
+        out.write("[%d] %s\n" % (ticks_diff(ticks_ms(), self._start), message))
 
 
 def __getattr__(name):

@@ -7,13 +7,13 @@ class MemorySink(EventSink):
     """Keeps events and logs in memory only: for tests and embedding."""
 
     def __init__(self, keep=1000):
-        EventSink.__init__(self, keep=keep)
+        EventSink.__init__(self, self, keep=keep)  # events are written to write() below
         self.logs = []
 
-    def _write(self, event):
-        pass
+    def write(self, text):
+        pass  # nothing leaves memory
 
     def log(self, message):
         self.logs.append(message)
-        if len(self.logs) > self._keep:
+        if len(self.logs) > self.keep:
             self.logs.pop(0)

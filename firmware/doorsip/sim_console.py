@@ -2,7 +2,7 @@
 # hold, status, quit) driving a runtime.Station. Only a station started with a
 # command stream loads this module; hardware boards never do.
 from doorsip import netio
-from doorsip.compat import MICROPYTHON, heap_info
+from doorsip.compat import MICROPYTHON
 
 asyncio = netio.asyncio
 
@@ -52,13 +52,24 @@ async def command(station, line):
         await netio.sleep_ms(ms)
         station.hw.press(words[1], False)
     elif verb == "status":
-        used, free = heap_info()
+        used = free = None
+        if MICROPYTHON:  # heap after a collection
+            import gc
+            gc.collect()
+            used, free = gc.mem_alloc(), gc.mem_free()
+        policy = station.policy
+        if not policy.uses_registrar:
+            registration = "none"
+        elif policy.registered:
+            registration = "registered"
+        else:
+            registration = "unreachable" if policy.registrar_unreachable else "unregistered"
         events.emit("status", {
-            "state": station.policy.state_name(),
-            "registration": station.policy.registration_name(),
+            "state": policy.state_name(),
+            "registration": registration,
             "calls": len(station.ua.calls),
-            "heap_used": used if MICROPYTHON else None,
-            "heap_free": free if MICROPYTHON else None,
+            "heap_used": used,
+            "heap_free": free,
         })
     elif verb == "quit":
         station.quit.set()

@@ -87,8 +87,8 @@ class Intercom:
         self.indoor = config.get("indoor") or {}
         incoming = config.get("incoming") or {}
         allow = incoming.get("allow") or ()
-        self.allow_anyone = "*" in allow
-        self.allow = [uri_key(u) for u in allow if u != "*"]
+        # None: anyone may call ("*")
+        self.allow = None if "*" in allow else [uri_key(u) for u in allow]
         # registration
         sip = config.get("sip") or {}
         self.uses_registrar = bool(sip.get("registrar"))
@@ -212,7 +212,7 @@ class Intercom:
         indoor = self.role == "indoor"
         if not indoor:
             status = None
-            if not self.allow_anyone and uri_key(from_uri) not in self.allow:
+            if self.allow is not None and uri_key(from_uri) not in self.allow:
                 status = _FORBIDDEN
             elif not incoming.get("auto_answer"):
                 status = _BUSY_HERE
@@ -377,13 +377,6 @@ class Intercom:
                 best = d
         return best
 
-    # ---- status / LED -----------------------------------------------------------
+    # ---- status (the registration's: sim_console) ------------------------------------
     def state_name(self):
         return ("idle", "calling", "ringing", "in_call")[self.state]
-
-    def registration_name(self):
-        if not self.uses_registrar:
-            return "none"
-        if self.registered:
-            return "registered"
-        return "unreachable" if self.registrar_unreachable else "unregistered"

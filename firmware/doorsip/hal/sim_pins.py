@@ -10,7 +10,7 @@ advance(ms) (tests); None -> the real ticks_ms (the sim station).
   levels(pin)         the levels a pin went through, in order
 Pins are numbers or names. Using a pin twice is a ValueError, as on hardware.
 """
-from doorsip.compat import ticks_ms as _real_ticks_ms, ticks_add
+from doorsip.compat import ticks_add, ticks_ms
 
 
 class SimPin:
@@ -22,6 +22,9 @@ class SimPin:
     closed = False
 
     def __init__(self, pins, pin, level, output, kind=None, color=None):
+        if pin in pins._pins:
+            raise ValueError("pin %s is already in use" % (pin,))
+        pins._pins[pin] = self
         self._pins = pins
         self.pin = pin
         self.level = level
@@ -58,17 +61,17 @@ class SimPins:
     name = "sim"
 
     def __init__(self, now_ms=None, history_limit=256):
-        self._manual = now_ms is not None
-        self._now = now_ms if now_ms is not None else 0
+        self._now = now_ms  # None: the real clock
         self.history = []
         self.history_limit = history_limit
         self._pins = {}
 
     def ticks_ms(self):
-        return self._now if self._manual else _real_ticks_ms()
+        # ticks_ms() in here is compat's (a method name is not a global)
+        return ticks_ms() if self._now is None else self._now
 
     def advance(self, ms):
-        if not self._manual:
+        if self._now is None:
             raise ValueError("advance() needs a manual clock: SimPins(now_ms=0)")
         self._now = ticks_add(self._now, ms)
         return self._now
@@ -79,8 +82,6 @@ class SimPins:
         self.history.append((self.ticks_ms(), pin, level))
 
     def input(self, pin, pull=None, idle=None):
-        if pin in self._pins:
-            raise ValueError("pin %s is already in use" % (pin,))
         if pull == "up":
             level = 1
         elif pull == "down":
@@ -89,14 +90,10 @@ class SimPins:
             level = 1 if idle is None else idle
         p = SimPin(self, pin, level, False)
         p.pull = pull
-        self._pins[pin] = p
         return p
 
     def output(self, pin, level, kind="gpio", color=None):
-        if pin in self._pins:
-            raise ValueError("pin %s is already in use" % (pin,))
         p = SimPin(self, pin, 1 if level else 0, True, kind, color)
-        self._pins[pin] = p
         self._record(pin, p.level)
         return p
 
