@@ -59,9 +59,9 @@ class PacedSender(_Task):
     def __init__(self, produce, deliver=None, frame_ms=_FRAME_MS, max_late=3, on_skip=None):
         if not 0 < frame_ms < 100000 or max_late < 0:
             raise ValueError("frame_ms must be 1..99999 and max_late >= 0")
-        self._produce = produce
-        self._deliver = deliver
-        self._on_skip = on_skip
+        self.produce = produce
+        self.deliver = deliver
+        self.on_skip = on_skip
         self.frame_ms = frame_ms
         self.max_late = max_late
         self.frames = 0
@@ -103,17 +103,17 @@ class PacedSender(_Task):
                     deadline = ticks_add(deadline, skip * frame_us)
                     self.frames += skip
                     self.skipped += skip
-                    if self._on_skip is not None:
-                        self._on_skip(skip)
+                    if self.on_skip is not None:
+                        self.on_skip(skip)
                     continue
                 if behind:
                     self.overdue += 1
                 # Overdue or exactly on time: still let other tasks run.
                 await netio.sleep_ms(0)
-            packet = self._produce()
+            packet = self.produce()
             if packet is not None:
-                if self._deliver is not None:
-                    self._deliver(packet)
+                if self.deliver is not None:
+                    self.deliver(packet)
                 self.sent += 1
             self.frames += 1
             deadline = ticks_add(deadline, frame_us)
@@ -123,8 +123,8 @@ class PacketReceiver(_Task):
     def __init__(self, sock, handle, bufsize=600, max_per_wake=8, reserve=False):
         if max_per_wake < 1:
             raise ValueError("max_per_wake must be >= 1")
-        self._sock = sock
-        self._handle = handle
+        self.sock = sock
+        self.handle = handle
         self.bufsize = bufsize
         self.max_per_wake = max_per_wake
         self.received = 0
@@ -132,16 +132,16 @@ class PacketReceiver(_Task):
         # recvfrom() allocates its bufsize buffer anew for every datagram (neither
         # port has recvfrom_into), and MicroPython's heap never moves objects: one
         # block taken while the heap is still whole is the sure place for it.
-        self._keep_reserve = reserve
+        self.reserve = reserve
         self._reserve = bytearray(bufsize) if reserve else None
 
     def drain(self):
         """Hand every queued datagram (at most max_per_wake) to handle; the count."""
-        sock = self._sock
-        handle = self._handle
+        sock = self.sock
+        handle = self.handle
         bufsize = self.bufsize
         count = 0
-        if self._keep_reserve and self._reserve is None:
+        if self.reserve and self._reserve is None:
             try:  # taken again once the datagram that used it is garbage
                 self._reserve = bytearray(bufsize)
             except MemoryError:
@@ -153,8 +153,23 @@ class PacketReceiver(_Task):
                 # A fragmented MicroPython heap may lack one contiguous receive
                 # buffer: collect and retry; failing that, drop the datagram
                 # (read it truncated) rather than let the receiver die deaf.
-                got = self._recv_after_collect(sock, bufsize)
+                import gc
+                self._reserve = None  # its block is now free: the datagram fits there
+                gc.collect()
+                # Then a buffer of one Ethernet MTU (nearly every SIP datagram fits,
+                # and a fragmented heap more often has that in one piece), then a
+                # token read that drops the datagram.
+                got = False
+                for size in (bufsize, 1500, 16):
+                    try:
+                        got = netio.recvfrom_nowait(sock, size)
+                    except MemoryError:
+                        continue
+                    if size == 16:
+                        got = False
+                    break
                 if got is False:
+                    self.errors += 1
                     count += 1
                     continue
             if got is None:
@@ -169,29 +184,11 @@ class PacketReceiver(_Task):
         self.received += count
         return count
 
-    def _recv_after_collect(self, sock, bufsize):
-        import gc
-        self._reserve = None  # its block is now free: the datagram fits there
-        gc.collect()
-        # Then a buffer of one Ethernet MTU (nearly every SIP datagram fits, and a
-        # fragmented heap more often has that in one piece), then a token read that
-        # drops the datagram.
-        for size in (bufsize, 1500, 16):
-            try:
-                got = netio.recvfrom_nowait(sock, size)
-            except MemoryError:
-                continue
-            if size == 16:
-                break
-            return got
-        self.errors += 1
-        return False
-
     async def run(self):
         """Receive until cancelled."""
         while True:
             if self.drain() < self.max_per_wake:
-                await netio.readable(self._sock)
+                await netio.readable(self.sock)
             else:
                 # More may be queued: drain again after the other tasks had a turn.
                 await netio.sleep_ms(0)
@@ -210,7 +207,7 @@ class MediaSession:
     MediaSession.from_params(sock, sdp_media_params, audio_in, audio_out, inband) and
     update(params) (re-INVITE) take B's sdp.MediaParams.
     send_digit(digit, duration_ms=160); next_digit() -> (digit, "rfc4733"|"inband")
-    or None; set_remote(addr) (re-INVITE); .remote (where it sends, or None);
+    or None; .remote (where it sends, or None);
     figures() -> dict for call_ended;
     start() / await stop(). Counters live on .rtp_tx, .rtp_rx, .jitter, .pacer,
     .receiver.
@@ -228,7 +225,6 @@ class MediaSession:
         encode, decode, silence = codec_functions(codec)
         self.sock = sock
         self.remote = remote
-        self._latched = False
         self.send = send
         self.play = play
         self.audio_in = audio_in
@@ -272,7 +268,9 @@ class MediaSession:
             return
         remote = netio.resolve(params.remote_ip, params.remote_port)
         if self.remote is None or netio.addr_text(self.remote) != (params.remote_ip, params.remote_port):
-            self.set_remote(remote)
+            # Send there, and latch again on whoever sends first (RFC 4961).
+            self.remote = remote
+            self.rtp_rx.remote = None
 
     # -- control ---------------------------------------------------------------
 
@@ -283,12 +281,6 @@ class MediaSession:
     async def stop(self):
         await self.pacer.stop()
         await self.receiver.stop()
-
-    def set_remote(self, remote):
-        """Send to remote (native sockaddr) and latch again on the next sender."""
-        self.remote = remote
-        self._latched = False
-        self.rtp_rx.remote = None
 
     def send_digit(self, digit, duration_ms=160):
         """Send digit as RFC 4733 events in place of audio (ValueError if not a digit)."""
@@ -353,12 +345,14 @@ class MediaSession:
             # Text form made once per source, not per packet.
             self._source_addr = addr
             self._source_text = netio.addr_text(addr)
+        # The receiver learns the far end's address on the first valid packet
+        # (symmetric RTP): from then on we send there too.
+        learn = rx.remote is None
         kind = rx.on_packet(data, len(data), self._source_text, now)
         if kind == _KIND_DROPPED:
             return
-        if not self._latched:
+        if learn:
             self.remote = addr
-            self._latched = True
         if kind == _KIND_EVENT:
             off = rx.payload_offset
             self.dtmf_rx.receive(memoryview(data)[off:off + rx.payload_len], rx.timestamp32, now)
