@@ -54,34 +54,48 @@ _PARAMS = _TOKEN + b";=:[]"
 _URI = _HOST + b"!~*'()%;/?:@&=+$,[]"
 
 
-# Header codes by lower-case long name and compact form (RFC 3261 7.3.3 and the IANA registry),
-# code = (id << 2) | flags (_LIST 1: headers() splits it; _SINGLE 2: one only). Str keys are
-# interned strings, so the table costs the dict alone (parse decodes each line's name for the
-# lookup: cheaper in heap than bytes keys, each a heap object). Headers of no flags and no
-# compact form need no entry: code 0, matched by name and never split, like unknown ones.
+# Header codes, code = (id << 2) | flags (_LIST 1: headers() splits it; _SINGLE 2: one only).
+# Headers of no flags and no compact form need no entry: code 0, matched by name and never
+# split, like unknown ones. The dict holds the usual spellings of the headers seen in most
+# messages, so their lines are found as written (no lower() copy; flag-less ones map to 0:
+# known, plain), and the compact forms of the headers every message has. Str keys are
+# interned strings, so it costs the dict alone (parse decodes each line's name for the
+# lookup: cheaper in heap than bytes keys, each a heap object).
 _CODES = {
-    "via": _VIA, "v": _VIA, "from": _FROM, "f": _FROM, "to": _TO, "t": _TO,
-    "call-id": _CALL_ID, "i": _CALL_ID, "cseq": _CSEQ, "content-length": _CONTENT_LENGTH,
-    "l": _CONTENT_LENGTH, "contact": 29, "m": 29, "content-type": _CONTENT_TYPE,
-    "c": _CONTENT_TYPE, "max-forwards": _MAX_FORWARDS, "route": 41, "record-route": 45,
-    "allow": 49, "supported": 53, "k": 53, "require": 57, "proxy-require": 61,
-    "unsupported": 65, "content-encoding": 69, "e": 69, "subject": 72, "s": 72, "event": 76,
-    "o": 76, "allow-events": 81, "u": 81, "refer-to": 84, "r": 84, "referred-by": 88, "b": 88,
-    "session-expires": 92, "x": 92, "identity": 96, "y": 96, "accept": 101,
-    "accept-encoding": 105, "accept-language": 109, "content-language": 113, "warning": 117,
-    "call-info": 121, "alert-info": 125, "error-info": 129, "in-reply-to": 133, "path": 137,
-    "service-route": 141, "p-asserted-identity": 145, "accept-contact": 149, "a": 149,
-    "reject-contact": 153, "j": 153, "request-disposition": 157, "d": 157,
-    # The usual spellings of the headers seen in most messages, so their lines are found as
-    # written (no lower() copy); flag-less ones map to 0 (known, plain). The rest get -1 from
-    # parse and a second look in lower case.
     "Via": _VIA, "From": _FROM, "To": _TO, "Call-ID": _CALL_ID, "Call-Id": _CALL_ID,
     "CSeq": _CSEQ, "Content-Length": _CONTENT_LENGTH, "Contact": 29, "Content-Type": _CONTENT_TYPE,
     "Max-Forwards": _MAX_FORWARDS, "Route": 41, "Record-Route": 45, "Allow": 49, "Supported": 53,
     "Require": 57, "Accept": 101, "User-Agent": 0, "Server": 0, "Authorization": 0,
     "WWW-Authenticate": 0, "Proxy-Authenticate": 0, "Proxy-Authorization": 0, "Expires": 0,
-    "Date": 0,
+    "Date": 0, "via": _VIA, "v": _VIA, "from": _FROM, "f": _FROM, "to": _TO, "t": _TO,
+    "call-id": _CALL_ID, "i": _CALL_ID, "cseq": _CSEQ, "l": _CONTENT_LENGTH, "m": 29,
+    "c": _CONTENT_TYPE,
 }
+# Every other lower-case long name and compact form (RFC 3261 7.3.3 and the IANA registry),
+# "\n<name>=<code>": one string instead of a dict entry and a key each, read by _code() for
+# the names the dict does not know (other spellings and rare headers: the slow path anyway).
+_NAMES = ("\ncontent-length=26\ncontact=29\ncontent-type=34\nmax-forwards=38\nroute=41"
+          "\nrecord-route=45\nallow=49\nsupported=53\nk=53\nrequire=57\nproxy-require=61"
+          "\nunsupported=65\ncontent-encoding=69\ne=69\nsubject=72\ns=72\nevent=76\no=76"
+          "\nallow-events=81\nu=81\nrefer-to=84\nr=84\nreferred-by=88\nb=88"
+          "\nsession-expires=92\nx=92\nidentity=96\ny=96\naccept=101\naccept-encoding=105"
+          "\naccept-language=109\ncontent-language=113\nwarning=117\ncall-info=121"
+          "\nalert-info=125\nerror-info=129\nin-reply-to=133\npath=137\nservice-route=141"
+          "\np-asserted-identity=145\naccept-contact=149\na=149\nreject-contact=153\nj=153"
+          "\nrequest-disposition=157\nd=157\n")
+
+
+def _code(name):
+    """Header code of a lower-case name (str): _CODES, else _NAMES, else 0 (plain)."""
+    code = _CODES.get(name)
+    if code is not None:
+        return code
+    i = -1 if "=" in name else _NAMES.find("\n" + name + "=")
+    if i < 0:
+        return 0
+    i += len(name) + 2
+    return int(_NAMES[i:_NAMES.find("\n", i)])
+
 
 # Out of memory while parsing: raised preallocated if even building the error fails.
 _NO_MEMORY = SIPError(503, "Service Unavailable (out of memory)")
@@ -111,7 +125,7 @@ class Message:
         code = _CODES.get(name)
         if not code:  # None, or 0: a usual spelling of a flag-less header, matched by name
             name = name.lower()
-            code = _CODES.get(name, 0)
+            code = _code(name)
         codes = self._codes
         out = []
         if code not in codes:
@@ -411,7 +425,7 @@ def _parse(data, max_size):
         name = line[:colon].rstrip(b" \t")
         if not name or name.strip(_TOKEN):
             raise _bad("header name")
-        codes[i] = get(name.lower().decode(), 0)
+        codes[i] = _code(name.lower().decode())
     msg._lines = lines
     msg._codes = codes
 
