@@ -188,7 +188,7 @@ def door_call(door, flat, method, heap_log=None):
     if heap_log is not None:
         heap_log.append(door.status()["heap_used"])
     ended = door.wait_for("call_ended", 5, since=since)  # hangup_after_open_s: 1
-    if not (ended["packets_sent"] > 0 and ended["packets_received"] >= 0):
+    if not (ended.get("packets_sent", 0) > 0 and ended.get("packets_received", -1) >= 0):
         raise Failed("no RTP figures: %s" % ended)
     door.wait_for("led", 3, since=since, pattern="registered")
     flat.ended.wait(2)

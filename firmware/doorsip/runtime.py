@@ -355,7 +355,7 @@ class Station:
 
     async def run(self, commands=None):
         from doorsip.media.stream import PacketReceiver
-        sip_rx = PacketReceiver(self.sip_sock, self._on_sip, bufsize=4096, reserve=True)
+        sip_rx = self.sip_rx
         rtcp_rx = PacketReceiver(self.rtcp_sock, self._on_rtcp, bufsize=600)
         sip_rx.start()
         rtcp_rx.start()

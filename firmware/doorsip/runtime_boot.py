@@ -39,7 +39,6 @@ def init_station(s, config, board, events, mic, speaker):
     pin_options = {"history_limit": 16} if board.get("pins") == "sim" else {}
     s.hw = devices.Hardware(board, config, on_button=s._on_button,
                             on_relay=s._on_relay, on_led=s._on_led, **pin_options)
-    preload()
     s.audio_in = s.audio_out = s.sip_sock = s.rtp_sock = s.rtcp_sock = None
     try:
         s.audio_in, s.audio_out = open_audio(board["audio"], mic, speaker)
@@ -47,6 +46,7 @@ def init_station(s, config, board, events, mic, speaker):
         s.rtp_sock = netio.open_udp(s.rtp_port)
         # RTCP on the next port up (RFC 3550 11).
         s.rtcp_sock = netio.open_udp(s.rtp_port + 1)
+        preload(s)
     except BaseException:
         s.close()  # relays stay off, nothing half-open
         raise
@@ -57,8 +57,9 @@ def init_station(s, config, board, events, mic, speaker):
     s.policy = Intercom(config, s, s.hw, events, now)
 
 
-def preload():
-    """Give the validator's code heap back, then import the code every call needs.
+def preload(s):
+    """Give the validator's code heap back, take the SIP receiver's block, then
+    import the code every call needs.
 
     MicroPython's heap does not move objects: code imported mid-call lands between
     packet buffers and call state and, once those are freed, leaves the free heap in
@@ -69,6 +70,10 @@ def preload():
     config_mod.release()
     import gc
     gc.collect()
+    from doorsip.media.stream import PacketReceiver
+    # The SIP receiver and its 4 KB reserve block (see PacketReceiver), taken while
+    # the heap is whole.
+    s.sip_rx = PacketReceiver(s.sip_sock, s._on_sip, bufsize=4096, reserve=True)
     from doorsip.sip import sdp  # noqa: F401  (sys.modules keeps them)
     from doorsip.media import dtmf, g711, jitter, rtcp, rtp, stream  # noqa: F401
 
