@@ -44,6 +44,17 @@ except ImportError:
     from doorsip.compat_fallback import random_bytes
 
 
+class Closing:
+    """Context manager base: close() on exit and on any exception. Here, not in
+    hal/, so the devices and the audio backends share one copy of the methods."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def forget(name):
     """Drop module `name` (dotted) from sys.modules and its package, so the heap
     its code takes comes back once nothing else holds its functions: boot-only

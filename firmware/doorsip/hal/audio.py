@@ -9,7 +9,7 @@ Both have close(). open_audio(audio, mic=None, speaker=None, machine=None) build
 pair from a board file's "audio" section ({"backend": "sim"|"alsa"|"i2s", ...});
 backend modules are imported only when chosen.
 """
-from doorsip.compat import const, forget
+from doorsip.compat import Closing, const, forget
 
 RATE = const(8000)
 FRAME_SAMPLES = const(160)
@@ -20,7 +20,7 @@ class AudioError(ValueError):
     """Bad audio configuration or file format; the message says what and where."""
 
 
-class _Frames:
+class _Frames(Closing):
     # A memoryview on the caller's first FRAME_BYTES, made once per buffer so the
     # per-frame path allocates nothing when the caller reuses its buffer.
     _view_of = None
@@ -38,12 +38,6 @@ class _Frames:
 
     def close(self):
         pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 # The two interfaces (the module docstring): backends define read_into / write.

@@ -34,7 +34,7 @@ Devices (time is a ticks_ms value passed in as now_ms, or the backend's clock):
     on_relay(name, state)), .next_deadline_ms(), .press(name, down) for the sim
     protocol (drives the pin as a finger would), .close() (relays off).
 """
-from doorsip.compat import const, forget, schedule, ticks_add, ticks_diff
+from doorsip.compat import Closing, const, forget, schedule, ticks_add, ticks_diff
 
 # LED patterns: durations alternately on and off, starting with on, repeated; none
 # is steady off, a single 0 steady on. Distinct rhythms so a pattern can be told
@@ -67,15 +67,6 @@ def _pattern_at(name):
     for _ in range(_PATTERN_NAMES.index(name)):
         at += _PATTERN_STEPS[at] + 1
     return at
-
-
-class _Closing:
-    # Context manager: close() on exit and on any exception.
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 class Button:
@@ -162,7 +153,7 @@ class Button:
         self._in.irq(None)
 
 
-class Relay(_Closing):
+class Relay(Closing):
     def __init__(self, pins, pin, active_low=False, max_on_ms=600000, name=None):
         if type(max_on_ms) is not int or max_on_ms <= 0:
             raise ValueError("max_on_ms must be a positive integer")
@@ -314,7 +305,7 @@ def __getattr__(name):
     return getattr(devices_setup, name)
 
 
-class Hardware(_Closing):
+class Hardware(Closing):
     def __init__(self, board, config, pins=None, on_button=None, on_relay=None, on_led=None,
                  **pin_options):
         self.board = board

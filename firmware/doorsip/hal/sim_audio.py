@@ -75,7 +75,6 @@ class WavOut(AudioOut):
     def __init__(self, path):
         self.path = path
         self.frames = 0
-        self._bytes = 0
         self._f = open(path, "wb")
         from doorsip.hal.sim_wav import header
         self._f.write(header(0))
@@ -84,7 +83,6 @@ class WavOut(AudioOut):
         if self._f is None:
             raise AudioError("%s: written after close" % self.path)
         self._f.write(self.frame_view(buf))
-        self._bytes += FRAME_BYTES
         self.frames += 1
 
     def close(self):
@@ -96,7 +94,7 @@ class WavOut(AudioOut):
         try:
             f.seek(0)
             from doorsip.hal.sim_wav import header
-            f.write(header(self._bytes))
+            f.write(header(self.frames * FRAME_BYTES))
         finally:
             f.close()
 
