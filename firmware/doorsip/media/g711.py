@@ -5,8 +5,8 @@
     alaw_encode_into / alaw_decode_into: the same for A-law
     IMPLEMENTATION: "viper" or "python" (which kernels the names above are)
     SILENCE_ULAW, SILENCE_ALAW: the code of a zero sample
-    unchecked(fn): the encode kernel behind fn, for callers checking lengths
-    decoder_at(fn): fn's decode kernel with an offset: f(codes, off, out, n)
+    unchecked(fn): the kernel behind fn, for callers checking lengths; for a
+        decoder one with an offset: f(codes, off, out, n)
     copy_into(dst, dst_off, src, src_off, n)  byte copy without a slice (slices
         allocate on MicroPython); scale_into(pcm, n, gain16): S16LE samples times
         gain16/16 in place (loss concealment). Both with viper kernels too.
@@ -68,15 +68,10 @@ if _viper is not None:
     copy_raw = _viper.copy
     IMPLEMENTATION = "viper"
 else:
+    # The plain kernels under this module's names (g711_py sets them), plus
+    # the *_py names.
+    from doorsip.media.g711_py import *  # noqa: F401,F403
     from doorsip.media import g711_py as _py
-    copy_raw = _py.copy_into_py
-    copy_into = _py.copy_into
-    scale_into = _py.scale_into
-    ulaw_encode_into = _py.ulaw_encode_into_py
-    alaw_encode_into = _py.alaw_encode_into_py
-    ulaw_decode_into = _py.ulaw_decode_into_py
-    alaw_decode_into = _py.alaw_decode_into_py
-    IMPLEMENTATION = "python"
 
 
 def __getattr__(name):
@@ -103,31 +98,19 @@ def codec_functions(name):
 
 
 def unchecked(fn):
-    """The kernel behind one of this module's encode/decode functions, without
-    the buffer checks (a call less per frame), or fn itself. For callers that
-    check the lengths once (rtp.RtpSender, jitter.JitterBuffer)."""
+    """The kernel behind one of this module's functions, without the buffer
+    checks (a call less per frame), for callers that check the lengths once
+    (rtp.RtpSender, jitter.JitterBuffer). For an encoder f(pcm, out, n); for a
+    decoder f(codes, off, out, n), decoding codes[off:off + n] without a slice
+    (the jitter buffer decodes straight out of received packets). fn itself for
+    other functions (the caller can tell: no offset kernel for a decoder)."""
     if _viper is not None:
         if fn is ulaw_encode_into:
             return _viper.ulaw_encode
         if fn is alaw_encode_into:
             return _viper.alaw_encode
-    return fn
-
-
-def decoder_at(fn):
-    """For one of this module's decode functions, its unchecked kernel taking
-    an offset: f(codes, off, out, n) decodes codes[off:off + n] without a slice
-    (the jitter buffer decodes straight out of received packets). None for
-    other functions."""
-    if _viper is not None:
         if fn is ulaw_decode_into:
             return _viper.ulaw_decode
         if fn is alaw_decode_into:
             return _viper.alaw_decode
-    py = _py
-    if py is not None:
-        if fn is py.ulaw_decode_into_py:
-            return py.ulaw_decode_at_py
-        if fn is py.alaw_decode_into_py:
-            return py.alaw_decode_at_py
-    return None
+    return fn if _py is None else _py.unchecked_py(fn)

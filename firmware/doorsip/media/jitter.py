@@ -24,7 +24,7 @@ the target shrinks by a frame (down to min_ms) and a frame is dropped. A missing
 frame is concealed by the last frame at 3/4, 1/2, 1/4 level, then silence.
 """
 from doorsip.compat import const
-from doorsip.media.g711 import copy_raw, decoder_at, scale_into
+from doorsip.media.g711 import copy_raw, scale_into, unchecked
 
 # put's and get_into's results (the numbers above); only PUT_BAD is imported.
 _PUT_STORED = const(0)
@@ -53,7 +53,8 @@ class JitterBuffer:
         # Our G.711 decoders come with an offset kernel: a frame is then decoded
         # straight from the packet it came in (an immutable bytes object), with
         # no copy. Other decoders get a copy in the ring.
-        self._decode_at = decoder_at(decode_into)
+        at = unchecked(decode_into)
+        self._decode_at = None if at is decode_into else at
         self._decode = decode_into
         self.frame_samples = frame_samples
         self.frame_ms = frame_ms
