@@ -199,12 +199,11 @@ class Intercom:
     def _call_list_exhausted(self, now_ms):
         reason = self.call_list.last_failure if self.call_list else None
         self.call_list = None
-        self.events.emit("call_ended", {"reason": "no_answer", "last": reason})
-        self._back_to_idle(now_ms)
+        self._end_call(now_ms, {"reason": "no_answer", "last": reason})
 
     # ---- incoming calls ---------------------------------------------------------
-    def on_incoming(self, handle, from_uri, now_ms):
-        self.events.emit("incoming_call", {"from": from_uri})
+    def on_incoming(self, handle, uri, now_ms):
+        self.events.emit("incoming_call", {"from": uri})
         if self.state != _IDLE:
             self.phone.reject(handle, _BUSY_HERE)
             return
@@ -212,17 +211,17 @@ class Intercom:
         indoor = self.role == "indoor"
         if not indoor:
             status = None
-            if self.allow is not None and uri_key(from_uri) not in self.allow:
+            if self.allow is not None and uri_key(uri) not in self.allow:
                 status = _FORBIDDEN
             elif not incoming.get("auto_answer"):
                 status = _BUSY_HERE
             if status:
-                self.events.emit("call_rejected", {"from": from_uri, "status": status})
+                self.events.emit("call_rejected", {"from": uri, "status": status})
                 self.phone.reject(handle, status)
                 return
         self.state = _INCOMING
         self.call = handle
-        self.caller = from_uri
+        self.caller = uri
         if indoor:
             self.phone.ring(handle)
             self.hw.led("ringing")
@@ -244,16 +243,14 @@ class Intercom:
         self.answer_at_ms = None
         self.ring_deadline_ms = None
         if self.phone.answer(handle) is False:  # e.g. 488, no common codec
-            self.events.emit("call_ended", {"reason": "answer_failed", "from": self.caller})
-            self._back_to_idle(now_ms)
+            self._end_call(now_ms, {"reason": "answer_failed", "from": self.caller})
             return
         self._enter_call(handle, self.caller, now_ms)
 
     def on_cancelled(self, handle, now_ms):
         """The caller gave up before we answered (CANCEL)."""
         if handle == self.call and self.state == _INCOMING:
-            self.events.emit("call_ended", {"reason": "cancelled", "from": self.caller})
-            self._back_to_idle(now_ms)
+            self._end_call(now_ms, {"reason": "cancelled", "from": self.caller})
 
     # ---- in call ------------------------------------------------------------------
     def _enter_call(self, handle, party, now_ms):
@@ -276,9 +273,9 @@ class Intercom:
         entry = self.code_entry
         self._code_verdict(entry.feed(digit, now_ms), method, now_ms)
 
-    def _code_verdict(self, verdict, method, now_ms):
+    def _code_verdict(self, result, method, now_ms):
         entry = self.code_entry
-        if verdict == _OPENED:
+        if result == _OPENED:
             door = entry.opened
             self.hw.pulse(door.name, door.pulse_ms)
             self.events.emit("door_opened", {"relay": door.name, "caller": self.caller,
@@ -287,24 +284,22 @@ class Intercom:
             after = (self.config.get("call") or {}).get("hangup_after_open_s")
             if after is not None:
                 self.hangup_at_ms = ticks_add(now_ms, int(after * 1000))
-        elif verdict == _REJECTED or verdict == _LOCKED_OUT:
+        elif result == _REJECTED or result == _LOCKED_OUT:
             self.events.emit("code_rejected", {"caller": self.caller, "method": method})
             for door in entry.locked_now:  # empty unless LOCKED_OUT
                 self.events.emit("locked_out", {"relay": door.name,
                                                 "seconds": door.lockout_ms // 1000})
-        elif verdict == _IGNORED:
+        elif result == _IGNORED:
             self.events.log("digit ignored: every door is locked out")
 
     def hang_up(self, now_ms, reason):
         if self.state == _CALLING and self.call_list is not None:
             self.call_list.abort()
             self.call_list = None
-            self.events.emit("call_ended", {"reason": reason})
-            self._back_to_idle(now_ms)
+            self._end_call(now_ms, {"reason": reason})
         elif self.state == _INCOMING:
             self.phone.reject(self.call, _BUSY_HERE if self.role == "door" else 603)
-            self.events.emit("call_ended", {"reason": reason, "from": self.caller})
-            self._back_to_idle(now_ms)
+            self._end_call(now_ms, {"reason": reason, "from": self.caller})
         elif self.state == _IN_CALL:
             self.phone.hangup(self.call)
             # call_ended (with the RTP figures) follows from on_call_ended
@@ -319,10 +314,11 @@ class Intercom:
         if stats:
             for key in stats:
                 fields[key] = stats[key]
-        self.events.emit("call_ended", fields)
-        self._back_to_idle(now_ms)
+        self._end_call(now_ms, fields)
 
-    def _back_to_idle(self, now_ms):
+    def _end_call(self, now_ms, fields):
+        """call_ended with fields, then idle."""
+        self.events.emit("call_ended", fields)
         self.state = _IDLE
         self.call = None
         self.caller = None
@@ -347,8 +343,7 @@ class Intercom:
                 and ticks_diff(now_ms, self.ring_deadline_ms) >= 0):
             # Nobody answered: 480 Temporarily Unavailable (RFC 3261 21.4.18).
             self.phone.reject(self.call, 480)
-            self.events.emit("call_ended", {"reason": "not_answered", "from": self.caller})
-            self._back_to_idle(now_ms)
+            self._end_call(now_ms, {"reason": "not_answered", "from": self.caller})
         if self.state == _IN_CALL:
             self._code_verdict(self.code_entry.poll(now_ms), "timeout", now_ms)
             if self.hangup_at_ms is not None and ticks_diff(now_ms, self.hangup_at_ms) >= 0:
