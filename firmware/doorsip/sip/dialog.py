@@ -2,8 +2,8 @@
 
 Dialog.uac(from_header, request_uri, cseq, response, local_contact) -> Dialog   (12.1.2: 2xx or 1xx with a To tag)
 Dialog.uas(request, local_tag, local_contact) -> Dialog  (12.1.1)
-dialog.key / dialog_key(call_id, local_tag, remote_tag); request_key(msg) and
-response_key(msg) give the key an incoming message would have.
+dialog.key ("call_id\nlocal_tag\nremote_tag"); request_key(msg) and response_key(msg) give
+the key an incoming message would have.
 dialog.confirm(response) (UAC: 2xx on an early dialog, recomputes the route set),
 dialog.refresh_target(msg) (Contact of a target refresh), dialog.check_remote_cseq(msg)
 -> None or the status to refuse with (500, 12.2.2),
@@ -14,22 +14,19 @@ dest is (host str, port int); a host name is left for the runtime to resolve.
 from doorsip.compat import random_bytes
 from doorsip.sip.errors import SIPError
 from doorsip.sip.message import build_request
-from doorsip.sip.transaction import tag_of
 from doorsip.sip.uri import new_branch, parse_name_addr, parse_uri
 
-
-def dialog_key(call_id, local_tag, remote_tag):
-    return "%s\n%s\n%s" % (call_id, local_tag, remote_tag or "")
+# A dialog's key (Dialog.key): "%s\n%s\n%s" % (call_id, local_tag, remote_tag or "").
 
 
 def request_key(msg):
     """Key of the dialog an incoming request belongs to (To tag is ours)."""
-    return dialog_key(msg.call_id, tag_of(msg.header("To")), tag_of(msg.header("From")))
+    return "%s\n%s\n%s" % (msg.call_id, msg.to_tag, msg.from_tag or "")
 
 
 def response_key(msg):
     """Key of the dialog a response to our request belongs to (From tag is ours)."""
-    return dialog_key(msg.call_id, tag_of(msg.header("From")), tag_of(msg.header("To")))
+    return "%s\n%s\n%s" % (msg.call_id, msg.from_tag, msg.to_tag or "")
 
 
 def _contact_uri(msg):
@@ -64,7 +61,7 @@ class Dialog:
         self.ack_data = None     # the ACK we sent for the 2xx, resent on a retransmitted 2xx
         self.ack_cseq = None
         self.ack_dest = None
-        self.key = dialog_key(call_id, local_tag, remote_tag)
+        self.key = "%s\n%s\n%s" % (call_id, local_tag, remote_tag or "")
 
     @classmethod
     def uac(cls, from_header, request_uri, cseq, response, local_contact):
@@ -72,7 +69,8 @@ class Dialog:
         # 12.1.2: route set = Record-Route of the response, reversed.
         routes = response.headers("Record-Route")
         routes.reverse()
-        return cls(response.call_id, tag_of(from_header), tag_of(response.header("To")),
+        return cls(response.call_id, parse_name_addr(from_header).params.get("tag"),
+                   response.to_tag,
                    from_header, response.header("To"), _contact_uri(response) or request_uri,
                    routes, cseq, None, local_contact, response.status < 200)
 
@@ -80,9 +78,9 @@ class Dialog:
     def uas(cls, request, local_tag, local_contact):
         # 12.1.1: route set = Record-Route of the request, in order.
         to = request.header("To")
-        if tag_of(to) is None:
+        if request.to_tag is None:
             to = to + ";tag=" + local_tag
-        return cls(request.call_id, local_tag, tag_of(request.header("From")), to,
+        return cls(request.call_id, local_tag, request.from_tag, to,
                    request.header("From"), _contact_uri(request) or "", request.headers("Record-Route"),
                    None, request.cseq[0], local_contact, False)
 

@@ -21,7 +21,6 @@ tx.to_tag, and tx.dest while something may still be resent.
 """
 from doorsip.compat import const, ticks_add, ticks_diff
 from doorsip.sip.message import build_response
-from doorsip.sip.uri import parse_name_addr
 
 # Rare paths (the ACK of a non-2xx, RFC 2543 matching keys, the text of an illegal
 # transition error) live in tx_rare.py, imported on first use.
@@ -190,13 +189,6 @@ del _CELLS, _TIMERS, _row, _entry
 
 class TransactionError(Exception):
     """An illegal transition or a full table: a local error, never caused by input alone."""
-
-
-def tag_of(value):
-    """The tag parameter of a From/To header value, or None."""
-    if not value:
-        return None
-    return parse_name_addr(value).params.get("tag")
 
 
 class Transaction:
@@ -430,7 +422,7 @@ class TransactionLayer:
         if tx is not None and msg.method == "ACK":
             if tx.kind != IST:
                 return None
-            if key.startswith("2543") and tx.to_tag and tag_of(msg.header("To")) != tx.to_tag:
+            if key.startswith("2543") and tx.to_tag and msg.to_tag != tx.to_tag:
                 return None
         return tx
 

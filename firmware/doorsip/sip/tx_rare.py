@@ -26,10 +26,8 @@ def build_ack(request, response):
 def key_2543(msg, method):
     # RFC 2543 fallback (17.2.3): Request-URI, From tag, Call-ID, CSeq number, top Via.
     # The To tag is checked separately for an ACK (it carries our tag).
-    from doorsip.sip.transaction import tag_of
     return "2543\n%s\n%s\n%s\n%d\n%s\n%s" % (
-        msg.uri, tag_of(msg.header("From")), msg.call_id, msg.cseq[0], msg.headers("Via")[0],
-        method)
+        msg.uri, msg.from_tag, msg.call_id, msg.cseq[0], msg.headers("Via")[0], method)
 
 
 def illegal(tx, inp):
