@@ -206,21 +206,20 @@ class Transaction:
     to_tag = None    # IST: To tag of our final response (RFC 2543 ACK matching);
     #                  ICT Accepted, detached: the To tag of that 2xx
     owner = None     # the TU's object (call, registration, ...) while it needs it
-    dest = None      # client: where requests go; server: where responses go (dropped
-    #                  once nothing can be sent any more)
-    request = None   # client: request bytes; server: the parsed request (both dropped
-    #                  once only retransmissions are absorbed)
-    retx = None      # deadlines (ticks) or None; written only once armed
-    timeout = None
+    retx = None      # deadlines (ticks) or None; written only once armed (the
+    timeout = None   # retransmission interval, .interval, is set with .retx)
     end = None
-    interval = 0     # retransmission interval, set with the retransmission timer
 
-    def __init__(self, layer, kind, method, key, now_ms):
+    def __init__(self, layer, kind, method, key, now_ms, request, dest):
         self.layer = layer
         self.kind = kind
         self.method = method
         self.key = key
         self.created = now_ms
+        self.request = request  # client: request bytes; server: the parsed request (both
+        #                         dropped once only retransmissions are absorbed)
+        self.dest = dest        # client: where requests go; server: where responses go
+        #                         (dropped once nothing can be sent any more)
 
     def terminated(self):
         return self.state == TERMINATED
@@ -390,9 +389,7 @@ class TransactionLayer:
         if key in self._txs:
             raise TransactionError("branch already in use")
         invite = method == "INVITE"
-        tx = Transaction(self, ICT if invite else NICT, method, key, now_ms)
-        tx.request = data
-        tx.dest = dest
+        tx = Transaction(self, ICT if invite else NICT, method, key, now_ms, data, dest)
         self._add(tx, CALLING if invite else TRYING, now_ms)
         self.out.append((data, dest))
         return tx
@@ -403,11 +400,10 @@ class TransactionLayer:
         if key in self._txs:
             raise TransactionError("request already has a transaction")
         invite = msg.method == "INVITE"
-        tx = Transaction(self, IST if invite else NIST, msg.method, key, now_ms)
-        tx.request = msg
+        tx = Transaction(self, IST if invite else NIST, msg.method, key, now_ms, msg,
+                         reply_addr)
         if invite:
             tx.cseq = msg.cseq[0]
-        tx.dest = reply_addr
         return self._add(tx, PROCEEDING if invite else TRYING, now_ms)
 
     def match_response(self, msg):
