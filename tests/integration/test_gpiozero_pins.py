@@ -113,7 +113,7 @@ def test_relay_levels_and_no_glitch_at_construction(factory):
     assert p_lo.state is True and lo.guard_trips == 1
     hi.on()
     hi.close()
-    assert p_hi.state is False and hi._out.device.closed
+    assert p_hi.state is False and hi.pin.device.closed
 
 
 def test_pins_close_turns_everything_off(factory):

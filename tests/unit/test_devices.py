@@ -261,7 +261,7 @@ def test_relay_close_and_context_manager_on_exception():
 def test_relay_write_failure_forces_off():
     pins = SimPins(now_ms=0)
     r = Relay(pins, 23)
-    out = r._out
+    out = r.pin
     real = out.value
     calls = []
 

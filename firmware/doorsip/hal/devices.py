@@ -25,7 +25,8 @@ Devices (time is a ticks_ms value passed in as now_ms, or the backend's clock):
     .close(); a context manager (closed on exit and on any exception).
   Led(pins, pin, active_low=False, kind="gpio", color=None, name=None)
     .pattern(name, now_ms=None) with names in PATTERNS, .on(), .off(), .poll(now_ms).
-  next_deadline_ms() on each: the ticks value of the next change, or None.
+  next_deadline_ms() on each: the ticks value of the next change, or None;
+  .pin on each: its in_pin / out_pin (as gpiozero's devices have theirs).
   make_pins(board, **kw), make_button/make_relay/make_led(pins, board, name),
   async poll_task(devices, pins, period_ms=10).
   Hardware(board, config, pins=None, on_button=None, on_relay=None, on_led=None)
@@ -59,16 +60,6 @@ _PATTERN_STEPS = (b"\x00"                       # off
 _STEP_MS = const(50)
 
 
-def _pattern_at(name):
-    # Offset of pattern name's count in _PATTERN_STEPS, -1 when there is none.
-    if name not in _PATTERN_NAMES:
-        return -1
-    at = 0
-    for _ in range(_PATTERN_NAMES.index(name)):
-        at += _PATTERN_STEPS[at] + 1
-    return at
-
-
 class Button:
     def __init__(self, pins, pin, active_low=True, pull="up", bounce_ms=30, hold_ms=1000,
                  name=None, now_ms=None):
@@ -83,8 +74,8 @@ class Button:
         self._on_level = 0 if active_low else 1
         self.ticks_ms = pins.ticks_ms
         now = self.ticks_ms() if now_ms is None else now_ms
-        self._in = pins.input(pin, pull, 1 - self._on_level)
-        self._raw = self._in.value()
+        self.pin = pins.input(pin, pull, 1 - self._on_level)
+        self._raw = self.pin.value()
         # A button already down at boot is not a press: it must be released first.
         self.is_pressed = self._raw == self._on_level
         self._held = self.is_pressed
@@ -95,7 +86,7 @@ class Button:
         # The bound method made once, cached under its own name: the IRQ must not
         # allocate (DESIGN.md section 2).
         self._after_edge = self._after_edge
-        self._in.irq(self._irq)
+        self.pin.irq(self._irq)
 
     def _irq(self, pin):
         # IRQ context on MicroPython: record the tick and defer the rest.
@@ -115,7 +106,7 @@ class Button:
 
     def poll(self, now_ms=None):
         now = self.ticks_ms() if now_ms is None else now_ms
-        raw = self._in.value()
+        raw = self.pin.value()
         edge = self._edge_ms
         if edge is not None:
             # Any edge restarts the quiet period, even a glitch already gone.
@@ -150,7 +141,7 @@ class Button:
         return None
 
     def close(self):
-        self._in.irq(None)
+        self.pin.irq(None)
 
 
 class Relay(Closing):
@@ -166,15 +157,15 @@ class Relay(Closing):
         self._off_at = None
         self._guard_at = None
         # Off from the first instant: the backend sets the level before driving the pin.
-        self._out = pins.output(pin, 1 - self._on_level)
+        self.pin = pins.output(pin, 1 - self._on_level)
 
     def _set(self, on):
         try:
-            self._out.value(self._on_level if on else 1 - self._on_level)
+            self.pin.value(self._on_level if on else 1 - self._on_level)
         except BaseException:
             self.is_on = False
             try:
-                self._out.value(1 - self._on_level)
+                self.pin.value(1 - self._on_level)
             except BaseException:
                 pass
             raise
@@ -226,7 +217,7 @@ class Relay(Closing):
         try:
             self.off()
         finally:
-            self._out.close()
+            self.pin.close()
 
 
 class Led:
@@ -239,18 +230,20 @@ class Led:
         self._step = 0
         self._step_end = 0
         self.is_lit = False
-        self._out = pins.output(pin, 1 - self._on_level, kind, color)
+        self.pin = pins.output(pin, 1 - self._on_level, kind, color)
 
     def _set(self, on):
         if on != self.is_lit:
-            self._out.value(self._on_level if on else 1 - self._on_level)
+            self.pin.value(self._on_level if on else 1 - self._on_level)
             self.is_lit = on
 
     def pattern(self, name, now_ms=None):
-        at = _pattern_at(name)
-        if at < 0:
+        if name not in _PATTERN_NAMES:
             raise ValueError("unknown LED pattern %r (known: %s)"
                              % (name, ", ".join(sorted(_PATTERN_NAMES))))
+        at = 0  # the offset of the pattern's count in _PATTERN_STEPS
+        for _ in range(_PATTERN_NAMES.index(name)):
+            at += _PATTERN_STEPS[at] + 1
         now = self.ticks_ms() if now_ms is None else now_ms
         self.pattern_name = name
         self._at = at
@@ -291,7 +284,7 @@ class Led:
         return self._step_end if _PATTERN_STEPS[self._at] >= 2 else None
 
     def close(self):
-        self._out.close()
+        self.pin.close()
 
 
 def __getattr__(name):
@@ -356,9 +349,9 @@ class Hardware(Closing):
                 button = devices_setup.add_button(self, name)
             finally:
                 forget("doorsip.hal.devices_setup")
-        # The SimPin knows its pin (board.py may be released after boot).
+        # The SimPin knows its number (board.py may be released after boot).
         level = button._on_level
-        self.pins.drive(button._in.pin, level if down else 1 - level)
+        self.pins.drive(button.pin.pin, level if down else 1 - level)
 
     def poll(self, now_ms=None):
         now = self.pins.ticks_ms() if now_ms is None else now_ms

@@ -4,7 +4,7 @@ make_pins, make_button, make_relay, make_led, poll_task and PATTERNS are reached
 as devices.X (documented there).
 """
 from doorsip.board import device_spec
-from doorsip.hal.devices import _PATTERN_NAMES, _PATTERN_STEPS, Button, Led, Relay, _pattern_at
+from doorsip.hal.devices import _PATTERN_NAMES, _PATTERN_STEPS, Button, Led, Relay
 
 
 
@@ -14,10 +14,11 @@ def __getattr__(name):
     if name != "PATTERNS":
         raise AttributeError(name)
     patterns = {}
+    at = 0  # each pattern: a count, then that many steps
     for key in _PATTERN_NAMES:
-        at = _pattern_at(key)
-        patterns[key] = tuple(_PATTERN_STEPS[i] * 50
-                              for i in range(at + 1, at + 1 + _PATTERN_STEPS[at]))
+        n = _PATTERN_STEPS[at]
+        patterns[key] = tuple(_PATTERN_STEPS[i] * 50 for i in range(at + 1, at + 1 + n))
+        at += n + 1
     return patterns
 
 
