@@ -113,27 +113,22 @@ class Rfc4733Receiver:
             block_ts = ts
             ts = (ts + duration) & _RX_MASK
             if self._ts >= 0:
-                if block_ts == self._ts and code == self._code:
-                    # The same event: an update, an end packet or one of its repeats.
+                delta = (block_ts - self._ts) & _RX_MASK
+                if code == self._code and (delta == 0 or (delta == _MAX_DURATION and not self._reported)):
+                    # The same event (an update, an end packet or one of its
+                    # repeats), or the next segment of a long one (section
+                    # 2.5.1.3): the same digit.
                     if not self._reported:
+                        self._ts = block_ts
                         self._last_ms = now_ms
                         self.duration = duration
                         if flags & _END_BIT:
                             self._report()
                     continue
-                delta = (block_ts - self._ts) & _RX_MASK
                 # (delta 0 here: another code at the same timestamp, which some
                 # senders use for back-to-back events: a new event.)
                 if delta >= _RX_HALF:
                     self.ignored += 1  # older than the current event: reordered or late
-                    continue
-                if not self._reported and code == self._code and delta == _MAX_DURATION:
-                    # Next segment of a long event (section 2.5.1.3): same digit.
-                    self._ts = block_ts
-                    self._last_ms = now_ms
-                    self.duration = duration
-                    if flags & _END_BIT:
-                        self._report()
                     continue
                 if not self._reported:
                     self._report()  # a newer event started: the old one's end was lost

@@ -23,13 +23,6 @@ SILENCE_ULAW = const(0xFF)
 SILENCE_ALAW = const(0xD5)
 
 
-def _check(src, src_len, dst, dst_len):
-    # The viper kernels write through raw pointers: a short buffer must be an
-    # error here, never a write past its end.
-    if src_len < 0 or len(src) < src_len or len(dst) < dst_len:
-        raise ValueError("g711: buffer too short for n samples")
-
-
 try:
     from doorsip.media import g711_viper as _viper
 except Exception:  # CPython, or a port built without the viper emitter
@@ -38,20 +31,26 @@ except Exception:  # CPython, or a port built without the viper emitter
 _py = None  # g711_py once loaded
 
 if _viper is not None:
+    # The viper kernels write through raw pointers: a short buffer must be an
+    # error here, never a write past its end.
     def ulaw_encode_into(pcm, out, n):
-        _check(pcm, n + n, out, n)
+        if n < 0 or len(pcm) < n + n or len(out) < n:
+            raise ValueError("g711: buffer too short for n samples")
         _viper.ulaw_encode(pcm, out, n)
 
     def alaw_encode_into(pcm, out, n):
-        _check(pcm, n + n, out, n)
+        if n < 0 or len(pcm) < n + n or len(out) < n:
+            raise ValueError("g711: buffer too short for n samples")
         _viper.alaw_encode(pcm, out, n)
 
     def ulaw_decode_into(codes, out, n):
-        _check(codes, n, out, n + n)
+        if n < 0 or len(codes) < n or len(out) < n + n:
+            raise ValueError("g711: buffer too short for n samples")
         _viper.ulaw_decode(codes, 0, out, n)
 
     def alaw_decode_into(codes, out, n):
-        _check(codes, n, out, n + n)
+        if n < 0 or len(codes) < n or len(out) < n + n:
+            raise ValueError("g711: buffer too short for n samples")
         _viper.alaw_decode(codes, 0, out, n)
 
     def copy_into(dst, dst_off, src, src_off, n):

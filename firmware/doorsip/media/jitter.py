@@ -206,27 +206,28 @@ class JitterBuffer:
             else:
                 self._frame(-1, out)
                 return _GOT_SILENCE
-        if self._stall:
-            # Hold the play position one frame: the delay grows by a frame.
-            self._stall -= 1
-            return self._conceal(out)
         full = self._full
         head = self._head
-        if self._count > self._target + _SLACK and full[head]:
-            # More held than needed (a burst, or the sender's clock runs fast):
-            # drop a frame to bring the delay back.
-            self._discard(head)
-            self.skipped += 1
-            head = self._head
-        if self._calm >= _CALM_FRAMES:
-            self._calm = 0
-            if self._target > self._min:
-                self._target -= 1
-                if full[head] and self._count > 1:
-                    self._discard(head)
-                    self.skipped += 1
-                    head = self._head
-        if full[head]:
+        hold = self._stall > 0
+        if hold:
+            # Hold the play position one frame: the delay grows by a frame.
+            self._stall -= 1
+        else:
+            if self._count > self._target + _SLACK and full[head]:
+                # More held than needed (a burst, or the sender's clock runs
+                # fast): drop a frame to bring the delay back.
+                self._discard(head)
+                self.skipped += 1
+                head = self._head
+            if self._calm >= _CALM_FRAMES:
+                self._calm = 0
+                if self._target > self._min:
+                    self._target -= 1
+                    if full[head] and self._count > 1:
+                        self._discard(head)
+                        self.skipped += 1
+                        head = self._head
+        if not hold and full[head]:
             self._frame(head, out)
             full[head] = 0
             self._count -= 1
@@ -236,8 +237,21 @@ class JitterBuffer:
             self.played += 1
             kind = _GOT_FRAME
         else:
-            kind = self._conceal(out)
-            if self._count == 0 and self._conceal_run > self._max:
+            run = self._conceal_run + 1
+            self._conceal_run = run
+            if run <= _CONCEAL_FRAMES and self._last >= 0:
+                # Repeat the last frame, quieter each time (a plain form of the
+                # packet loss concealment G.711 Appendix I describes).
+                self._frame(self._last, out)
+                scale_into(out, spf, 16 - 4 * run)
+                self.concealed += 1
+                kind = _GOT_CONCEALED
+            else:
+                self._frame(-1, out)
+                kind = _GOT_SILENCE
+            if hold:
+                return kind
+            if self._count == 0 and run > self._max:
                 # Nothing arrives (hold, a vanished peer): start over on the
                 # next packet instead of counting losses forever.
                 self._playing = False
@@ -251,20 +265,6 @@ class JitterBuffer:
         self._count -= 1
         self._head = (head + 1) % self._slots
         self._play_ts = (self._play_ts + self.frame_samples) & _MASK30
-
-    def _conceal(self, out):
-        spf = self.frame_samples
-        self._conceal_run += 1
-        run = self._conceal_run
-        if run <= _CONCEAL_FRAMES and self._last >= 0:
-            # Repeat the last frame, quieter each time (a plain form of the
-            # packet loss concealment G.711 Appendix I describes).
-            self._frame(self._last, out)
-            scale_into(out, spf, 16 - 4 * run)
-            self.concealed += 1
-            return _GOT_CONCEALED
-        self._frame(-1, out)
-        return _GOT_SILENCE
 
     def _frame(self, slot, out):
         # Decode the codes of slot into out; slot -1: a frame of silence.
