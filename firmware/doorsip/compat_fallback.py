@@ -43,6 +43,15 @@ def hexlify(b):
     return "".join("%02x" % x for x in b).encode()
 
 
+async def stream_reader(stream):
+    """CPython's asyncio.StreamReader over a pipe (MicroPython's takes the stream)."""
+    import asyncio
+    reader = asyncio.StreamReader()
+    protocol = asyncio.StreamReaderProtocol(reader)
+    await asyncio.get_running_loop().connect_read_pipe(lambda: protocol, stream)
+    return reader
+
+
 def random_bytes(n):
     import random
     return bytes(random.getrandbits(8) for _ in range(n))

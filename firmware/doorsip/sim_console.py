@@ -13,9 +13,8 @@ async def serve(station, stream):
     if MICROPYTHON:
         reader = asyncio.StreamReader(stream)
     else:
-        reader = asyncio.StreamReader()
-        protocol = asyncio.StreamReaderProtocol(reader)
-        await asyncio.get_running_loop().connect_read_pipe(lambda: protocol, stream)
+        from doorsip.compat_fallback import stream_reader
+        reader = await stream_reader(stream)
     while not station.quit.is_set():
         line = await reader.readline()
         if not line:
