@@ -5,8 +5,8 @@
     alaw_encode_into / alaw_decode_into: the same for A-law
     IMPLEMENTATION: "viper" or "python" (which kernels the names above are)
     SILENCE_ULAW, SILENCE_ALAW: the code of a zero sample
-    unchecked(fn): the kernel behind fn, for callers checking lengths; for a
-        decoder one with an offset: f(codes, off, out, n)
+    unchecked(function): the kernel behind function, for callers checking
+        lengths; for a decoder one with an offset: f(codes, off, out, n)
     copy_into(dst, dst_off, src, src_off, n)  byte copy without a slice (slices
         allocate on MicroPython); scale_into(pcm, n, gain16): S16LE samples times
         gain16/16 in place (loss concealment). Both with viper kernels too.
@@ -67,10 +67,8 @@ if _viper is not None:
     copy_raw = _viper.copy
     IMPLEMENTATION = "viper"
 else:
-    # The plain kernels under this module's names (g711_py sets them), plus
-    # the *_py names.
-    from doorsip.media.g711_py import *  # noqa: F401,F403
     from doorsip.media import g711_py as _py
+    _py.bind(globals())  # the plain kernels under this module's names
 
 
 def __getattr__(name):
@@ -96,7 +94,7 @@ def codec_functions(name):
     raise ValueError("g711: unknown codec %r" % (name,))
 
 
-def unchecked(fn):
+def unchecked(function):
     """The kernel behind one of this module's functions, without the buffer
     checks (a call less per frame), for callers that check the lengths once
     (rtp.RtpSender, jitter.JitterBuffer). For an encoder f(pcm, out, n); for a
@@ -104,12 +102,12 @@ def unchecked(fn):
     (the jitter buffer decodes straight out of received packets). fn itself for
     other functions (the caller can tell: no offset kernel for a decoder)."""
     if _viper is not None:
-        if fn is ulaw_encode_into:
+        if function is ulaw_encode_into:
             return _viper.ulaw_encode
-        if fn is alaw_encode_into:
+        if function is alaw_encode_into:
             return _viper.alaw_encode
-        if fn is ulaw_decode_into:
+        if function is ulaw_decode_into:
             return _viper.ulaw_decode
-        if fn is alaw_decode_into:
+        if function is alaw_decode_into:
             return _viper.alaw_decode
-    return fn if _py is None else _py.unchecked_py(fn)
+    return function if _py is None else _py.unchecked(function)

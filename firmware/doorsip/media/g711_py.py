@@ -142,19 +142,24 @@ def scale_into(pcm, n, gain16):
     scale_into_py(pcm, n, gain16)
 
 
-def unchecked_py(fn):
-    """g711.unchecked for the plain kernels: a decoder's offset kernel, else fn."""
-    if fn is ulaw_decode_into_py:
+
+def unchecked(function):
+    """g711.unchecked for the plain kernels: a decoder's offset kernel, else
+    function itself."""
+    if function is ulaw_decode_into_py:
         return ulaw_decode_at_py
-    if fn is alaw_decode_into_py:
+    if function is alaw_decode_into_py:
         return alaw_decode_at_py
-    return fn
+    return function
 
 
-# g711.py's names where there is no viper emitter (it imports * from here).
-IMPLEMENTATION = "python"
-copy_raw = copy_into_py
-ulaw_encode_into = ulaw_encode_into_py
-alaw_encode_into = alaw_encode_into_py
-ulaw_decode_into = ulaw_decode_into_py
-alaw_decode_into = alaw_decode_into_py
+def bind(names):
+    """g711.py's names where there is no viper emitter: the plain kernels."""
+    names["IMPLEMENTATION"] = "python"
+    names["copy_raw"] = copy_into_py
+    names["copy_into"] = copy_into
+    names["scale_into"] = scale_into
+    names["ulaw_encode_into"] = ulaw_encode_into_py
+    names["alaw_encode_into"] = alaw_encode_into_py
+    names["ulaw_decode_into"] = ulaw_decode_into_py
+    names["alaw_decode_into"] = alaw_decode_into_py
