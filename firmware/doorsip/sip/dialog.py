@@ -1,14 +1,14 @@
 """SIP dialogs, RFC 3261 section 12, sans-IO.
 
-Dialog.uac(from_header, request_uri, cseq, response, local_contact) -> Dialog   (12.1.2: 2xx or 1xx with a To tag)
+Dialog.uac(from_header, target, cseq, response, local_contact) -> Dialog   (12.1.2: 2xx or 1xx with a To tag)
 Dialog.uas(request, local_tag, local_contact) -> Dialog  (12.1.1)
 dialog.key ("call_id\nlocal_tag\nremote_tag"); request_key(msg) and response_key(msg) give
 the key an incoming message would have.
 dialog.confirm(response) (UAC: 2xx on an early dialog, recomputes the route set),
 dialog.refresh_target(msg) (Contact of a target refresh), dialog.check_remote_cseq(msg)
 -> None or the status to refuse with (500, 12.2.2),
-dialog.request(method, via_host, via_port, headers=(), body=b"") -> (bytes, dest, branch, cseq),
-dialog.ack(cseq, via_host, via_port, body=b"", headers=()) -> (bytes, dest)  (2xx ACK, new branch)
+dialog.request(method, local_host, local_port, headers=(), body=b"") -> (bytes, dest, branch, cseq),
+dialog.ack(cseq, local_host, local_port, body=b"", headers=()) -> (bytes, dest)  (2xx ACK, new branch)
 dest is (host str, port int); a host name is left for the runtime to resolve.
 """
 from doorsip.compat import random_bytes
@@ -34,12 +34,12 @@ def _contact_uri(msg):
     return parse_name_addr(contacts[0]).uri if contacts else None
 
 
-def uri_dest(uri_text):
+def uri_dest(uri):
     """(host, port) a request for this URI goes to (no DNS SRV: port 5060 by default)."""
-    uri = parse_uri(uri_text)
-    if uri.scheme not in ("sip", "sips") or not uri.host:
+    parsed = parse_uri(uri)
+    if parsed.scheme not in ("sip", "sips") or not parsed.host:
         raise SIPError(400, "Bad Request (not a SIP URI)")
-    return (uri.params.get("maddr") or uri.host, uri.port or 5060)
+    return (parsed.params.get("maddr") or parsed.host, parsed.port or 5060)
 
 
 class Dialog:
@@ -64,14 +64,14 @@ class Dialog:
         self.key = "%s\n%s\n%s" % (call_id, local_tag, remote_tag or "")
 
     @classmethod
-    def uac(cls, from_header, request_uri, cseq, response, local_contact):
+    def uac(cls, from_header, target, cseq, response, local_contact):
         """From the From value and Request-URI of our INVITE, its CSeq and the response."""
         # 12.1.2: route set = Record-Route of the response, reversed.
         routes = response.headers("Record-Route")
         routes.reverse()
         return cls(response.call_id, parse_name_addr(from_header).params.get("tag"),
                    response.to_tag,
-                   from_header, response.header("To"), _contact_uri(response) or request_uri,
+                   from_header, response.header("To"), _contact_uri(response) or target,
                    routes, cseq, None, local_contact, response.status < 200)
 
     @classmethod
@@ -109,7 +109,7 @@ class Dialog:
         self.remote_seq = num
         return None
 
-    def _headers(self, method, cseq, via_host, via_port, branch, extra):
+    def _headers(self, method, cseq, local_host, local_port, branch, extra):
         # 12.2.1.1: loose routing when the first route has ;lr, else strict routing
         # (the first route becomes the Request-URI, the remote target the last route).
         uri = hop = self.remote_target
@@ -120,7 +120,7 @@ class Dialog:
                 uri = hop
                 routes = routes[1:] + ["<%s>" % self.remote_target]
         dest = uri_dest(hop)
-        headers = [("Via", "SIP/2.0/UDP %s:%d;branch=%s;rport" % (via_host, via_port, branch)),
+        headers = [("Via", "SIP/2.0/UDP %s:%d;branch=%s;rport" % (local_host, local_port, branch)),
                    ("Max-Forwards", "70")]
         for route in routes:
             headers.append(("Route", route))
@@ -133,7 +133,7 @@ class Dialog:
         headers.extend(extra)
         return uri, headers, dest
 
-    def request(self, method, via_host, via_port, headers=(), body=b""):
+    def request(self, method, local_host, local_port, headers=(), body=b""):
         """Build an in-dialog request (not ACK/CANCEL): the local CSeq goes up by one."""
         if self.local_seq is None:
             # 12.2.1.1: any value below 2**31; random so a restarted UA does not collide.
@@ -141,12 +141,12 @@ class Dialog:
             self.local_seq = (b[0] << 8 | b[1]) + 1
         self.local_seq += 1
         branch = new_branch()
-        uri, hdrs, dest = self._headers(method, self.local_seq, via_host, via_port, branch, headers)
+        uri, hdrs, dest = self._headers(method, self.local_seq, local_host, local_port, branch, headers)
         return build_request(method, uri, hdrs, body), dest, branch, self.local_seq
 
-    def ack(self, cseq, via_host, via_port, body=b"", headers=()):
+    def ack(self, cseq, local_host, local_port, body=b"", headers=()):
         """The ACK for a 2xx (13.2.2.4): its own branch, the INVITE's CSeq number."""
-        uri, hdrs, dest = self._headers("ACK", cseq, via_host, via_port, new_branch(), headers)
+        uri, hdrs, dest = self._headers("ACK", cseq, local_host, local_port, new_branch(), headers)
         self.ack_data = build_request("ACK", uri, hdrs, body)
         self.ack_cseq = cseq
         self.ack_dest = dest

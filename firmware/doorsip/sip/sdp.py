@@ -104,8 +104,8 @@ def _text(raw):
         raise SdpError("SDP not UTF-8")
 
 
-def _int(data, start, end, top):
-    """Decimal integer in data[start:end] if it is 0..top, else None; allocates nothing."""
+def _int(data, start, end, limit):
+    """Decimal integer in data[start:end] if it is 0..limit, else None; allocates nothing."""
     if start >= end or end - start > 10:
         return None
     value = 0
@@ -114,7 +114,7 @@ def _int(data, start, end, top):
         if c < 0 or c > 9:
             return None
         value = value * 10 + c
-    return value if value <= top else None
+    return value if value <= limit else None
 
 
 def _skip(data, i, end, spaces):

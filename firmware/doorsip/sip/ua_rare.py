@@ -240,9 +240,9 @@ def other_response(ua, tx, msg):
                       call_id=msg.call_id)
 
 
-def options(ua, target_uri, now_ms):
+def options(ua, target, now_ms):
     call_id = new_call_id(ua.local_host)
-    data, branch, dest, _ = ua._out_of_dialog("OPTIONS", target_uri, "<%s>" % target_uri,
+    data, branch, dest, _ = ua._out_of_dialog("OPTIONS", target, "<%s>" % target,
                                               call_id, new_tag(), 1, [("Accept", ACCEPT)])
     ua._client("OPTIONS", data, branch, dest, "options", now_ms)
     return call_id
@@ -254,14 +254,14 @@ def _reinvite_pending(call):
     return tx is not None and tx.state in (CALLING, PROCEEDING)
 
 
-def reinvite(ua, call, sdp_body, now_ms):
+def reinvite(ua, call, body, now_ms):
     """Offer a new session (hold, codec change) in the call's dialog (14.1)."""
     if call.ending or call.awaiting_ack or _reinvite_pending(call):
         # 14.1: not while another INVITE transaction of the dialog is in progress.
         raise UAError("call %d: an INVITE is already in progress" % call.id)
-    headers = [("Content-Type", "application/sdp")] if sdp_body else []
-    call.reinvite_tx = ua._in_dialog(call, "INVITE", now_ms, headers, sdp_body)
-    call.pending_sdp = sdp_body
+    headers = [("Content-Type", "application/sdp")] if body else []
+    call.reinvite_tx = ua._in_dialog(call, "INVITE", now_ms, headers, body)
+    call.pending_sdp = body
 
 
 def _reinvite_response(ua, call, msg, now_ms):

@@ -24,7 +24,7 @@ out what the UA queues. Times are ticks in ms (compat.ticks_ms/ticks_diff arithm
   command does not fit the call's state or a table is full):
     ua.register(now_ms=None, expires=None)      REGISTER now, then refresh before expiry
     ua.unregister(now_ms=None)                  REGISTER with expires 0, stop refreshing
-    ua.invite(target_uri, sdp_body, now_ms=None, headers=()) -> Call
+    ua.invite(target, body, now_ms=None, headers=()) -> Call   (body: the SDP offer)
     ua.answer(call, status, body=b"", now_ms=None, reason=None, headers=())
         incoming call: 180/183 (ringing, optional early SDP), 200 (body = SDP answer),
         or a final refusal such as 486, 403, 488, 603
@@ -35,11 +35,11 @@ out what the UA queues. Times are ticks in ms (compat.ticks_ms/ticks_diff arithm
     ua.hangup(call, now_ms=None)                whichever of cancel / 603 / bye fits
         (no-op on an ended or ending call)
     ua.send_info(call, content_type, body, now_ms=None)
-    ua.reinvite(call, sdp_body, now_ms=None)    new offer in the dialog (hold...): answer
+    ua.reinvite(call, body, now_ms=None)    new offer in the dialog (hold...): answer
         in "call_updated" (2xx, ACKed) or "reinvite_failed" (session unchanged)
     ua.reinvite_answerer = fn(call, offer_body) -> (status, answer_body)   hook for
         incoming re-INVITEs; default None answers 200 with our current SDP
-    ua.options(target_uri, now_ms=None) -> call_id str  (answer: "options_response")
+    ua.options(target, now_ms=None) -> call_id str  (answer: "options_response")
   State: ua.registered (bool), ua.calls (list of live Call), ua.stats (dict of counters:
   received, garbage (unparseable), dropped (unmatched ACK), stray (unmatched response),
   errors (internal errors caught: should stay 0), events_dropped (queue of 32 overflowed)),
@@ -166,7 +166,7 @@ class Call:
         return "<Call %d %s %s>" % (self.id, self.direction, self.state)
 
 
-def _hostport(value, default_port=5060):
+def _hostport(value):
     if value is None:
         return None
     if isinstance(value, (tuple, list)):
@@ -174,7 +174,7 @@ def _hostport(value, default_port=5060):
     host, sep, port = value.rpartition(":")
     if sep and port.isdigit() and "]" not in port:
         return (host, int(port))
-    return (value, default_port)
+    return (value, 5060)
 
 
 def _reply_addr(msg, source):
@@ -341,11 +341,8 @@ class UserAgent:
                     from doorsip.sip.ua_cancel import call_timers
                     call_timers(self, call, now_ms)
         except Exception as exc:  # never let one bad transaction stop the station
-            self._internal_error(exc)
-
-    def _internal_error(self, exc):
-        self.stats["errors"] += 1
-        self.last_error = "%s: %s" % (type(exc).__name__, exc)
+            self.stats["errors"] += 1
+            self.last_error = "%s: %s" % (type(exc).__name__, exc)
 
     # ---------------------------------------------------------------- commands kept in ua_*.py
     def register(self, now_ms=None, expires=None):
@@ -360,26 +357,26 @@ class UserAgent:
         from doorsip.sip.ua_cancel import cancel
         cancel(self, call, self._time(now_ms))
 
-    def reinvite(self, call, sdp_body, now_ms=None):
+    def reinvite(self, call, body, now_ms=None):
         """Offer a new session (hold, codec change) in the call's dialog (14.1)."""
         from doorsip.sip.ua_rare import reinvite
-        reinvite(self, call, sdp_body, self._time(now_ms))
+        reinvite(self, call, body, self._time(now_ms))
 
-    def options(self, target_uri, now_ms=None):
+    def options(self, target, now_ms=None):
         from doorsip.sip.ua_rare import options
-        return options(self, target_uri, self._time(now_ms))
+        return options(self, target, self._time(now_ms))
 
     # ---------------------------------------------------------------- outgoing calls
-    def invite(self, target_uri, sdp_body, now_ms=None, headers=()):
+    def invite(self, target, body, now_ms=None, headers=()):
         now_ms = self._time(now_ms)
         if len(self._calls) >= self.max_calls:
             raise UAError("too many calls")
         call = Call(self._next_id, "out", new_call_id(self.local_host))
         self._next_id += 1
         self._calls[call.id] = call
-        call.target = target_uri
-        call.remote_uri = target_uri
-        call.local_sdp = sdp_body
+        call.target = target
+        call.remote_uri = target
+        call.local_sdp = body
         call.local_tag = new_tag()
         call.from_header = self._from_header(call.local_tag)
         call.extra_headers = list(headers)
@@ -647,7 +644,8 @@ class UserAgent:
                 else:
                     if msg is None:
                         self.stats["garbage"] += 1
-                    self._internal_error(exc)
+                    self.stats["errors"] += 1   # an internal error (see on_timer)
+                    self.last_error = "%s: %s" % (type(exc).__name__, exc)
             except Exception:
                 pass
 
