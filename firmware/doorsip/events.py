@@ -13,9 +13,11 @@ from doorsip.compat import ticks_ms, ticks_diff
 
 
 class EventSink:
-    """Writes events as JSON lines and logs as text; keeps the last few events."""
+    """Writes events as JSON lines and logs as text; keeps the last `keep` events
+    in .recent (none by default: nothing on a station reads them, and a few
+    events' dicts hold kilobytes of heap)."""
 
-    def __init__(self, stream=None, log_stream=None, keep=16):
+    def __init__(self, stream=None, log_stream=None, keep=0):
         # Attributes named as the arguments: fewer distinct names (MicroPython qstrs).
         self.stream = stream
         self.log_stream = log_stream

@@ -168,7 +168,7 @@ class Intercom:
         self.state = _CALLING
         self.hw.led("calling")
         if self.call_list.start(now_ms):  # nobody could be dialled
-            self._call_list_exhausted(now_ms)
+            self._end_call(now_ms)
 
     # ---- outgoing call progress -----------------------------------------------
     def on_ringing(self, handle, now_ms):
@@ -194,12 +194,7 @@ class Intercom:
             return
         self.events.emit("call_failed", {"target": lst.target_of(handle), "status": status})
         if lst.on_failed(handle, status, now_ms):
-            self._call_list_exhausted(now_ms)
-
-    def _call_list_exhausted(self, now_ms):
-        reason = self.call_list.last_failure if self.call_list else None
-        self.call_list = None
-        self._end_call(now_ms, {"reason": "no_answer", "last": reason})
+            self._end_call(now_ms)
 
     # ---- incoming calls ---------------------------------------------------------
     def on_incoming(self, handle, uri, now_ms):
@@ -295,7 +290,6 @@ class Intercom:
     def hang_up(self, now_ms, reason):
         if self.state == _CALLING and self.call_list is not None:
             self.call_list.abort()
-            self.call_list = None
             self._end_call(now_ms, {"reason": reason})
         elif self.state == _INCOMING:
             self.phone.reject(self.call, _BUSY_HERE if self.role == "door" else 603)
@@ -316,9 +310,12 @@ class Intercom:
                 fields[key] = stats[key]
         self._end_call(now_ms, fields)
 
-    def _end_call(self, now_ms, fields):
-        """call_ended with fields, then idle."""
+    def _end_call(self, now_ms, fields=None):
+        """call_ended with fields (None: every leg of the call list failed), then idle."""
+        if fields is None:
+            fields = {"reason": "no_answer", "last": self.call_list.last_failure}
         self.events.emit("call_ended", fields)
+        self.call_list = None
         self.state = _IDLE
         self.call = None
         self.caller = None
@@ -334,7 +331,7 @@ class Intercom:
     # ---- time ----------------------------------------------------------------------
     def poll(self, now_ms):
         if self.call_list is not None and self.call_list.poll(now_ms):
-            self._call_list_exhausted(now_ms)
+            self._end_call(now_ms)
         if self.answer_at_ms is not None and ticks_diff(now_ms, self.answer_at_ms) >= 0:
             if self.state == _INCOMING:
                 self._answer_incoming(now_ms)
