@@ -8,7 +8,7 @@ Memory: one split of the datagram gives the header lines (bytes, folded lines jo
 body (not copied when Content-Length matches); per line the parser keeps a small-int name code
 (compact forms and case variants share one code). Values are decoded only when asked, except
 the first Via, From, To, Call-ID and CSeq, which parse checks and keeps as str. At most 100
-header lines and MAX_MESSAGE bytes (513 beyond), so the work and the heap are bounded.
+header lines and 8192 bytes (513 beyond; parse's max_size), so the work and the heap are bounded.
 Eagerly checked: start line, header syntax, required headers (Via, From, To, Call-ID, CSeq, the
 CSeq method equal to the request method), single-valued headers not repeated, every Via value,
 From/To syntax, Content-Length framing for datagrams (18.3: a shorter body is a 400, extra
@@ -31,7 +31,7 @@ from doorsip.compat import const
 from doorsip.sip.errors import SIPError, bad_request as _bad
 from doorsip.sip.uri import _HOST, _TOKEN, is_token, parse_name_addr, parse_via
 
-MAX_MESSAGE = const(8192)  # bytes; larger datagrams get 513 (RFC 3261 21.5.14)
+_MAX_MESSAGE = const(8192)  # bytes; larger datagrams get 513 (RFC 3261 21.5.14)
 _MAX_LINES = const(100)  # header lines (513 above); a real message has 10-40
 _MAX_COMMAS = const(200)  # commas in the header section (513 above); a real message has < 60
 
@@ -318,7 +318,7 @@ def _split_list(value, strict=False):
     return out
 
 
-def parse(data, max_size=MAX_MESSAGE):
+def parse(data, max_size=_MAX_MESSAGE):
     """Parse one datagram into a Message; SIPError is the only exception it raises."""
     try:
         return _parse(data, max_size)
