@@ -77,22 +77,23 @@ class RtcpSession:
         self.rtt_ms = None
         self.bye = False
 
-    def _clock(self, now_ms, mean_ms=0):
-        # Elapsed ms; with mean_ms the next report is scheduled 0.5 .. 1.5 x
-        # mean_ms from now (6.3.1), the first one at half the interval (6.2).
+    def _clock(self, now_ms, interval_ms=0):
+        # Elapsed ms; with interval_ms the next report is scheduled 0.5 .. 1.5 x
+        # interval_ms from now (6.3.1), the first one at half the interval (6.2).
         if self._last_ms is not None:
             self._elapsed += ticks_diff(now_ms, self._last_ms)
-        elif not mean_ms:
-            mean_ms = self.interval_ms // 2
+        elif not interval_ms:
+            interval_ms = self.interval_ms // 2
         self._last_ms = now_ms
-        if mean_ms:
+        if interval_ms:
             r = random_bytes(1)[0]
-            self._next = self._elapsed + mean_ms // 2 + mean_ms * r // 255
+            self._next = self._elapsed + interval_ms // 2 + interval_ms * r // 255
         return self._elapsed
 
-    def _ntp(self, elapsed):
-        seconds = _NTP_1970 + elapsed // 1000
-        fraction = ((elapsed % 1000) << 32) // 1000
+    def _ntp(self, ms):
+        # NTP time (seconds, 32-bit fraction) ms after the session started
+        seconds = _NTP_1970 + ms // 1000
+        fraction = ((ms % 1000) << 32) // 1000
         return seconds & 0xFFFFFFFF, fraction
 
     def due(self, now_ms):

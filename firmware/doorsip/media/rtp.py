@@ -60,7 +60,7 @@ KIND_OTHER = const(3)  # another accepted payload type (e.g. comfort noise, 13)
 
 _HEADER = const(12)
 _MASK30 = const(0x3FFFFFFF)
-# RFC 3550 A.1 (in rtp_py.account / rtp_viper.account): a sequence jump of 3000
+# RFC 3550 A.1 (in rtp_py._account / rtp_viper._account): a sequence jump of 3000
 # (MAX_DROPOUT) or more restarts the count only when the next packet follows it;
 # reordering by more than 100 (MAX_MISORDER) counts as such a jump.
 
@@ -107,10 +107,8 @@ _STATE_SIZE = const(36)
 
 class RtpSender:
     def __init__(self, payload_type, encode_into=None, samples_per_frame=160, max_payload=320):
-        if not 0 <= payload_type <= 127:
-            raise ValueError("rtp: payload type must be 0..127")
-        if samples_per_frame <= 0 or max_payload < samples_per_frame:
-            raise ValueError("rtp: bad frame size")
+        if not 0 <= payload_type <= 127 or not 0 < samples_per_frame <= max_payload:
+            raise ValueError("rtp: payload type must be 0..127, frame size 1..max_payload")
         self.payload_type = payload_type
         self.samples_per_frame = samples_per_frame
         # The kernel without its checks: pack_frame checks the pcm length itself.
@@ -369,14 +367,14 @@ def __getattr__(name):
     # _account_py (tests, benchmarks) from rtp_py on first use.
     if name != "_account_py":
         raise AttributeError(name)
-    from doorsip.media.rtp_py import account
-    globals()[name] = account
-    return account
+    from doorsip.media.rtp_py import _account
+    globals()[name] = _account
+    return _account
 
 
 try:
-    from doorsip.media.rtp_viper import account as _account
+    from doorsip.media.rtp_viper import _account
     IMPLEMENTATION = "viper"
 except Exception:  # CPython, or no viper emitter
-    from doorsip.media.rtp_py import account as _account
+    from doorsip.media.rtp_py import _account
     IMPLEMENTATION = "python"

@@ -1,4 +1,4 @@
-"""Plain-Python twin of rtp_viper.account (rtp.py's _account_py): the CPython path
+"""Plain-Python twin of rtp_viper._account (rtp.py's _account_py): the CPython path
 and ports without the viper emitter; loaded only there and by tests/benchmarks.
 The state layout is rtp.py's (kept in step with it and with rtp_viper.py).
 """
@@ -6,7 +6,7 @@ from doorsip.compat import const
 
 _HEADER = const(12)
 _MASK30 = const(0x3FFFFFFF)
-# RFC 3550 A.1 (in account below / rtp_viper.account): a sequence jump of 3000
+# RFC 3550 A.1 (in _account below / rtp_viper._account): a sequence jump of 3000
 # (MAX_DROPOUT) or more restarts the count only when the next packet follows it;
 # reordering by more than 100 (MAX_MISORDER) counts as such a jump.
 
@@ -51,8 +51,8 @@ _SSRC_CHANGES = const(35)
 _STATE_SIZE = const(36)
 
 
-def account(buf, n, st, now_ms):
-    """Plain twin of rtp_viper.account: 0 = dropped (counted), else the kind."""
+def _account(buf, n, st, now_ms):
+    """Plain twin of rtp_viper._account: 0 = dropped (counted), else the kind."""
     b = buf
     s = st
     # --- header (RFC 3550 5.1) ---

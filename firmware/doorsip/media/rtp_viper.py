@@ -1,6 +1,6 @@
 # Viper kernel of RtpReceiver.on_packet (rtp.py): header checks, payload type,
 # RFC 3550 A.1 sequence accounting and A.8 jitter in one native call, on a state
-# array('i'). rtp_py.py holds the plain-Python twin (account): the same text
+# array('i'). rtp_py.py holds the plain-Python twin (_account): the same text
 # without the int() casts; tests run both on the same packets.
 # Callers check n <= len(buf) first: the kernel reads through a raw pointer.
 import micropython
@@ -48,7 +48,7 @@ _STATE_SIZE = const(36)
 
 
 @micropython.viper
-def account(buf, n: int, st, now_ms: int) -> int:
+def _account(buf, n: int, st, now_ms: int) -> int:
     b = ptr8(buf)
     s = ptr32(st)
     # --- header (RFC 3550 5.1) ---
