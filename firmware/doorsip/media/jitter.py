@@ -63,10 +63,13 @@ class JitterBuffer:
         self._max = max_ms // frame_ms
         self._start = start_ms // frame_ms
         data = bytearray(slots * frame_samples)
-        mv = memoryview(data)
         self._data = data
         # One view per slot, made once: slicing at play time would allocate.
-        self._views = [mv[i * frame_samples:(i + 1) * frame_samples] for i in range(slots)]
+        # Only a decoder without an offset kernel reads them (16 views: 650 bytes).
+        self._views = None
+        if self._decode_at is None:
+            mv = memoryview(data)
+            self._views = [mv[i * frame_samples:(i + 1) * frame_samples] for i in range(slots)]
         self._full = bytearray(slots)
         self._refs = [None] * slots   # where each slot's codes are: a packet or the ring
         self._offs = [0] * slots
