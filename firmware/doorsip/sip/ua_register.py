@@ -108,14 +108,19 @@ def response(ua, tx, msg, now_ms):
     if status < 200:
         return
     auth = None
-    if ua.digest is not None and (ua.digest[2] or status in (401, 407)):
-        # Only once a realm challenged us (auth.py's client list: [2] the realms) or
-        # for a challenge: auth.py is imported for this response, then forgotten.
+    client = ua.digest
+    challenged = status in (401, 407)
+    # auth.py is imported for this response only (then forgotten): to answer a challenge,
+    # or for a success to clear its failure memory when there is any (auth.py's client
+    # list: [2] realms -> per-realm list, [3] challenges answered, [4] stale retries).
+    if client is not None and (ua._reg_auth_tries < _MAX_AUTH_TRIES if challenged else any(
+            state[3] or state[4] for state in client[2].values())):
         from doorsip.sip import auth as digest
         try:
-            digest.note_response(ua.digest, msg)
-            if status in (401, 407) and ua._reg_auth_tries < _MAX_AUTH_TRIES:
-                auth = digest.authorize_all(ua.digest, msg, "REGISTER", "sip:" + ua.domain)
+            if challenged:
+                auth = digest.authorize_all(client, msg, "REGISTER", "sip:" + ua.domain)
+            else:
+                digest.note_response(client, msg)
         finally:
             forget("doorsip.sip.auth")
     if status < 300:
