@@ -4,74 +4,69 @@
 from doorsip import netio
 from doorsip.compat import MICROPYTHON
 
-asyncio = netio.asyncio
-
 
 async def serve(station, stream):
     """Run the commands read from stream until it ends or `quit`; then stop the station."""
     # an object with `await readline()` over stdin on either interpreter
     if MICROPYTHON:
-        reader = asyncio.StreamReader(stream)
+        reader = netio.asyncio.StreamReader(stream)
     else:
         from doorsip.compat_fallback import stream_reader
         reader = await stream_reader(stream)
+    events = station.events
     while not station.quit.is_set():
         line = await reader.readline()
         if not line:
             break  # the controller went away: shut down
+        # One console line (a single function: each one costs heap on MicroPython).
         try:
-            await command(station, line.decode().strip())
+            line = line.decode().strip()
+            words = line.split()
+            verb = words[0] if words else None
+            if verb in ("press", "hold") and len(words) >= 2:
+                ms = 80
+                if verb == "hold":
+                    try:
+                        ms = int(words[2])
+                    except (IndexError, ValueError):
+                        events.emit("error", {"what": "command", "message": "hold <button> <ms>"})
+                        continue
+                # Drive the simulated pin through a press: the Button device debounces
+                # it and fires when_pressed, exactly as a real contact would.
+                try:
+                    station.hw.press(words[1], True)
+                except Exception as exc:  # a button name the board lacks
+                    events.emit("error", {"what": "press", "message": str(exc)})
+                    continue
+                await netio.sleep_ms(ms)
+                station.hw.press(words[1], False)
+            elif verb == "status":
+                used = free = None
+                if MICROPYTHON:  # heap after a collection
+                    import gc
+                    gc.collect()
+                    used, free = gc.mem_alloc(), gc.mem_free()
+                policy = station.policy
+                if not policy.uses_registrar:
+                    registration = "none"
+                elif policy.registered:
+                    registration = "registered"
+                else:
+                    registration = ("unreachable" if policy.registrar_unreachable
+                                    else "unregistered")
+                events.emit("status", {
+                    "state": policy.state_name(),
+                    "registration": registration,
+                    "calls": len(station.ua.calls),
+                    "heap_used": used,
+                    "heap_free": free,
+                })
+            elif verb == "quit":
+                station.quit.set()
+            elif verb is not None:
+                events.emit("error", {"what": "command",
+                                      "message": "unknown command %r (press, hold, status, quit)"
+                                      % line})
         except Exception as exc:
-            station.events.emit("error", {"what": "command", "message": repr(exc)})
+            events.emit("error", {"what": "command", "message": repr(exc)})
     station.quit.set()
-
-
-async def command(station, line):
-    """One console line."""
-    events = station.events
-    words = line.split()
-    if not words:
-        return
-    verb = words[0]
-    if verb in ("press", "hold") and len(words) >= 2:
-        ms = 80
-        if verb == "hold":
-            try:
-                ms = int(words[2])
-            except (IndexError, ValueError):
-                events.emit("error", {"what": "command", "message": "hold <button> <ms>"})
-                return
-        # Drive the simulated pin through a press: the Button device debounces
-        # it and fires when_pressed, exactly as a real contact would.
-        try:
-            station.hw.press(words[1], True)
-        except Exception as exc:  # a button name the board lacks
-            events.emit("error", {"what": "press", "message": str(exc)})
-            return
-        await netio.sleep_ms(ms)
-        station.hw.press(words[1], False)
-    elif verb == "status":
-        used = free = None
-        if MICROPYTHON:  # heap after a collection
-            import gc
-            gc.collect()
-            used, free = gc.mem_alloc(), gc.mem_free()
-        policy = station.policy
-        if not policy.uses_registrar:
-            registration = "none"
-        elif policy.registered:
-            registration = "registered"
-        else:
-            registration = "unreachable" if policy.registrar_unreachable else "unregistered"
-        events.emit("status", {
-            "state": policy.state_name(),
-            "registration": registration,
-            "calls": len(station.ua.calls),
-            "heap_used": used,
-            "heap_free": free,
-        })
-    elif verb == "quit":
-        station.quit.set()
-    else:
-        events.emit("error", {"what": "command",
-                              "message": "unknown command %r (press, hold, status, quit)" % line})

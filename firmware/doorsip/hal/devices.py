@@ -147,7 +147,7 @@ class Button:
 class Relay(Closing):
     def __init__(self, pins, pin, active_low=False, max_on_ms=600000, name=None):
         if type(max_on_ms) is not int or max_on_ms <= 0:
-            raise ValueError("max_on_ms must be a positive integer")
+            raise ValueError("%s: not a positive integer of ms: %r" % ("max_on_ms", max_on_ms))
         self.name = name if name is not None else str(pin)
         self.max_on_ms = max_on_ms
         self.is_on = False
@@ -193,7 +193,7 @@ class Relay(Closing):
     def pulse(self, ms, now_ms=None):
         """On for ms (at most max_on_ms); poll() turns it off. Non-blocking."""
         if type(ms) is not int or ms <= 0:
-            raise ValueError("pulse length must be a positive integer of ms, got %r" % (ms,))
+            raise ValueError("%s: not a positive integer of ms: %r" % ("pulse", ms))
         self.on(now_ms, ms)
 
     def poll(self, now_ms=None):
