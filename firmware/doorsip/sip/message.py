@@ -71,18 +71,29 @@ _CODES = {
     "call-id": _CALL_ID, "i": _CALL_ID, "cseq": _CSEQ, "l": _CONTENT_LENGTH, "m": 29,
     "c": _CONTENT_TYPE,
 }
-# Every other lower-case long name and compact form (RFC 3261 7.3.3 and the IANA registry),
-# "\n<name>=<code>": one string instead of a dict entry and a key each, read by _code() for
-# the names the dict does not know (other spellings and rare headers: the slow path anyway).
-_NAMES = ("\ncontent-length=26\ncontact=29\ncontent-type=34\nmax-forwards=38\nroute=41"
-          "\nrecord-route=45\nallow=49\nsupported=53\nk=53\nrequire=57\nproxy-require=61"
-          "\nunsupported=65\ncontent-encoding=69\ne=69\nsubject=72\ns=72\nevent=76\no=76"
-          "\nallow-events=81\nu=81\nrefer-to=84\nr=84\nreferred-by=88\nb=88"
-          "\nsession-expires=92\nx=92\nidentity=96\ny=96\naccept=101\naccept-encoding=105"
-          "\naccept-language=109\ncontent-language=113\nwarning=117\ncall-info=121"
-          "\nalert-info=125\nerror-info=129\nin-reply-to=133\npath=137\nservice-route=141"
-          "\np-asserted-identity=145\naccept-contact=149\na=149\nreject-contact=153\nj=153"
-          "\nrequest-disposition=157\nd=157\n")
+# Every other lower-case long name and compact form (RFC 3261 7.3.3 and the IANA registry):
+# "\n<name>" entries in one string, the k-th name's code the k-th byte of _NAME_CODES. Read
+# by _code() for the names the dict does not know (other spellings and rare headers: the slow
+# path anyway), without allocating: one string and one bytes object instead of a dict entry
+# and a key each.
+_NAMES = ("\ncontent-length\ncontact\ncontent-type\nmax-forwards\nroute\nrecord-route"
+          "\nallow\nsupported\nk\nrequire\nproxy-require\nunsupported\ncontent-encoding"
+          "\ne\nsubject\ns\nevent\no\nallow-events\nu\nrefer-to\nr\nreferred-by\nb"
+          "\nsession-expires\nx\nidentity\ny\naccept\naccept-encoding\naccept-language"
+          "\ncontent-language\nwarning\ncall-info\nalert-info\nerror-info\nin-reply-to"
+          "\npath\nservice-route\np-asserted-identity\naccept-contact\na\nreject-contact"
+          "\nj\nrequest-disposition\nd\n")
+# Codes: content-length 26, contact 29, content-type 34, max-forwards 38, route 41,
+# record-route 45, allow 49, supported 53, k 53, require 57, proxy-require 61, unsupported 65,
+# content-encoding 69, e 69, subject 72, s 72, event 76, o 76, allow-events 81, u 81, refer-to
+# 84, r 84, referred-by 88, b 88, session-expires 92, x 92, identity 96, y 96, accept 101,
+# accept-encoding 105, accept-language 109, content-language 113, warning 117, call-info 121,
+# alert-info 125, error-info 129, in-reply-to 133, path 137, service-route 141,
+# p-asserted-identity 145, accept-contact 149, a 149, reject-contact 153, j 153,
+# request-disposition 157, d 157
+_NAME_CODES = (b"\x1a\x1d\x22\x26\x29\x2d\x31\x35\x35\x39\x3d\x41\x45\x45\x48\x48"
+               b"\x4c\x4c\x51\x51\x54\x54\x58\x58\x5c\x5c\x60\x60\x65\x69\x6d\x71"
+               b"\x75\x79\x7d\x81\x85\x89\x8d\x91\x95\x95\x99\x99\x9d\x9d")
 
 
 def _code(name):
@@ -90,11 +101,15 @@ def _code(name):
     code = _CODES.get(name)
     if code is not None:
         return code
-    i = -1 if "=" in name else _NAMES.find("\n" + name + "=")
-    if i < 0:
+    if "\n" in name:
         return 0
-    i += len(name) + 2
-    return int(_NAMES[i:_NAMES.find("\n", i)])
+    i = _NAMES.find(name)
+    n = len(name)
+    while i > 0:
+        if _NAMES.startswith("\n", i - 1) and _NAMES.startswith("\n", i + n):
+            return _NAME_CODES[_NAMES.count("\n", 0, i) - 1]
+        i = _NAMES.find(name, i + 1)
+    return 0
 
 
 # Out of memory while parsing: raised preallocated if even building the error fails.
