@@ -33,16 +33,20 @@ Schema ("=" is the default):
                  "rate" (8000..48000), "format": "i2s"|"pdm" = "i2s"}
 Pins are GPIO numbers (BCM on the Pi); the sim backend also takes names.
 """
+from doorsip.compat import const
 from doorsip.config import parse, ConfigError
 
-_RUNTIMES = ("micropython", "cpython", "any")
+# Underscore const()s (str and tuple ones too, MicroPython >= 1.19) are inlined by
+# the compiler: no module global, no interned name left once this module is dropped.
+
+_RUNTIMES = const(("micropython", "cpython", "any"))
 _PIN_BACKENDS = {"micropython": ("mpy",), "cpython": ("gpiozero", "sim"), "any": ("sim",)}
 _AUDIO_BACKENDS = {"micropython": ("i2s", "sim"), "cpython": ("alsa", "sim"), "any": ("sim",)}
-_MARCHES = ("x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
-            "armv7emdp", "xtensa", "xtensawin", "rv32imc")
-_KNOWN_TOP = ("name", "description", "notes", "runtime", "march", "pins", "chip",
-              "flash_offset", "micropython_version", "micropython_firmware", "psram",
-              "accept_any_name", "buttons", "relays", "leds", "audio")
+_MARCHES = const(("x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
+                  "armv7emdp", "xtensa", "xtensawin", "rv32imc"))
+_KNOWN_TOP = const(("name", "description", "notes", "runtime", "march", "pins", "chip",
+                    "flash_offset", "micropython_version", "micropython_firmware", "psram",
+                    "accept_any_name", "buttons", "relays", "leds", "audio"))
 
 # GPIOs per chip: (usable, input-only). ESP32: 6-11 are the SPI flash, 20/24/28-31
 # do not exist, 34-39 are input-only without pulls. ESP32-S3: 26-32 are flash.

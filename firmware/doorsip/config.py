@@ -67,9 +67,12 @@ Secrets never appear in error messages.
 import json
 import os
 
-_SECRET = "****"
-_CODE_CHARS = "0123456789*#ABCD"
-_URI_BAD = ' \t\r\n<>"'
+from doorsip.compat import const
+
+# Inlined by MicroPython's compiler (see board.py): no global, no interned name.
+_SECRET = const("****")
+_CODE_CHARS = const("0123456789*#ABCD")
+_URI_BAD = const(' \t\r\n<>"')
 
 
 class ConfigError(Exception):

@@ -4,10 +4,13 @@
 # MicroPython so one file is valid or invalid alike on both interpreters, and the
 # error names a line and column. Loaded only by config.load(), then dropped.
 
-_WS = " \t\r\n"
-_DIGITS = "0123456789"
-_ESCAPES = '"\\/bfnrtu'
-_HEX = "0123456789abcdefABCDEF"
+from doorsip.compat import const
+
+# Inlined by MicroPython's compiler (see board.py): no global, no interned name.
+_WS = const(" \t\r\n")
+_DIGITS = const("0123456789")
+_ESCAPES = const('"\\/bfnrtu')
+_HEX = const("0123456789abcdefABCDEF")
 
 
 def find_error(text):
