@@ -76,12 +76,12 @@ def test_sender_sequence_and_timestamp_wrap():
     assert tx.timestamp == (0xFFFFFF9B + 320) & 0xFFFFFFFF
     tx._ts_top = 3
     tx._ts = 0x3FFFFFFF - 10
-    tx.skip(100)                 # across the 32-bit wrap
+    tx.skip(0, 100)              # across the 32-bit wrap
     assert tx.timestamp == 89
     e = bytes(tx.pack_event(4, 101, False, tx.timestamp - 200))   # stamped before the wrap
     assert u32(e, 4) == (89 - 200) & 0xFFFFFFFF
     tx._ts = 0x3FFFFFFF - 10
-    tx.skip(3 << 30)             # more than 2**30 at once
+    tx.skip(0, 3 << 30)          # more than 2**30 at once
     assert tx.timestamp == 0xFFFFFFF5
 
 
@@ -90,7 +90,7 @@ def test_sender_skip_and_event_timestamps():
     pcm = bytearray(320)
     tx.pack_frame(pcm)
     ts0 = tx.timestamp
-    tx.skip_frames(3)   # nothing sent for 60 ms: timestamp moves, marker set
+    tx.skip(3)          # nothing sent for 60 ms: timestamp moves, marker set
     p = bytes(tx.pack_frame(pcm))
     assert u32(p, 4) == (ts0 + 480) & 0xFFFFFFFF and p[1] & 0x80
     # RFC 4733: an event's packets keep its start timestamp, sequence moves on.

@@ -8,7 +8,8 @@ RtpSender(payload_type, encode_into=None, samples_per_frame=160, max_payload=320
                           32-bit timestamp that the audio timestamp does not follow
                           (RFC 4733 event packets keep the event's start)
     .start_talkspurt()    marker bit on the next packet (RFC 3551 4.1)
-    .skip_frames(n) / .skip(units)  timestamp moves on without sending (5.1)
+    .skip(frames, units=0) the timestamp moves on by that many frames plus units
+                          sampling instants without sending (5.1)
     .ssrc .seq (next) .packets .octets .timestamp (next, 32-bit)
 RtpReceiver(payload_types, event_pt=None, jitter=None, clock_khz=8, remote=None,
             other_types=(13,))   payload_types: the audio types (normally the one
@@ -144,8 +145,10 @@ class RtpSender:
     def start_talkspurt(self):
         self._marker = True
 
-    def skip(self, units):
-        """Let the timestamp count `units` sampling instants nobody was sent for."""
+    def skip(self, frames, units=0):
+        """Let the timestamp count the frames (and units more sampling instants)
+        nobody was sent for; the next packet starts a talkspurt."""
+        units += frames * self.samples_per_frame
         # 2**30 itself is a big int on a 32-bit port: wrap without forming it.
         ts = self._ts
         while units > _MASK30 - ts:
@@ -154,9 +157,6 @@ class RtpSender:
             self._ts_top = (self._ts_top + 1) & 3
         self._ts = ts + units
         self._marker = True
-
-    def skip_frames(self, frames):
-        self.skip(frames * self.samples_per_frame)
 
     def pack_event(self, payload_len, payload_type, marker, timestamp):
         """A packet for what is in .payload with an explicit 32-bit timestamp

@@ -244,7 +244,7 @@ class MediaSession:
         self.sent = 0
         self.send_dropped = 0
         self.pacer = PacedSender(self._tick, self._deliver, max_late=max_late,
-                                 on_skip=self.rtp_tx.skip_frames)
+                                 on_skip=self.rtp_tx.skip)
         self.receiver = PacketReceiver(sock, self._on_datagram)
 
     @classmethod
@@ -312,13 +312,13 @@ class MediaSession:
                 pcm_in[i] = 0
         tx = self.rtp_tx
         if not self.send or self.remote is None:
-            tx.skip_frames(1)  # RFC 3550 5.1: the timestamp counts time, sent or not
+            tx.skip(1)  # RFC 3550 5.1: the timestamp counts time, sent or not
         elif self.dtmf_tx.active:
             events = self.dtmf_tx
             n = events.next_payload(tx.payload, 0)
             # Every packet of an event carries its start timestamp (RFC 4733 2.3.1).
             packet = tx.pack_event(n, self.dtmf_pt, events.marker, events.timestamp)
-            tx.skip_frames(1)
+            tx.skip(1)
         else:
             packet = tx.pack_frame(pcm_in)
         if self.play and self.audio_out is not None:
