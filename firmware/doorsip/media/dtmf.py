@@ -31,7 +31,7 @@ from doorsip.compat import const, ticks_add, ticks_diff
 DIGITS = "0123456789*#ABCD"
 # Preallocated one-character strings: indexing a tuple returns an existing object,
 # indexing a str makes a new one (MicroPython too).
-_DIGIT_STR = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#", "A", "B", "C", "D")
+_DIGIT_STR = const(("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#", "A", "B", "C", "D"))
 
 CONTENT_DTMF_RELAY = "application/dtmf-relay"
 _CONTENT_DTMF = const("application/dtmf")

@@ -24,65 +24,65 @@ SILENCE_ALAW = const(0xD5)
 
 
 try:
-    from doorsip.media import g711_viper as _viper
+    from doorsip.media import g711_viper
 except Exception:  # CPython, or a port built without the viper emitter
-    _viper = None
+    g711_viper = None
 
-_py = None  # g711_py once loaded
+g711_py = None  # g711_py once loaded
 
-if _viper is not None:
+if g711_viper is not None:
     # The viper kernels write through raw pointers: a short buffer must be an
     # error here, never a write past its end.
     def ulaw_encode_into(pcm, out, n):
         if n < 0 or len(pcm) < n + n or len(out) < n:
             raise ValueError("g711: buffer too short for n samples")
-        _viper.ulaw_encode(pcm, out, n)
+        g711_viper.ulaw_encode_into(pcm, out, n)
 
     def alaw_encode_into(pcm, out, n):
         if n < 0 or len(pcm) < n + n or len(out) < n:
             raise ValueError("g711: buffer too short for n samples")
-        _viper.alaw_encode(pcm, out, n)
+        g711_viper.alaw_encode_into(pcm, out, n)
 
     def ulaw_decode_into(codes, out, n):
         if n < 0 or len(codes) < n or len(out) < n + n:
             raise ValueError("g711: buffer too short for n samples")
-        _viper.ulaw_decode(codes, 0, out, n)
+        g711_viper.ulaw_decode(codes, 0, out, n)
 
     def alaw_decode_into(codes, out, n):
         if n < 0 or len(codes) < n or len(out) < n + n:
             raise ValueError("g711: buffer too short for n samples")
-        _viper.alaw_decode(codes, 0, out, n)
+        g711_viper.alaw_decode(codes, 0, out, n)
 
     def copy_into(dst, dst_off, src, src_off, n):
         if n < 0 or dst_off < 0 or src_off < 0 or dst_off + n > len(dst) or src_off + n > len(src):
             raise ValueError("copy: range outside the buffers")
-        _viper.copy(dst, dst_off, src, src_off, n)
+        g711_viper.copy(dst, dst_off, src, src_off, n)
 
     def scale_into(pcm, n, gain16):
         if n < 0 or n + n > len(pcm) or not 0 <= gain16 <= 16:
             raise ValueError("scale: bad length or gain")
-        _viper.scale(pcm, n, gain16)
+        g711_viper.scale_into(pcm, n, gain16)
 
     # Unchecked: for callers that have checked the ranges themselves (jitter.py).
-    copy_raw = _viper.copy
+    copy_raw = g711_viper.copy
     IMPLEMENTATION = "viper"
 else:
-    from doorsip.media import g711_py as _py
-    _py.bind(globals())  # the plain kernels under this module's names
+    from doorsip.media import g711_py
+    g711_py.bind(globals())  # the plain kernels under this module's names
 
 
 def __getattr__(name):
     # The plain-Python kernels (g711_py) on first use of a *_py name; copied
     # into this module so later look-ups are plain (and allocate nothing).
-    global _py
+    global g711_py
     if not name.endswith("_py"):
         raise AttributeError(name)
-    from doorsip.media import g711_py as _py
+    from doorsip.media import g711_py
     g = globals()
-    for key in dir(_py):
+    for key in dir(g711_py):
         if key.endswith("_py"):
-            g[key] = getattr(_py, key)
-    return getattr(_py, name)  # AttributeError for a name it lacks
+            g[key] = getattr(g711_py, key)
+    return getattr(g711_py, name)  # AttributeError for a name it lacks
 
 
 def codec_functions(name):
@@ -101,13 +101,13 @@ def unchecked(function):
     decoder f(codes, off, out, n), decoding codes[off:off + n] without a slice
     (the jitter buffer decodes straight out of received packets). fn itself for
     other functions (the caller can tell: no offset kernel for a decoder)."""
-    if _viper is not None:
+    if g711_viper is not None:
         if function is ulaw_encode_into:
-            return _viper.ulaw_encode
+            return g711_viper.ulaw_encode_into
         if function is alaw_encode_into:
-            return _viper.alaw_encode
+            return g711_viper.alaw_encode_into
         if function is ulaw_decode_into:
-            return _viper.ulaw_decode
+            return g711_viper.ulaw_decode
         if function is alaw_decode_into:
-            return _viper.alaw_decode
-    return function if _py is None else _py.unchecked(function)
+            return g711_viper.alaw_decode
+    return function if g711_py is None else g711_py.unchecked(function)

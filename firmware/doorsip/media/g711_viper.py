@@ -2,13 +2,14 @@
 # without the viper emitter fall back to the plain-Python code). The encoders
 # compute the segment (G.711 tables 1 and 2) instead of reading the 24 KB
 # tables, so this path costs no table heap. Callers check buffer lengths first:
-# these write through raw pointers. Output is identical to g711.py's *_py
-# functions (tests/mpy/test_media_heap_lock.py and tests/unit/test_g711.py).
+# these write through raw pointers (the encoders and scale_into share the
+# names of g711.py's checked functions: one name each). Output is identical to
+# g711.py's *_py functions (tests/mpy/test_media_heap_lock.py and tests/unit/test_g711.py).
 import micropython
 
 
 @micropython.viper
-def ulaw_encode(pcm, out, n: int):
+def ulaw_encode_into(pcm, out, n: int):
     src = ptr8(pcm)
     dst = ptr8(out)
     i = 0
@@ -38,7 +39,7 @@ def ulaw_encode(pcm, out, n: int):
 
 
 @micropython.viper
-def alaw_encode(pcm, out, n: int):
+def alaw_encode_into(pcm, out, n: int):
     src = ptr8(pcm)
     dst = ptr8(out)
     i = 0
@@ -78,7 +79,7 @@ def copy(dst, dst_off: int, src, src_off: int, n: int):
 
 
 @micropython.viper
-def scale(pcm, n: int, gain16: int):
+def scale_into(pcm, n: int, gain16: int):
     # S16LE samples times gain16 / 16, rounded toward zero (loss concealment).
     p = ptr8(pcm)
     j = 0

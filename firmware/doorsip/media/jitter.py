@@ -269,16 +269,16 @@ class JitterBuffer:
         self._head = (head + 1) % self._slots
         self._play_ts = (self._play_ts + self.frame_samples) & _MASK30
 
-    def _frame(self, slot, out):
-        # Decode the codes of slot into out; slot -1: a frame of silence.
-        if slot < 0:
+    def _frame(self, index, out):
+        # Decode the codes of slot `index` into out; index -1: a frame of silence.
+        if index < 0:
             codes = self._silence
             off = 0
             self.silent += 1
         else:
-            codes = self._refs[slot]
-            off = self._offs[slot]
+            codes = self._refs[index]
+            off = self._offs[index]
         if self._decode_at is not None:
             self._decode_at(codes, off, out, self.frame_samples)
         else:
-            self._decode(self._views[slot] if slot >= 0 else codes, out, self.frame_samples)
+            self._decode(self._views[index] if index >= 0 else codes, out, self.frame_samples)

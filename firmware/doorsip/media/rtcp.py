@@ -90,12 +90,6 @@ class RtcpSession:
             self._next = self._elapsed + interval_ms // 2 + interval_ms * r // 255
         return self._elapsed
 
-    def _ntp(self, ms):
-        # NTP time (seconds, 32-bit fraction) ms after the session started
-        seconds = _NTP_1970 + ms // 1000
-        fraction = ((ms % 1000) << 32) // 1000
-        return seconds & 0xFFFFFFFF, fraction
-
     def due(self, now_ms):
         return self._clock(now_ms) >= self._next
 
@@ -110,7 +104,9 @@ class RtcpSession:
         if sender is not None and sender.packets != self._sent_packets:
             # SR: we sent media since the last report (6.4.1).
             self._sent_packets = sender.packets
-            seconds, fraction = self._ntp(elapsed)
+            # NTP time of now: seconds and a 32-bit fraction.
+            seconds = (_NTP_1970 + elapsed // 1000) & 0xFFFFFFFF
+            fraction = ((elapsed % 1000) << 32) // 1000
             pack_into(">BBHIIIIII", buf, 0, 0x80 | blocks, _PT_SR, 6 + 6 * blocks, ssrc,
                       seconds, fraction, sender.timestamp, sender.packets & 0xFFFFFFFF,
                       sender.octets & 0xFFFFFFFF)
@@ -223,9 +219,10 @@ class RtcpSession:
                 lsr = _u32(buf, b + 16)
                 dlsr = _u32(buf, b + 20)
                 if lsr:
-                    # 6.4.1: round trip = arrival - LSR - DLSR, in 1/65536 s.
-                    seconds, fraction = self._ntp(elapsed)
-                    now_mid = ((seconds & 0xFFFF) << 16) | (fraction >> 16)
+                    # 6.4.1: round trip = arrival - LSR - DLSR, in 1/65536 s; the
+                    # middle 32 bits of the NTP time of now (as in build_report).
+                    now_mid = ((((_NTP_1970 + elapsed // 1000) & 0xFFFF) << 16)
+                               | ((((elapsed % 1000) << 32) // 1000) >> 16))
                     rtt = (now_mid - lsr - dlsr) & 0xFFFFFFFF
                     if rtt < 0x80000000:
                         self.rtt_ms = (rtt * 1000) >> 16
