@@ -117,8 +117,8 @@ class RtpSender:
         self._buf = bytearray(_HEADER + max_payload)
         mv = memoryview(self._buf)
         self.payload = mv[_HEADER:]
-        self._view_a = mv[:_HEADER + samples_per_frame]
-        self._view_b = mv[:_HEADER + 4]
+        self._frame = mv[:_HEADER + samples_per_frame]  # a whole audio packet
+        self._event = mv[:_HEADER + 4]  # an RFC 4733 event packet (any other size: remade)
         # RFC 3550 5.1: random initial sequence number and timestamp, random
         # SSRC (8.1), so packets of an earlier call can't pass for this one.
         r = random_bytes(10)
@@ -182,11 +182,11 @@ class RtpSender:
         # Views of the two usual sizes (audio frame, RFC 4733 event) are made
         # once: a slice per packet would allocate.
         if payload_len == self.samples_per_frame:
-            return self._view_a
+            return self._frame
         total = _HEADER + payload_len
-        if total != len(self._view_b):
-            self._view_b = memoryview(buf)[:total]
-        return self._view_b
+        if total != len(self._event):
+            self._event = memoryview(buf)[:total]
+        return self._event
 
     def pack_frame(self, pcm):
         """Encode one frame of S16LE pcm into the payload and pack it."""
@@ -219,7 +219,7 @@ class RtpSender:
         else:
             ts += n
         self._ts = ts
-        return self._view_a
+        return self._frame
 
 
 class RtpReceiver:
