@@ -21,12 +21,12 @@ class EventSink:
         # Attributes named as the arguments: fewer distinct names (MicroPython qstrs).
         self.stream = stream
         self.log_stream = log_stream
-        self._start = ticks_ms()
+        self.start = ticks_ms()  # the tick t_ms counts from
         self.keep = keep
         self.recent = []
 
     def emit(self, name, fields=None):
-        event = {"event": name, "t_ms": ticks_diff(ticks_ms(), self._start)}
+        event = {"event": name, "t_ms": ticks_diff(ticks_ms(), self.start)}
         if fields:
             for key in fields:
                 event[key] = fields[key]
@@ -45,7 +45,7 @@ class EventSink:
 
     def log(self, message):
         out = self.log_stream if self.log_stream is not None else sys.stderr
-        out.write("[%d] %s\n" % (ticks_diff(ticks_ms(), self._start), message))
+        out.write("[%d] %s\n" % (ticks_diff(ticks_ms(), self.start), message))
 
 
 def __getattr__(name):

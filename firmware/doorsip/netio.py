@@ -30,13 +30,13 @@ except ImportError:
 
 # Errors after which a datagram is simply lost, as UDP allows (RFC 768): a full
 # send buffer, or ICMP feedback from an earlier datagram to a closed port.
-_DROPPABLE = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN),
-              getattr(errno, "ENOBUFS", 105), getattr(errno, "ECONNREFUSED", 111),
+# EAGAIN stands for EWOULDBLOCK too: the same number on Linux, macOS and lwIP,
+# and MicroPython's errno has no name for it.
+_DROPPABLE = (errno.EAGAIN, getattr(errno, "ENOBUFS", 105), errno.ECONNREFUSED,
               getattr(errno, "EHOSTUNREACH", 113), getattr(errno, "ENETUNREACH", 101))
-_AGAIN = (errno.EAGAIN, getattr(errno, "EWOULDBLOCK", errno.EAGAIN))
-# ICMP port unreachable for an earlier datagram surfaces on the next receive on
-# some stacks; it is not a datagram, so receivers ignore it.
-_RECV_IGNORED = (getattr(errno, "ECONNREFUSED", 111),)
+# On receive, EAGAIN means nothing is queued; ECONNREFUSED (ICMP port unreachable
+# for an earlier datagram, surfacing on the next receive on some stacks) is not a
+# datagram, so receivers ignore it.
 
 try:
     _io_queue = asyncio.core._io_queue
@@ -94,9 +94,9 @@ def recvfrom_nowait(sock, bufsize):
             return sock.recvfrom(bufsize)
         except OSError as exc:
             code = exc.args[0] if exc.args else None
-            if code in _AGAIN:
+            if code == errno.EAGAIN:
                 return None
-            if code not in _RECV_IGNORED:
+            if code != errno.ECONNREFUSED:
                 raise
 
 

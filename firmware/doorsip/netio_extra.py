@@ -4,7 +4,7 @@ boot paths use only what netio.py itself defines."""
 import errno
 import socket
 
-from doorsip.netio import _AGAIN, _RECV_IGNORED, open_udp, readable, recvfrom_nowait
+from doorsip.netio import open_udp, readable, recvfrom_nowait
 
 _HAS_RECV_INTO = hasattr(socket.socket, "recv_into")
 
@@ -39,9 +39,9 @@ def recv_into_nowait(sock, buf):
             return n
         except OSError as exc:
             code = exc.args[0] if exc.args else None
-            if code in _AGAIN:
+            if code == errno.EAGAIN:  # nothing queued (see netio.recvfrom_nowait)
                 return None
-            if code not in _RECV_IGNORED:
+            if code != errno.ECONNREFUSED:
                 raise
 
 

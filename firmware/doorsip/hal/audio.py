@@ -20,29 +20,28 @@ class AudioError(ValueError):
     """Bad audio configuration or file format; the message says what and where."""
 
 
-class _Frames(Closing):
-    # A memoryview on the caller's first FRAME_BYTES, made once per buffer so the
+# The two interfaces (the module docstring) are one class under both names (an
+# empty subclass would cost ~200 bytes of heap); backends define read_into / write.
+class AudioIn(Closing):
+    # (buffer, memoryview on its first FRAME_BYTES), made once per buffer so the
     # per-frame path allocates nothing when the caller reuses its buffer.
-    _view_of = None
-    _view = None
+    _view = (None, None)
     dropped = 0
 
     def frame_view(self, buf):
-        if buf is self._view_of:
-            return self._view
+        view = self._view
+        if buf is view[0]:
+            return view[1]
         if len(buf) < FRAME_BYTES:
             raise AudioError("audio buffer holds %d bytes; a frame needs %d" % (len(buf), FRAME_BYTES))
-        self._view = memoryview(buf)[:FRAME_BYTES]
-        self._view_of = buf
-        return self._view
+        self._view = (buf, memoryview(buf)[:FRAME_BYTES])
+        return self._view[1]
 
     def close(self):
         pass
 
 
-# The two interfaces (the module docstring): backends define read_into / write.
-# One class under both names: an empty subclass would cost ~200 bytes of heap.
-AudioIn = AudioOut = _Frames
+AudioOut = AudioIn
 
 
 def open_audio(audio, mic=None, speaker=None, machine=None):

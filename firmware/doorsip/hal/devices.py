@@ -317,7 +317,8 @@ class Hardware(Closing):
         finally:
             forget("doorsip.hal.devices_setup")
 
-    def _pressed(self, button):
+    def when_pressed(self, button):
+        # every button's when_pressed: on_button(name, the poll's now_ms)
         if self.on_button is not None:
             self.on_button(button.name, self._now)
 

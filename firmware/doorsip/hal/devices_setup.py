@@ -49,7 +49,7 @@ def make_button(pins, board, name):
 def add_button(hw, name):
     """The board's button `name`, into hw.buttons, reporting presses to hw."""
     button = hw.buttons[name] = make_button(hw.pins, hw.board, name)
-    button.when_pressed = hw._pressed
+    button.when_pressed = hw.when_pressed
     return button
 
 
