@@ -265,16 +265,16 @@ def _value(line):
     return line[line.find(b":") + 1:].strip()
 
 
-def _param(value, needle, start):
+def _param(value, key, start):
     """Fast read of ';name=value' written plainly (no whitespace, exact case) in a header
     value (str): the parameter's value, None if certainly absent, False if the full parser
     must decide."""
-    i = value.find(needle, start)
-    seen = value.lower().count(needle[1:-1])
+    i = value.find(key, start)
+    seen = value.lower().count(key[1:-1])
     if i < 0 or seen != 1 or value.find('"', i) >= 0:
         # Absent for sure, or spelled otherwise / repeated / in the URI / quoted: ask the parser.
         return None if seen == 0 else False
-    i += len(needle)
+    i += len(key)
     end = value.find(";", i)
     if end < 0:
         end = len(value)

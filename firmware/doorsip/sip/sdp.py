@@ -280,13 +280,13 @@ def _attribute(body, start, end, media):
                 pass
 
 
-def _local_direction(remote, local):
+def _local_direction(remote, direction):
     """Our direction, mirroring the peer's (RFC 3264 6.1) within what we want."""
     r = remote.direction
     # RFC 3264 8.4 (RFC 2543 hold): c=0.0.0.0 means the peer wants no media sent to it
     r_receives = r in ("sendrecv", "recvonly") and remote.connection != "0.0.0.0"
-    sends = local in ("sendrecv", "sendonly") and r_receives
-    receives = local in ("sendrecv", "recvonly") and r in ("sendrecv", "sendonly")
+    sends = direction in ("sendrecv", "sendonly") and r_receives
+    receives = direction in ("sendrecv", "recvonly") and r in ("sendrecv", "sendonly")
     if sends:
         return "sendrecv" if receives else "sendonly"
     return "recvonly" if receives else "inactive"
@@ -325,16 +325,16 @@ def _head(ip, session_id, session_version, timing):
             % (session_id, session_version, addrtype, ip, addrtype, ip, timing)]
 
 
-def _audio(lines, port, pts, names, dtmf_pt, dtmf_fmtp, ptime, direction, proto):
+def _audio(out, port, formats, codecs, dtmf_pt, fmtp, ptime, direction, proto):
     if dtmf_pt is not None:
-        pts.append(dtmf_pt)
-        names.append("telephone-event")
-    lines.append("m=audio %d %s %s\r\n" % (port, proto, " ".join([str(pt) for pt in pts])))
-    for pt, name in zip(pts, names):
-        lines.append("a=rtpmap:%d %s/8000\r\n" % (pt, name))
+        formats.append(dtmf_pt)
+        codecs.append("telephone-event")
+    out.append("m=audio %d %s %s\r\n" % (port, proto, " ".join([str(pt) for pt in formats])))
+    for pt, name in zip(formats, codecs):
+        out.append("a=rtpmap:%d %s/8000\r\n" % (pt, name))
     if dtmf_pt is not None:
-        lines.append("a=fmtp:%d %s\r\n" % (dtmf_pt, dtmf_fmtp))
-    lines.append("a=ptime:%d\r\na=%s\r\n" % (ptime, direction))
+        out.append("a=fmtp:%d %s\r\n" % (dtmf_pt, fmtp))
+    out.append("a=ptime:%d\r\na=%s\r\n" % (ptime, direction))
 
 
 def build_offer(ip, port, codecs=("PCMU", "PCMA"), dtmf_pt=101, session_id=None,

@@ -2,7 +2,8 @@
 
 TransactionLayer(tu, t1=500, t2=4000, t4=5000, max_transactions=24)
   .client(method, data, branch, dest, now_ms) -> ClientTransaction   (sends data)
-  .server(msg, reply_addr, now_ms) -> ServerTransaction             (new request)
+  .server(msg, dest, now_ms) -> ServerTransaction                   (new request; dest:
+                                                                    where responses go)
   .match_response(msg) -> ClientTransaction or None                  (17.1.3)
   .match_request(msg) -> ServerTransaction or None                   (17.2.3, + RFC 2543)
   .match_cancel(msg) -> the INVITE ServerTransaction a CANCEL names, or None
@@ -75,9 +76,9 @@ _ILLEGAL = const(0xFF)
 _CELLS = bytearray(b"\xff\x00" * (4 * _STATES * _INPUTS))
 
 
-def _row(kind, state, inp, new, actions):
-    i = ((kind * _STATES + state) * _INPUTS + inp) * 2
-    _CELLS[i] = new
+def _row(kind, state, event, target, actions):
+    i = ((kind * _STATES + state) * _INPUTS + event) * 2
+    _CELLS[i] = target
     _CELLS[i + 1] = actions
 
 
@@ -241,13 +242,13 @@ class Transaction:
             self._input(_IN_TU_ACK, None, now_ms)
 
     # -- the machine --
-    def _input(self, inp, arg, now_ms):
-        i = ((self.kind * _STATES + self.state) * _INPUTS + inp) * 2
+    def _input(self, event, arg, now_ms):
+        i = ((self.kind * _STATES + self.state) * _INPUTS + event) * 2
         table = _TABLE
         new = table[i]
         if new == _ILLEGAL:
             from doorsip.sip.tx_rare import illegal
-            raise TransactionError(illegal(self, inp))
+            raise TransactionError(illegal(self, event))
         actions = table[i + 1]
         layer = self.layer
         out = layer.out
@@ -394,14 +395,14 @@ class TransactionLayer:
         self.out.append((data, dest))
         return tx
 
-    def server(self, msg, reply_addr, now_ms):
+    def server(self, msg, dest, now_ms):
         """Start a server transaction for a new request (not ACK) and return it."""
         key = server_key(msg)
         if key in self._txs:
             raise TransactionError("request already has a transaction")
         invite = msg.method == "INVITE"
         tx = Transaction(self, IST if invite else NIST, msg.method, key, now_ms, msg,
-                         reply_addr)
+                         dest)
         if invite:
             tx.cseq = msg.cseq[0]
         return self._add(tx, PROCEEDING if invite else TRYING, now_ms)

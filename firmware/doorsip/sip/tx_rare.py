@@ -30,6 +30,6 @@ def key_2543(msg, method):
         msg.uri, msg.from_tag, msg.call_id, msg.cseq[0], msg.headers("Via")[0], method)
 
 
-def illegal(tx, inp):
+def illegal(tx, event):
     return "illegal input %d in state %s of %s transaction" % (
-        inp, STATE_NAMES[tx.state], ("ICT", "NICT", "IST", "NIST")[tx.kind])
+        event, STATE_NAMES[tx.state], ("ICT", "NICT", "IST", "NIST")[tx.kind])
