@@ -97,9 +97,9 @@ class Media:
         return (_STATIC.get(pt) if enc is None else enc) or None
 
 
-def _text(raw):
+def _text(data):
     try:
-        return raw.decode()
+        return data.decode()
     except UnicodeError:
         raise SdpError("SDP not UTF-8")
 

@@ -28,7 +28,8 @@ def send_cancel(ua, call, now_ms):
             headers.append((name, value))
     headers.append(("CSeq", "%d CANCEL" % call.invite_cseq))
     data = build_request("CANCEL", call.target, headers)
-    ua._client("CANCEL", data, call.invite_branch, call.invite_dest, call, now_ms)
+    # the INVITE's destination: its client transaction still sends there (Proceeding)
+    ua._client("CANCEL", data, call.invite_branch, call.invite_tx.dest, call, now_ms)
     call.cancel_deadline = ticks_add(now_ms, 64 * ua.layer.t1)
 
 

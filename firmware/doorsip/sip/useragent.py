@@ -388,15 +388,15 @@ class UserAgent:
             raise
         return call
 
-    def _send_invite(self, call, auth, now_ms):
+    def _send_invite(self, call, headers, now_ms):
+        # headers: credentials answering a challenge (ua_rare.auth_retry), else ()
         call.invite_cseq += 1
         extra = list(call.extra_headers)
-        extra.extend(auth)
+        extra.extend(headers)
         data, branch, dest, headers = self._out_of_dialog(
             "INVITE", call.target, "<%s>" % call.target, call.call_id, call.local_tag,
             call.invite_cseq, extra, call.local_sdp, "application/sdp")
         call.invite_headers = headers
-        call.invite_dest = dest
         call.invite_branch = branch
         call.provisional = False
         call.dialog = None
