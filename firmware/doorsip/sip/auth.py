@@ -96,9 +96,9 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
-def _decode(raw):
+def _decode(data):
     try:
-        return raw.decode()
+        return data.decode()
     except UnicodeError:
         raise AuthError("auth header not UTF-8")
 
@@ -219,8 +219,8 @@ def parse_challenge(value):
     return parse_challenges(value)[0]
 
 
-def _h(hash_name, text):
-    return hash_hex(hash_name, text.encode())
+def _h(name, text):
+    return hash_hex(name, text.encode())
 
 
 def digest_response(algorithm, username, realm, password, method, uri, nonce,
@@ -248,22 +248,22 @@ def digest_response(algorithm, username, realm, password, method, uri, nonce,
     return _h(hash_name, "%s:%s:%s" % (ha1, nonce, ha2))
 
 
-def _quote(parts, text):
+def _quote(out, text):
     # Appends a quoted-string; the pieces are joined once by the caller, so a
     # long value is not copied once per concatenation.
     if '"' in text or "\\" in text:
         text = text.replace("\\", "\\\\").replace('"', '\\"')
-    parts += ('"', text, '"')
+    out += ('"', text, '"')
 
 
-def _choose_qop(offered):
+def _choose_qop(qop):
     # "auth" is what every SIP server implements; auth-int only when it is all
     # that is offered (RFC 2617 3.2.1: the client picks one of the offered).
-    if not offered:
+    if not qop:
         return None
-    if "auth" in offered:
+    if "auth" in qop:
         return "auth"
-    if "auth-int" in offered:
+    if "auth-int" in qop:
         return "auth-int"
     return False  # only unknown qop values: cannot answer
 
