@@ -293,9 +293,9 @@ def _text(value):
         return out.decode()
 
 
-def _split_list(value, strict=False):
+def _split_list(value, check=False):
     """Split a header value at commas outside quoted strings and <...> (RFC 3261 7.3.1);
-    empty elements are dropped, or rejected when strict."""
+    empty elements are dropped, or rejected when check is true."""
     if 44 not in value:
         return [value] if value else []
     out = []
@@ -321,14 +321,14 @@ def _split_list(value, strict=False):
             part = value[start:i].strip()
             if part:
                 out.append(part)
-            elif strict:
+            elif check:
                 raise _bad("empty list element")
             start = i + 1
         i += 1
     part = value[start:].strip()
     if part:
         out.append(part)
-    elif strict:
+    elif check:
         raise _bad("empty list element")
     return out
 

@@ -35,10 +35,10 @@ def is_token(text):
     return bool(text) and _only(text, _TOKEN)
 
 
-def _only(text, allowed):
-    """True if every character of text is one of the (ASCII) bytes allowed."""
+def _only(text, table):
+    """True if every character of text is one of the (ASCII) bytes in table."""
     try:
-        return not text.encode().strip(allowed)
+        return not text.encode().strip(table)
     except UnicodeError:  # lone surrogates (CPython)
         return False
 
@@ -112,13 +112,13 @@ def _quoted_end(text, start):
         i = escape + 2  # a quoted-pair: the next character is taken as is
 
 
-def _params_text(params, first=None):
-    """';name[=value]...' in order, the parameter called first (if any) moved to the front."""
+def _params_text(params, name=None):
+    """';name[=value]...' in order, the parameter called name (if any) moved to the front."""
     out = []
-    for name in params:
-        value = params[name]
-        text = ";" + name if value is None else ";" + name + "=" + value
-        if name == first:
+    for key in params:
+        value = params[key]
+        text = ";" + key if value is None else ";" + key + "=" + value
+        if key == name:
             out.insert(0, text)
         else:
             out.append(text)

@@ -128,8 +128,8 @@ class Event:
 class Call:
     """One call, incoming or outgoing."""
 
-    def __init__(self, ident, direction, call_id):
-        self.id = ident
+    def __init__(self, id, direction, call_id):
+        self.id = id
         self.direction = direction
         self.state = "calling"
         self.call_id = call_id
