@@ -269,7 +269,7 @@ class Station:
         if media is not None:
             self._send_rtcp(self.rtcp.build_bye(ticks_ms()))  # RFC 3550 6.6
             self.rtcp = None
-            asyncio.create_task(media.stop())
+            media.cancel()
 
     def _send_rtcp(self, packet):
         dest = self.rtcp_dest

@@ -114,6 +114,26 @@ def test_stop_cancels_and_is_idempotent():
     assert state[1] == state[0]  # nothing runs after stop
 
 
+def test_cancel_ends_the_task_without_waiting():
+    source = _Counter()
+    sender = PacedSender(source.produce, None)
+    state = []
+
+    async def main():
+        task = sender.start()
+        await netio.sleep_ms(50)
+        sender.cancel()
+        sender.cancel()  # idempotent
+        frames = sender.frames
+        await netio.sleep_ms(60)
+        state.append((frames, sender.frames, task.done()))
+        assert sender.start() is not task  # it can run again
+
+    asyncio.run(main())
+    frames, later, done = state[0]
+    assert frames >= 1 and later == frames and done, state
+
+
 def test_bad_parameters_are_rejected():
     raises(ValueError, PacedSender, lambda: None, None, 0)
     raises(ValueError, PacedSender, lambda: None, None, 20, -1)

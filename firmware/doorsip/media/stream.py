@@ -15,7 +15,8 @@ PacketReceiver(sock, handle, bufsize=600, max_per_wake=8, reserve=False)
     piece that large (the SIP socket: a lost 200 OK stalls a call for 32 s).
     Counters: received, errors (handle raised ValueError: a malformed datagram, or
     a datagram dropped for want of memory).
-Both: start() -> task, await stop() (cancel and wait; safe to call twice), await
+Both: start() -> task, await stop() (cancel and wait; safe to call twice), cancel()
+(cancel, do not wait), await
 run() (PacedSender.run(frames=0): frames > 0 stops after that many slots).
 The frame callables run on the event loop: they must not block.
 MediaSession(sock, remote, codec, payload_type, dtmf_pt, audio_in, audio_out, ...)
@@ -41,6 +42,13 @@ class _Task:
         if self._task is None:
             self._task = asyncio.create_task(self.run())
         return self._task
+
+    def cancel(self):
+        """Cancel the task without waiting: it ends at the event loop's next turn."""
+        task = self._task
+        self._task = None
+        if task is not None:
+            task.cancel()
 
     async def stop(self):
         """Cancel the task and wait until it has ended; errors it died of propagate."""
@@ -281,6 +289,12 @@ class MediaSession:
     async def stop(self):
         await self.pacer.stop()
         await self.receiver.stop()
+
+    def cancel(self):
+        """stop() for a caller that cannot wait (the runtime ending a call from a
+        SIP event): no extra task whose finished frame would hold the session."""
+        self.pacer.cancel()
+        self.receiver.cancel()
 
     def send_digit(self, digit, duration_ms=160):
         """Send digit as RFC 4733 events in place of audio (ValueError if not a digit)."""
