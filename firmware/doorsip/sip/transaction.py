@@ -73,13 +73,13 @@ _STOP = const(128)        # stop retransmission and timeout timers
 _INPUTS = const(9)
 _STATES = const(8)
 _ILLEGAL = const(0xFF)
-_CELLS = bytearray(b"\xff\x00" * (4 * _STATES * _INPUTS))
+_TABLE = bytearray(b"\xff\x00" * (4 * _STATES * _INPUTS))
 
 
 def _row(kind, state, event, target, actions):
     i = ((kind * _STATES + state) * _INPUTS + event) * 2
-    _CELLS[i] = target
-    _CELLS[i + 1] = actions
+    _TABLE[i] = target
+    _TABLE[i + 1] = actions
 
 
 _row(ICT, CALLING, _IN_RETX, CALLING, _RESEND | _BACKOFF)          # timer A
@@ -157,14 +157,14 @@ _T64 = const(5)    # 64*T1
 _D32 = const(6)    # timer D: at least 32 s on UDP
 _T100 = const(7)   # 200 ms before an automatic 100 Trying
 
-_TIMERS = bytearray(4 * _STATES * 3)   # TERMINATED and unused cells: all cleared
+_ENTRY = bytearray(4 * _STATES * 3)   # TERMINATED and unused cells: all cleared
 
 
 def _entry(kind, state, retx, timeout, end):
     i = (kind * _STATES + state) * 3
-    _TIMERS[i] = retx
-    _TIMERS[i + 1] = timeout
-    _TIMERS[i + 2] = end
+    _ENTRY[i] = retx
+    _ENTRY[i + 1] = timeout
+    _ENTRY[i + 2] = end
 
 
 _entry(ICT, CALLING, _T1, _T64, _Z)
@@ -183,9 +183,10 @@ _entry(NIST, TRYING, _Z, _Z, _Z)
 _entry(NIST, PROCEEDING, _Z, _Z, _Z)
 _entry(NIST, COMPLETED, _Z, _Z, _T64)
 
-_TABLE = bytes(_CELLS)
-_ENTRY = bytes(_TIMERS)
-del _CELLS, _TIMERS, _row, _entry
+# Frozen as bytes under the same names (each module-level name is a qstr for good).
+_TABLE = bytes(_TABLE)
+_ENTRY = bytes(_ENTRY)
+del _row, _entry
 
 
 class TransactionError(Exception):

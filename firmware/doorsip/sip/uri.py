@@ -161,24 +161,6 @@ def _host_text(host):
     return "[" + host + "]" if ":" in host else host
 
 
-def _text_of(self):
-    # Uri and NameAddr text is needed by tests and tools, rarely by the station: its code is
-    # loaded on first use (code heap).
-    from doorsip.sip.uri_text import text_of
-    return text_of(self)
-
-
-def _param_attr(self, name):
-    # NameAddr.tag and Via.branch: live views of .params (one function for both classes).
-    if name == "tag" or name == "branch":
-        return self.params.get(name)
-    raise AttributeError(name)
-
-
-def _repr(self):
-    return "<%s %s>" % (type(self).__name__, self)
-
-
 class Uri:
     """A parsed URI; sip/sips fully, other schemes kept opaque (RFC 3261 19.1.1)."""
 
@@ -192,8 +174,14 @@ class Uri:
         self.headers = headers
         self.opaque = opaque
 
-    __str__ = _text_of
-    __repr__ = _repr
+    def __str__(self):
+        # Uri and NameAddr text is needed by tests and tools, rarely by the station: its
+        # code is loaded on first use (code heap).
+        from doorsip.sip.uri_text import text_of
+        return text_of(self)
+
+    def __repr__(self):   # Uri, NameAddr and Via
+        return "<%s %s>" % (type(self).__name__, self)
 
     def hostport(self):
         """'host' or 'host:port' as it should appear in a Request-URI or Via."""
@@ -253,10 +241,14 @@ class NameAddr:
         self.uri = uri
         self.params = params
 
-    __getattr__ = _param_attr  # .tag
+    def __getattr__(self, name):
+        # NameAddr.tag and Via.branch: live views of .params (one function for both classes).
+        if name == "tag" or name == "branch":
+            return self.params.get(name)
+        raise AttributeError(name)
 
-    __str__ = _text_of
-    __repr__ = _repr
+    __str__ = Uri.__str__
+    __repr__ = Uri.__repr__
 
 
 def parse_name_addr(text):
@@ -328,7 +320,7 @@ class Via:
         self.port = port
         self.params = params
 
-    __getattr__ = _param_attr  # .branch
+    __getattr__ = NameAddr.__getattr__  # .branch
 
     def __str__(self):
         out = "SIP/2.0/" + self.transport + " " + _host_text(self.host)
@@ -336,7 +328,7 @@ class Via:
             out += ":%d" % self.port
         return out + _params_text(self.params, "branch")
 
-    __repr__ = _repr
+    __repr__ = Uri.__repr__
 
 
 def parse_via(text):
