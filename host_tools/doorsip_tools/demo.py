@@ -30,9 +30,9 @@ FLAT_TONE = 1000
 AUDIO_S = 3
 CODE = "1234"
 # The door's MicroPython heap. The target is 192K (a plain ESP32 leaves about 112 KB,
-# x1.4-1.7 on this 64-bit port); today's firmware as .mpy needs about 272K for this
-# call (bench/bench_station.py bisects it), so the default keeps a margin above that.
-DOOR_HEAP = "320K"
+# x1.4-1.7 on this 64-bit port); today's firmware as .mpy needs about 232K for two
+# calls (bench/bench_station.py bisects it), so the default keeps a margin above that.
+DOOR_HEAP = "256K"
 
 
 def add_arguments(parser):
