@@ -39,9 +39,37 @@ def _frame_samples(frame):
     return [struct.unpack_from("<h", frame, 2 * i)[0] for i in range(len(frame) // 2)]
 
 
+def _open(cls, base, **changes):
+    """cls (I2sIn / I2sOut) on a copy of base with changes; returns it and its bus."""
+    conf = dict(base)
+    conf.update(changes)
+    return cls(conf, machine), machine.I2S.opened[-1]
+
+
+def _decimated(x, count):
+    """Plain 2:1 reference: y[i] = (x[2i-1] + 2 x[2i] + x[2i+1]) / 4 (x[-1] = 0)."""
+    ref = []
+    prev = 0
+    for i in range(count):
+        ref.append((prev + 2 * x[2 * i] + x[2 * i + 1]) >> 2)
+        prev = x[2 * i + 1]
+    return ref
+
+
+def _interpolated(samples, shift=0):
+    """Plain 1:2 reference: each sample after the mean of it and the one before
+    (starting from 0), both shifted left by shift."""
+    ref = []
+    prev = 0
+    for v in samples:
+        ref.append(((prev + v) >> 1) << shift)
+        ref.append(v << shift)
+        prev = v
+    return ref
+
+
 def test_mic_32bit_16k_decimates_with_filter_memory():
-    mic = I2sIn(MIC, machine)
-    bus = machine.I2S.opened[-1]
+    mic, bus = _open(I2sIn, MIC)
     assert bus.bus_id == 0
     assert bus.kwargs["sck"] == 26 and bus.kwargs["ws"] == 25 and bus.kwargs["sd"] == 33
     assert bus.kwargs["mode"] == machine.I2S.RX and bus.kwargs["bits"] == 32
@@ -60,24 +88,14 @@ def test_mic_32bit_16k_decimates_with_filter_memory():
         got.extend(_frame_samples(buf))
         assert mic.read_into(buf) == 0
     # reference: top 16 bits of each word, then y[i] = (x[2i-1] + 2 x[2i] + x[2i+1]) / 4
-    x = [w >> 16 for w in words]
-    ref = []
-    prev = 0
-    for i in range(320):
-        ref.append((prev + 2 * x[2 * i] + x[2 * i + 1]) >> 2)
-        prev = x[2 * i + 1]
-    assert got == ref
+    assert got == _decimated([w >> 16 for w in words], 320)
     assert bus.calls.count("readinto") == 3  # re-armed after each frame
     mic.close()
     assert bus.deinited
 
 
 def test_mic_gain_saturates_and_8k_passes_through():
-    conf = dict(MIC)
-    conf["rate"] = 8000
-    conf["gain"] = 4
-    mic = I2sIn(conf, machine)
-    bus = machine.I2S.opened[-1]
+    mic, bus = _open(I2sIn, MIC, rate=8000, gain=4)
     words = _mic_words(160, 3)
     words[0] = 0x7FFFFF00   # full scale: saturates
     words[1] = -0x80000000
@@ -92,28 +110,19 @@ def test_mic_gain_saturates_and_8k_passes_through():
 
 
 def test_mic_16bit_bus():
-    conf = dict(MIC)
-    conf["bits"] = 16
-    mic = I2sIn(conf, machine)
-    bus = machine.I2S.opened[-1]
+    mic, bus = _open(I2sIn, MIC, bits=16)
     assert bus.kwargs["bits"] == 16
     samples = [(i * 97) % 2000 - 1000 for i in range(320)]
     bus.serve.append(struct.pack("<320h", *samples))
     bus.complete()
     buf = bytearray(FRAME_BYTES)
     mic.read_into(buf)
-    prev = 0
-    ref = []
-    for i in range(160):
-        ref.append((prev + 2 * samples[2 * i] + samples[2 * i + 1]) >> 2)
-        prev = samples[2 * i + 1]
-    assert _frame_samples(buf) == ref
+    assert _frame_samples(buf) == _decimated(samples, 160)
     mic.close()
 
 
 def test_speaker_interpolates_and_drops_while_busy():
-    spk = I2sOut(SPK, machine)
-    bus = machine.I2S.opened[-1]
+    spk, bus = _open(I2sOut, SPK)
     assert bus.kwargs["mode"] == machine.I2S.TX and bus.kwargs["sd"] == 12
     frames = [[(i * 331 + k * 5000) % 60000 - 30000 for i in range(160)] for k in range(2)]
     buf = bytearray(FRAME_BYTES)
@@ -125,24 +134,14 @@ def test_speaker_interpolates_and_drops_while_busy():
     struct.pack_into("<160h", buf, 0, *frames[1])
     spk.write(buf)
     assert spk.frames == 2 and len(bus.written) == 2
-    ref = []
-    prev = 0
-    for v in frames[0] + frames[1]:
-        ref.append((prev + v) >> 1)
-        ref.append(v)
-        prev = v
     got = list(struct.unpack("<320h", bus.written[0])) + list(struct.unpack("<320h", bus.written[1]))
-    assert got == ref
+    assert got == _interpolated(frames[0] + frames[1])
     spk.close()
     assert bus.deinited
 
 
 def test_speaker_32bit_slot_8k():
-    conf = dict(SPK)
-    conf["bits"] = 32
-    conf["rate"] = 8000
-    spk = I2sOut(conf, machine)
-    bus = machine.I2S.opened[-1]
+    spk, bus = _open(I2sOut, SPK, bits=32, rate=8000)
     samples = [i * 200 - 16000 for i in range(160)]
     buf = bytearray(FRAME_BYTES)
     struct.pack_into("<160h", buf, 0, *samples)
@@ -152,10 +151,8 @@ def test_speaker_32bit_slot_8k():
 
 
 def test_frame_conversion_allocates_nothing():
-    mic = I2sIn(MIC, machine)
-    rx = machine.I2S.opened[-1]
-    spk = I2sOut(SPK, machine)
-    tx = machine.I2S.opened[-1]
+    mic, rx = _open(I2sIn, MIC)
+    spk, tx = _open(I2sOut, SPK)
     words = _mic_words(320, 11)
     raw = struct.pack("<320i", *words)
     for _ in range(4):
@@ -261,20 +258,9 @@ def test_plain_kernels_match_the_reference_too():
     out = bytearray(FRAME_BYTES)
     prev = mpy_i2s.mic_convert_py(raw, out, 16 | 32, 32768)
     x = [w >> 16 for w in words]
-    ref = []
-    p = 0
-    for i in range(160):
-        ref.append((p + 2 * x[2 * i] + x[2 * i + 1]) >> 2)
-        p = x[2 * i + 1]
-    assert _frame_samples(out) == ref and prev == p + 32768
+    assert _frame_samples(out) == _decimated(x, 160) and prev == x[319] + 32768
     samples = [(i * 331) % 60000 - 30000 for i in range(160)]
     pcm = struct.pack("<160h", *samples)
     raw = bytearray(1280)
     mpy_i2s.spk_convert_py(pcm, raw, 3, 32768)
-    ref = []
-    p = 0
-    for v in samples:
-        ref.append((p + v) >> 1 << 16)
-        ref.append(v << 16)
-        p = v
-    assert list(struct.unpack("<320i", raw)) == ref
+    assert list(struct.unpack("<320i", raw)) == _interpolated(samples, 16)

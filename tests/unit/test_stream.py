@@ -34,6 +34,30 @@ class _Counter:
         self.index += n
 
 
+def _udp_pair(low):
+    """Two UDP sockets on 127.0.0.1: (a, a's port, b, b's port), a's port from low,
+    b's above it, both below low + 2000."""
+    a, pa = netio.open_udp_free("127.0.0.1", low, low + 999)
+    b, pb = netio.open_udp_free("127.0.0.1", pa + 1, low + 1999)
+    return a, pa, b, pb
+
+
+def _run_and_close(main, *socks):
+    """asyncio.run(main()), then close the sockets whatever happened."""
+    try:
+        asyncio.run(main())
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+async def _until(done, limit_ms):
+    """Poll every 5 ms until done() or limit_ms passed."""
+    t0 = ticks_ms()
+    while not done() and ticks_diff(ticks_ms(), t0) < limit_ms:
+        await netio.sleep_ms(5)
+
+
 def test_frames_never_leave_before_their_deadline():
     source = _Counter()
     sender = PacedSender(source.produce, None)
@@ -141,8 +165,7 @@ def test_bad_parameters_are_rejected():
 
 
 def test_receiver_drains_a_burst_in_order_and_survives_garbage():
-    rx, prx = netio.open_udp_free("127.0.0.1", 34000, 34999)
-    tx, ptx = netio.open_udp_free("127.0.0.1", prx + 1, 35999)
+    rx, prx, tx, ptx = _udp_pair(34000)
     dest = netio.resolve("127.0.0.1", prx)
     got = []
 
@@ -161,24 +184,17 @@ def test_receiver_drains_a_burst_in_order_and_survives_garbage():
         netio.sendto(tx, b"garbage", dest)
         for i in range(20, 25):
             netio.sendto(tx, struct.pack(">I", i), dest)
-        t0 = ticks_ms()
-        while len(got) < 25 and ticks_diff(ticks_ms(), t0) < 2000:
-            await netio.sleep_ms(5)
+        await _until(lambda: len(got) >= 25, 2000)
         await receiver.stop()
 
-    try:
-        asyncio.run(main())
-    finally:
-        rx.close()
-        tx.close()
+    _run_and_close(main, rx, tx)
     assert [g[0] for g in got] == list(range(25))
     assert got[0][1] == ("127.0.0.1", ptx)
     assert receiver.received == 26 and receiver.errors == 1
 
 
 def test_paced_loopback_stream_delivers_every_frame():
-    rx, prx = netio.open_udp_free("127.0.0.1", 36000, 36999)
-    tx, _ptx = netio.open_udp_free("127.0.0.1", prx + 1, 37999)
+    rx, prx, tx, _ptx = _udp_pair(36000)
     dest = netio.resolve("127.0.0.1", prx)
     source = _Counter()
     arrivals = []
@@ -192,16 +208,10 @@ def test_paced_loopback_stream_delivers_every_frame():
     async def main():
         receiver.start()
         await sender.run(frames=25)
-        t0 = ticks_ms()
-        while len(arrivals) < 25 and ticks_diff(ticks_ms(), t0) < 1000:
-            await netio.sleep_ms(5)
+        await _until(lambda: len(arrivals) >= 25, 1000)
         await receiver.stop()
 
-    try:
-        asyncio.run(main())
-    finally:
-        rx.close()
-        tx.close()
+    _run_and_close(main, rx, tx)
     assert [a[0] for a in arrivals] == list(range(25))
     span = ticks_diff(arrivals[-1][1], arrivals[0][1])
     assert 24 * 20 - 2 <= span < 24 * 20 + 300, span
@@ -232,8 +242,7 @@ def test_media_sessions_carry_audio_and_dtmf_both_ways():
     from doorsip.hal.sim_audio import ToneIn
     from doorsip.media.stream import MediaSession
 
-    sa, pa = netio.open_udp_free("127.0.0.1", 38000, 38999)
-    sb, pb = netio.open_udp_free("127.0.0.1", pa + 1, 39999)
+    sa, pa, sb, pb = _udp_pair(38000)
     heard_b = _Recorder()
     heard_a = _Recorder()
     # a knows b's address (from SDP); b learns a's from a's first packet (RFC 4961)
@@ -262,11 +271,7 @@ def test_media_sessions_carry_audio_and_dtmf_both_ways():
                 break
             digits.append(d)
 
-    try:
-        asyncio.run(main())
-    finally:
-        sa.close()
-        sb.close()
+    _run_and_close(main, sa, sb)
     assert digits == [("5", "rfc4733")]
     assert b.remote is not None and netio.addr_text(b.remote) == ("127.0.0.1", pa)
     fa = a.figures()
@@ -292,8 +297,7 @@ def test_media_tick_allocates_nothing_on_micropython():
     from doorsip.hal.sim_audio import NullOut, ToneIn
     from doorsip.media.stream import MediaSession
 
-    sa, pa = netio.open_udp_free("127.0.0.1", 38000, 38999)
-    sb, pb = netio.open_udp_free("127.0.0.1", pa + 1, 39999)
+    sa, pa, sb, pb = _udp_pair(38000)
     try:
         session = MediaSession(sa, netio.resolve("127.0.0.1", pb), "PCMA", 8, 101,
                                audio_in=ToneIn(440), audio_out=NullOut())
@@ -316,8 +320,7 @@ def test_sessions_from_sdp_and_hold():
     from doorsip.media.stream import MediaSession
     from doorsip.sip import sdp
 
-    sa, pa = netio.open_udp_free("127.0.0.1", 38000, 38999)
-    sb, pb = netio.open_udp_free("127.0.0.1", pa + 1, 39999)
+    sa, pa, sb, pb = _udp_pair(38000)
     offer = sdp.build_offer("127.0.0.1", pa, codecs=("PCMA", "PCMU"))
     answer, params_b = sdp.answer(offer, "127.0.0.1", pb, codecs=("PCMA",))
     params_a = sdp.accept_answer(answer, ("PCMA", "PCMU"))
@@ -342,11 +345,7 @@ def test_sessions_from_sdp_and_hold():
         await a.stop()
         await b.stop()
 
-    try:
-        asyncio.run(main())
-    finally:
-        sa.close()
-        sb.close()
+    _run_and_close(main, sa, sb)
     assert params_a.codec == "PCMA" and a.rtp_tx.payload_type == 8
     assert counts[0] >= 8, counts
     assert not a.send and a.play
