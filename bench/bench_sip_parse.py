@@ -30,7 +30,7 @@ FIRMWARE = os.path.join(ROOT, "firmware")
 sys.path[:0] = [FIRMWARE, HERE]
 
 from doorsip.sip import parse  # noqa: E402
-from sip_mix import MESSAGES  # noqa: E402
+from sip_mix import MESSAGES, PLUG_HEAP  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
 SIP_CORE = ("doorsip/__init__.py", "doorsip/compat.py", "doorsip/sip/__init__.py",
@@ -186,22 +186,7 @@ target = int(sys.argv[1])
 ballast = [None] * 64
 plugs = [None] * 4000
 gc.collect()
-reserve = bytearray(target - 32)
-count = 0
-for size in (65536, 16384, 4096, 1024, 256, 64, 16):
-    while count < len(ballast):
-        try:
-            ballast[count] = bytearray(size)
-        except MemoryError:
-            break
-        count += 1
-try:
-    for i in range(len(plugs)):
-        plugs[i] = i + 0.5
-except MemoryError:
-    pass
-reserve = None
-gc.collect()
+""" + PLUG_HEAP + r"""gc.collect()
 free = gc.mem_free()
 ok = 0
 for data in datagrams:

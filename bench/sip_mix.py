@@ -99,3 +99,27 @@ MESSAGES = (
         b"CSeq: 102 BYE\n"
         b"User-Agent: Linphone/5.0\n")),
 )
+
+
+# MicroPython source (module level) shared by bench_sip_parse.py and
+# tests/integration/test_sip_parse_heap.py: with `target` (bytes to leave free),
+# `ballast = [None] * 64` and `plugs = [None] * 4000` set and gc.collect() done,
+# reserve the target as one block, fill every other free byte (big pieces, then
+# one-block floats for the small holes the imports left), then release the
+# reserve: the free heap is one region of about `target` bytes.
+PLUG_HEAP = """reserve = bytearray(target - 32)
+count = 0
+for size in (65536, 16384, 4096, 1024, 256, 64, 16):
+    while count < len(ballast):
+        try:
+            ballast[count] = bytearray(size)
+        except MemoryError:
+            break
+        count += 1
+try:
+    for i in range(len(plugs)):
+        plugs[i] = i + 0.5
+except MemoryError:
+    pass
+reserve = None
+"""

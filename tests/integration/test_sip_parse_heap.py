@@ -13,7 +13,7 @@ import pytest
 from tooling import FIRMWARE, IN_CI, ROOT, compile_firmware, run_micropython
 
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from sip_mix import MESSAGES  # noqa: E402
+from sip_mix import MESSAGES, PLUG_HEAP  # noqa: E402
 
 CORPUS = os.path.join(os.path.dirname(ROOT), "shared", "sip-torture")
 FREE_HEAP = 24 * 1024
@@ -42,25 +42,9 @@ ballast = [None] * 64
 plugs = [None] * 4000
 gc.collect()
 if sys.argv[4] == "plug":
-    # Reserve the 24 KB as one block, fill every other free byte (big pieces, then one-block
-    # floats for the small holes the imports left), then release the reserve: the free heap
-    # is one region. "asis" keeps whatever fragmentation the imports left.
-    reserve = bytearray(target - 32)
-    count = 0
-    for size in (65536, 16384, 4096, 1024, 256, 64, 16):
-        while count < len(ballast):
-            try:
-                ballast[count] = bytearray(size)
-            except MemoryError:
-                break
-            count += 1
-    try:
-        for i in range(len(plugs)):
-            plugs[i] = i + 0.5
-    except MemoryError:
-        pass
-    reserve = None
-else:
+    # The 24 KB as one free region (sip_mix.PLUG_HEAP). "asis" keeps whatever
+    # fragmentation the imports left.
+""" + "".join("    " + line + "\n" for line in PLUG_HEAP.splitlines()) + r"""else:
     count = 0
     for size in (65536, 16384, 4096, 1024, 256, 64, 16):
         while gc.mem_free() - size - 64 >= target and count < len(ballast):
