@@ -30,6 +30,8 @@ class Station:
 
     def __init__(self, config, board, events, mic=None, speaker=None):
         from doorsip import runtime_boot
+        self.stopping = False
+        self.tasks = ()
         runtime_boot.init_station(self, config, board, events, mic, speaker)
 
     # ---- the phone -------------------------------------------------------------
@@ -371,36 +373,45 @@ class Station:
                                      "runtime": "micropython" if MICROPYTHON else "cpython"})
         self.policy.start(ticks_ms())
         self.pump()
+        self.tasks = (ticker, reader, sip_rx, rtcp_rx)
         try:
             await self.quit.wait()
         finally:
-            # Relay off, calls ended, un-REGISTER, sockets closed (DESIGN.md section 4).
-            for name in self.hw.relays:
-                self.hw.relays[name].off()
-            self.hw.poll()
-            try:
-                for call in self.ua.calls:
-                    self.hangup(call)
-                if self.policy.registered:
-                    self.ua.unregister(ticks_ms())
+            await self.shutdown()
+
+    async def shutdown(self):
+        """Relay off, calls ended, un-REGISTER, sockets closed (DESIGN.md section 4),
+        once. run() ends with it; main() runs it in a fresh event loop when the loop
+        itself was interrupted (MicroPython's SIGINT, or an unhandled error)."""
+        if self.stopping:
+            return
+        self.stopping = True
+        for name in self.hw.relays:
+            self.hw.relays[name].off()
+        self.hw.poll()
+        try:
+            for call in self.ua.calls:
+                self.hangup(call)
+            if self.policy.registered:
+                self.ua.unregister(ticks_ms())
+            self.pump()
+            # Give the BYE / un-REGISTER a moment to be answered (or retransmitted);
+            # the SIP socket is read here too, as its task may be gone with its loop.
+            for _ in range(30):
+                if not self.ua.calls and not self.ua.registered:
+                    break
+                await netio.sleep_ms(_TICK_MS)
+                self.sip_rx.drain()
+                self._tick(ticks_ms())
                 self.pump()
-                # Give the BYE / un-REGISTER a moment to be answered (or retransmitted).
-                for _ in range(30):
-                    if not self.ua.calls and not self.ua.registered:
-                        break
-                    await netio.sleep_ms(_TICK_MS)
-                    self._tick(ticks_ms())
-                    self.pump()
-            finally:
-                media = self.media
-                if media is not None:
+        finally:
+            try:
+                if self.media is not None:
                     self.stop_media()
-                    await media.stop()
-                for task in (ticker, reader):
+                for task in self.tasks:
                     if task is not None:
                         task.cancel()
-                await sip_rx.stop()
-                await rtcp_rx.stop()
+            finally:
                 self.close()
                 self.events.emit("stopped", None)
 
@@ -423,16 +434,29 @@ def main(argv=None):
     del runtime_boot
     if not isinstance(station, Station):
         return station  # boot failed: the exit status
+    status = 0
     try:
         asyncio.run(station.run(station.commands))
     except KeyboardInterrupt:
-        pass
+        pass  # MicroPython's SIGINT (`doorsip run` turns SIGTERM into one), Ctrl-C
     except Exception as exc:
         events.emit("error", {"what": "station", "message": repr(exc)})
-        station.close()  # relay off on any exception
         sys.stderr.write("doorsip run: error: %r\n" % (exc,))
-        return 1
-    return 0
+        status = 1
+    if not station.stopping:
+        # The loop was interrupted, so run() never reached its shutdown: do it in a
+        # fresh loop; at the very least the relays go off and the sockets close.
+        # Its tasks (and the media's) died with it: cancelling them would wake
+        # their broken coroutines in the new loop.
+        station.tasks = ()
+        station.media = None
+        try:
+            if MICROPYTHON:
+                asyncio.new_event_loop()  # drop the interrupted loop's queue
+            asyncio.run(station.shutdown())
+        except BaseException:
+            station.close()
+    return status
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import queue
+import signal
 import socket
 import struct
 import subprocess
@@ -98,8 +99,11 @@ class Station:
         self.label = label
         self.events = []
         self.timeline = timeline
+        # Its own process group: `doorsip run --runtime micropython` is a wrapper with
+        # the interpreter as its child, and kill_group() must reach both.
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=env, text=True, bufsize=1)
+                                     stderr=subprocess.PIPE, env=env, text=True, bufsize=1,
+                                     start_new_session=True)
         self.stderr = []
         threading.Thread(target=self._read, daemon=True).start()
         threading.Thread(target=self._read_err, daemon=True).start()
@@ -140,8 +144,15 @@ class Station:
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            self.kill_group()
+
+    def kill_group(self):
+        """SIGKILL the station and whatever it started (even once it has exited)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            pass  # the whole group has already gone
+        self.proc.wait()
 
 
 def describe(event):

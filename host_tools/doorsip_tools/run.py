@@ -130,6 +130,29 @@ def micropython_command(station_args, heap, mpy_dir=None):
 
 
 def run_micropython(station_args, heap):
+    """Run the station under the MicroPython unix port and return its exit status.
+
+    The port has no signal module, only its SIGINT handler (KeyboardInterrupt, after
+    which the station shuts down cleanly): SIGTERM, what systemd and `kill` send, is
+    passed on to it as SIGINT. stdin and stdout are the station's own."""
+    import signal
+    import subprocess
     argv, env = micropython_command(station_args, heap)
     sys.stdout.flush()
-    os.execve(argv[0], argv, env)  # stdin, stdout and signals go straight to the station
+    proc = subprocess.Popen(argv, env=env)
+
+    def forward(signum, frame):
+        try:
+            proc.send_signal(signal.SIGINT)
+        except OSError:
+            pass
+    signal.signal(signal.SIGTERM, forward)
+    # Ctrl-C reaches the station from the terminal's process group; a SIGINT sent to
+    # this process alone is passed on.
+    signal.signal(signal.SIGINT, forward)
+    while True:
+        try:
+            status = proc.wait()
+            return status if status >= 0 else 128 - status  # killed: the shell's 128+N
+        except KeyboardInterrupt:
+            continue

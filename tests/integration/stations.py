@@ -19,6 +19,9 @@
 #   stations.sipp(scenario, *args, subs={}, keys={}, calls=1, timeout_s=30) -> Sipp
 #            (.port, .media_port, .uri(user), .wait(timeout) -> exit code, .tail());
 #            scenario: a file in tests/integration/sipp/, @NAME@ replaced from subs
+#   write_scenario(scenario, out_dir, subs) -> path of that substituted copy (for
+#            tests that start sipp themselves); registrar_scenario(out_dir, challenge,
+#            ...) -> path of registrar_digest.xml filled in
 #   Stations(tmp_dir) for other scopes (call .close()); free_udp_ports(n),
 #   door_config(...), indoor_config(...), info_digits(digits, caller), pause(ms),
 #   ENDING_OUR_BYE / ENDING_THEIR_BYE (policy_uac_info.xml endings)
@@ -133,14 +136,11 @@ class Station(demo.Station):
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                self.kill_group()
         return self.proc.returncode
 
     def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        self.kill_group()  # also a `doorsip run` wrapper's interpreter child
 
 
 def describe(event):
@@ -232,15 +232,8 @@ class Stations:
         port (.media_port, -mp); killed at the end of the test."""
         sipp = require("sipp")
         port, media_port = free_udp_ports(2)
-        with open(os.path.join(SIPP_DIR, scenario)) as f:
-            text = f.read()
-        for _ in range(2):  # a fragment put in may hold placeholders of its own
-            for key, value in (subs or {}).items():
-                text = text.replace("@%s@" % key, str(value))
         self._n += 1
-        path = os.path.join(self.tmp, "%d-%s" % (self._n, scenario))
-        with open(path, "w") as f:
-            f.write(text)
+        path = write_scenario(scenario, self.tmp, subs, "%d-%s" % (self._n, scenario))
         argv = [sipp, "-sf", path, "-i", HOST, "-p", str(port), "-mp", str(media_port),
                 "-m", str(calls), "-nostdin",
                 "-timeout", "%ds" % timeout_s, "-timeout_error", "-trace_err",
@@ -266,6 +259,30 @@ class Stations:
                 station.kill()
         for proc in self.sipps:
             proc.stop()
+
+
+def write_scenario(scenario, out_dir, subs=None, name=None):
+    """A copy of tests/integration/sipp/<scenario> in out_dir (as name, default the
+    same), @KEY@ replaced by str(subs[KEY]); returns its path."""
+    with open(os.path.join(SIPP_DIR, scenario)) as f:
+        text = f.read()
+    for _ in range(2):  # a fragment put in may hold placeholders of its own
+        for key, value in (subs or {}).items():
+            text = text.replace("@%s@" % key, str(value))
+    path = os.path.join(str(out_dir), name or scenario)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def registrar_scenario(out_dir, challenge, user="door100", password="secret100", expires=120,
+                       unregister=False):
+    """registrar_digest.xml filled in: a 401 with WWW-Authenticate `challenge`, then
+    200 (;expires=`expires`) for user/password, else 403; with unregister it
+    answers one more REGISTER after the 200. Returns the scenario's path."""
+    return write_scenario("registrar_digest.xml", out_dir, {
+        "CHALLENGE": challenge, "USER": user, "PASSWORD": password, "EXPIRES": expires,
+        "AFTER_OK": "unregister" if unregister else "done"})
 
 
 @pytest.fixture

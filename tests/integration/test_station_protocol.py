@@ -3,6 +3,7 @@
 # with no server, driven only through stdin commands and JSON events on stdout.
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -121,6 +122,27 @@ def test_stdin_eof_stops_cleanly(stations, runtime):
     door.proc.stdin.close()
     assert door.proc.wait(timeout=10) == 0
     door.wait_for("stopped", 5)
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_sigterm_hangs_up_and_stops_cleanly(stations, runtime):
+    # `doorsip run` as systemd or `kill` stops it: the call in progress gets its BYE
+    # (answered: the SIPp callee's scenario passes), the station says "stopped",
+    # closes its sockets and exits 0. MicroPython has no signal module: `doorsip run`
+    # passes SIGTERM on as SIGINT, after which the firmware shuts down the same way.
+    callee = stations.sipp("policy_uas_expect_bye.xml", subs={"BYE_WITHIN_MS": 20000}, timeout_s=30)
+    door_sip, door_rtp = free_udp_ports(2)
+    door = stations.start(door_config(door_sip, door_rtp, call=[callee.uri()]), runtime=runtime,
+                          via_cli=True)
+    door.send("press bell")
+    door.wait_for("answered", 10)
+    door.proc.send_signal(signal.SIGTERM)
+    assert door.proc.wait(timeout=10) == 0, door.stderr
+    door.wait_for("stopped", 5)
+    assert callee.wait(15) == 0, callee.tail()
+    # the ports are free again: a new station can bind them at once
+    again = stations.start(door_config(door_sip, door_rtp), runtime=runtime)
+    assert again.stop() == 0
 
 
 def _doorsip_run(tmp_path, config, board="sim"):
