@@ -134,7 +134,7 @@ def test_stop_cancels_and_is_idempotent():
         state.append(sender.frames)
 
     asyncio.run(main())
-    assert 3 <= state[0] <= 9, state
+    assert 3 <= state[0] <= 30, state  # ~5 on time; a loaded machine oversleeps
     assert state[1] == state[0]  # nothing runs after stop
 
 
