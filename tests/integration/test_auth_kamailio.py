@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tooling import require
+from tooling import free_udp_port, require
 
 from doorsip.sip import build_request, parse
 from doorsip.sip.auth import DigestClient, parse_challenge
@@ -61,14 +61,6 @@ request_route {
 _MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 
 
-def _free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def _wait_bound(port, proc, seconds=10.0):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -90,7 +82,7 @@ def kamailio(request, tmp_path):
     binary = require("kamailio")
     if not os.path.isdir(_MODULES):
         pytest.skip("kamailio modules not found in " + _MODULES)
-    port = _free_port()
+    port = free_udp_port()
     cfg = tmp_path / "kamailio.cfg"
     cfg.write_text(_CONFIG % {"port": port, "modules": _MODULES, "algorithm": request.param})
     proc = subprocess.Popen([binary, "-f", str(cfg), "-Y", str(tmp_path), "-w", str(tmp_path),

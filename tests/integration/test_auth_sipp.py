@@ -13,121 +13,54 @@ import time
 
 import pytest
 
-from tooling import require
+from stations import registrar_scenario
+from tooling import free_udp_port, require
 
 from doorsip.sip import build_request, build_response, parse
 from doorsip.sip.auth import DigestClient, check_authorization, make_challenge, parse_challenge
 
 REALM = "doorsip.test"
 
-_UAS_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="digest registrar">
-  <recv request="REGISTER" />
-  <send>
+# sipp as the client: REGISTER, the 401, REGISTER again with [authentication].
+_REGISTER = """  <send retrans="500">
     <![CDATA[
-SIP/2.0 401 Unauthorized
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]reg[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-WWW-Authenticate: %(challenge)s
+REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:door100@[remote_ip]>;tag=[pid]t[call_number]
+To: <sip:door100@[remote_ip]>
+Call-ID: [call_id]
+CSeq: %d REGISTER
+Contact: <sip:door100@[local_ip]:[local_port]>
+%sMax-Forwards: 70
+Expires: 300
 Content-Length: 0
 
     ]]>
   </send>
-  <recv request="REGISTER">
-    <action>
-      <verifyauth assign_to="authvalid" username="door100" password="secret100" />
-    </action>
-  </recv>
-  <nop hide="true" test="authvalid" next="good" />
-  <send next="end">
-    <![CDATA[
-SIP/2.0 403 Forbidden
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]reg[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-    ]]>
-  </send>
-  <label id="good" />
-  <send>
-    <![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]reg[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-[last_Contact:];expires=300
-Content-Length: 0
-
-    ]]>
-  </send>
-  <label id="end" />
-</scenario>
 """
 
 _UAC_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="digest client">
-  <send retrans="500">
-    <![CDATA[
-REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:door100@[remote_ip]>;tag=[pid]t[call_number]
-To: <sip:door100@[remote_ip]>
-Call-ID: [call_id]
-CSeq: 1 REGISTER
-Contact: <sip:door100@[local_ip]:[local_port]>
-Max-Forwards: 70
-Expires: 300
-Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="401" auth="true" />
-  <send retrans="500">
-    <![CDATA[
-REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:door100@[remote_ip]>;tag=[pid]t[call_number]
-To: <sip:door100@[remote_ip]>
-Call-ID: [call_id]
-CSeq: 2 REGISTER
-Contact: <sip:door100@[local_ip]:[local_port]>
-[authentication]
-Max-Forwards: 70
-Expires: 300
-Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200" />
+%s  <recv response="401" auth="true" />
+%s  <recv response="200" />
 </scenario>
-"""
+""" % (_REGISTER % (1, ""), _REGISTER % (2, "[authentication]\n"))
 
 
-def _free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def _sipp(args, tmp_path, name, scenario):
-    path = os.path.join(str(tmp_path), name + ".xml")
-    with open(path, "w") as f:
-        f.write(scenario)
+def _sipp(args, tmp_path, name, path):
+    """sipp running the scenario file at path (one call, bounded) with args."""
     cmd = [require("sipp"), "-sf", path, "-i", "127.0.0.1", "-m", "1", "-timeout", "10s",
            "-timeout_error", "-nostdin", "-trace_err", "-error_file",
            os.path.join(str(tmp_path), name + "_errors.log")] + args
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             cwd=str(tmp_path))
+
+
+def _write(tmp_path, name, text):
+    path = os.path.join(str(tmp_path), name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
 
 
 def _stop(proc):
@@ -163,8 +96,8 @@ def _register(sock, server, password, auth_user="door100"):
 ])
 def test_our_client_against_sipp_registrar(tmp_path, challenge):
     for password, want in (("secret100", 200), ("wrong", 403)):
-        port = _free_port()
-        proc = _sipp(["-p", str(port)], tmp_path, "uas", _UAS_SCENARIO % {"challenge": challenge})
+        port = free_udp_port()
+        proc = _sipp(["-p", str(port)], tmp_path, "uas", registrar_scenario(tmp_path, challenge, expires=300))
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.bind(("127.0.0.1", 0))
@@ -201,8 +134,8 @@ def test_sipp_client_against_our_verifier(tmp_path):
         sock.bind(("127.0.0.1", 0))
         sock.settimeout(10)
         port = sock.getsockname()[1]
-        proc = _sipp(["-au", "door100", "-ap", password, "-p", str(_free_port()),
-                      "127.0.0.1:%d" % port], tmp_path, "uac", _UAC_SCENARIO)
+        proc = _sipp(["-au", "door100", "-ap", password, "-p", str(free_udp_port()),
+                      "127.0.0.1:%d" % port], tmp_path, "uac", _write(tmp_path, "uac.xml", _UAC_SCENARIO))
         try:
             data, peer = sock.recvfrom(4096)
             first = parse(data)

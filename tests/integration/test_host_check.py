@@ -12,29 +12,19 @@ import pytest
 
 from doorsip.sip.message import build_response, parse
 from host_support import assert_one_line_error, run_cli, sample_config, write_json
-from tooling import require
+from stations import registrar_scenario
+from tooling import free_udp_port, require
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 PASSWORD = "reg-secret-77"
-
-
-def free_udp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+CHALLENGE = 'Digest realm="test.local", nonce="[pid]n[call_number]x", algorithm=MD5, qop="auth"'
 
 
 @pytest.fixture
 def registrar(tmp_path):
     sipp = require("sipp")
     port = free_udp_port()
-    with open(os.path.join(HERE, "sipp", "registrar_digest.xml")) as f:
-        scenario = f.read().replace("@USER@", "door100").replace("@PASSWORD@", PASSWORD)
-    path = tmp_path / "registrar.xml"
-    path.write_text(scenario)
-    proc = subprocess.Popen([sipp, "-sf", str(path), "-i", "127.0.0.1", "-p", str(port), "-nostdin",
+    path = registrar_scenario(tmp_path, CHALLENGE, password=PASSWORD, unregister=True)
+    proc = subprocess.Popen([sipp, "-sf", path, "-i", "127.0.0.1", "-p", str(port), "-nostdin",
                              "-trace_err", "-error_file", str(tmp_path / "sipp.err")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(tmp_path),
                             start_new_session=True)

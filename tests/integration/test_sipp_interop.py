@@ -1,27 +1,21 @@
 # Interop smoke test with SIPp on 127.0.0.1: the sans-IO UserAgent, driven by a small
 # test-side UDP loop, answers SIPp's built-in "uac" scenario and calls its "uas" scenario.
 # Success is SIPp's exit code 0 (every call of the run successful).
+import contextlib
 import random
 import select
 import socket
 import subprocess
 import time
 
-from tooling import require
+from stations import registrar_scenario
+from tooling import free_udp_port, require
 
 from doorsip.compat import ticks_diff, ticks_ms
 from doorsip.sip import sdp
 from doorsip.sip.useragent import UserAgent
 
 HOST = "127.0.0.1"
-
-
-def free_udp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((HOST, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Loop:
@@ -90,20 +84,43 @@ def stop(proc):
     return out.decode(errors="replace")
 
 
-def make_ua(port, loss=0, seed=1):
+def make_ua(port, loss=0, seed=1, user="door", domain=HOST, **options):
+    """Our UserAgent (options: UserAgent's keywords) on a socket bound to port, in a Loop."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((HOST, port))
-    ua = UserAgent("door", HOST, HOST, port, now_ms=ticks_ms())
+    ua = UserAgent(user, domain, HOST, port, now_ms=ticks_ms(), **options)
     return Loop(ua, sock, loss, seed)
+
+
+@contextlib.contextmanager
+def sipp_facing(loop, args, settle_s=0):
+    """SIPp started with args while the block runs against loop; on the way out
+    SIPp is stopped and loop's socket closed. settle_s: time for SIPp to bind its
+    socket (when we send first)."""
+    proc = None
+    try:
+        proc = start_sipp(args)
+        if settle_s:
+            time.sleep(settle_s)
+        yield proc
+    finally:
+        if proc is not None:
+            stop(proc)
+        loop.sock.close()
+
+
+def invite(loop, sipp_port, rtp_port):
+    """Our UA calls service@SIPp (an SDP offer for rtp_port); returns the call."""
+    call = loop.ua.invite("sip:service@%s:%d" % (HOST, sipp_port), sdp.build_offer(HOST, rtp_port), ticks_ms())
+    loop.flush()
+    return call
 
 
 def sipp_calls_us(extra=(), loss=0, seed=1):
     """SIPp's built-in uac scenario calls our UA, which rings and answers at once."""
     port = free_udp_port()
     loop = make_ua(port, loss, seed)
-    proc = None
-    try:
-        proc = start_sipp(["-sn", "uac", "%s:%d" % (HOST, port), "-p", str(free_udp_port())] + list(extra))
+    with sipp_facing(loop, ["-sn", "uac", "%s:%d" % (HOST, port), "-p", str(free_udp_port())] + list(extra)) as proc:
 
         def on_event(event):
             if event.kind == "incoming_call":
@@ -115,23 +132,14 @@ def sipp_calls_us(extra=(), loss=0, seed=1):
         loop.run(lambda: False, 0.3, on_event)
         code = proc.wait(timeout=10)
         return loop, code, stop(proc)
-    finally:
-        if proc is not None:
-            stop(proc)
-        loop.sock.close()
 
 
 def we_call_sipp(extra=()):
     """Our UA calls SIPp's built-in uas scenario, then hangs up once answered."""
     sipp_port = free_udp_port()
     loop = make_ua(free_udp_port())
-    proc = None
-    try:
-        proc = start_sipp(["-sn", "uas", "-p", str(sipp_port)] + list(extra))
-        time.sleep(0.3)   # let SIPp bind its socket
-        offer = sdp.build_offer(HOST, 40002)
-        call = loop.ua.invite("sip:service@%s:%d" % (HOST, sipp_port), offer, ticks_ms())
-        loop.flush()
+    with sipp_facing(loop, ["-sn", "uas", "-p", str(sipp_port)] + list(extra), 0.3) as proc:
+        call = invite(loop, sipp_port, 40002)
         loop.run(lambda: "answered" in loop.kinds() or "call_failed" in loop.kinds(), 35)
         if "answered" in loop.kinds():
             loop.ua.bye(call, ticks_ms())
@@ -142,10 +150,6 @@ def we_call_sipp(extra=()):
         except subprocess.TimeoutExpired:
             code = None
         return loop, code, stop(proc)
-    finally:
-        if proc is not None:
-            stop(proc)
-        loop.sock.close()
 
 
 def test_sipp_uac_calls_us():
@@ -177,83 +181,19 @@ def test_sipp_call_completes_with_30_percent_of_our_datagrams_lost():
         assert loop.dropped > 0 and loop.ua.stats["errors"] == 0
 
 
-# SIPp as a registrar that challenges and checks our digest with its own verifyauth.
-REGISTRAR_XML = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="doorsip registrar with digest">
-  <recv request="REGISTER" />
-  <send>
-    <![CDATA[
-      SIP/2.0 401 Unauthorized
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      WWW-Authenticate: Digest realm="doorsip.test", nonce="5f1e8c2a9b3d4e7f"%(qop)s, algorithm=MD5
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv request="REGISTER">
-    <action>
-      <verifyauth assign_to="authvalid" username="door100" password="secret100" />
-    </action>
-  </recv>
-  <nop test="authvalid" next="good" />
-  <send next="done">
-    <![CDATA[
-      SIP/2.0 403 Forbidden
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <label id="good" />
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      [last_Contact:];expires=120
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <label id="done" />
-</scenario>
-"""
-
-
 def register_with_sipp(tmp_path, qop, password):
-    scenario = tmp_path / "registrar.xml"
-    scenario.write_text(REGISTRAR_XML % {"qop": ', qop="auth"' if qop else ""})
+    """SIPp as a registrar that challenges and checks our digest with its own verifyauth."""
+    scenario = registrar_scenario(tmp_path, 'Digest realm="doorsip.test", nonce="5f1e8c2a9b3d4e7f"%s, algorithm=MD5'
+                                  % (', qop="auth"' if qop else ""))
     sipp_port = free_udp_port()
-    port = free_udp_port()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind((HOST, port))
-    ua = UserAgent("door100", "doorsip.test", HOST, port, password=password,
-                   registrar=(HOST, sipp_port), expires=300, now_ms=ticks_ms())
-    loop = Loop(ua, sock)
-    proc = None
-    try:
-        proc = start_sipp(["-sf", str(scenario), "-p", str(sipp_port)])
-        time.sleep(0.3)
-        ua.register(ticks_ms())
+    loop = make_ua(free_udp_port(), user="door100", domain="doorsip.test", password=password,
+                   registrar=(HOST, sipp_port), expires=300)
+    with sipp_facing(loop, ["-sf", scenario, "-p", str(sipp_port)], 0.3) as proc:
+        loop.ua.register(ticks_ms())
         loop.flush()
         loop.run(lambda: "registered" in loop.kinds() or "registration_failed" in loop.kinds(), 10)
         code = proc.wait(timeout=10)
         return loop, code, stop(proc)
-    finally:
-        if proc is not None:
-            stop(proc)
-        sock.close()
 
 
 def test_register_digest_checked_by_sipp(tmp_path):
@@ -381,9 +321,7 @@ def test_sipp_caller_cancels_our_ringing_call(tmp_path):
     scenario.write_text(CANCELLING_UAC_XML)
     port = free_udp_port()
     loop = make_ua(port)
-    proc = None
-    try:
-        proc = start_sipp(["-sf", str(scenario), "%s:%d" % (HOST, port), "-p", str(free_udp_port())])
+    with sipp_facing(loop, ["-sf", str(scenario), "%s:%d" % (HOST, port), "-p", str(free_udp_port())]) as proc:
 
         def on_event(event):
             if event.kind == "incoming_call":
@@ -395,10 +333,6 @@ def test_sipp_caller_cancels_our_ringing_call(tmp_path):
         assert loop.kinds() == ["incoming_call", "call_ended"], loop.kinds()
         assert loop.events[-1].reason == "cancelled" and loop.ua.calls == []
         assert loop.ua.stats["errors"] == 0 and loop.ua.stats["garbage"] == 0
-    finally:
-        if proc is not None:
-            stop(proc)
-        loop.sock.close()
 
 
 def test_we_cancel_a_call_to_sipp(tmp_path):
@@ -406,12 +340,8 @@ def test_we_cancel_a_call_to_sipp(tmp_path):
     scenario.write_text(CANCELLED_UAS_XML)
     sipp_port = free_udp_port()
     loop = make_ua(free_udp_port())
-    proc = None
-    try:
-        proc = start_sipp(["-sf", str(scenario), "-p", str(sipp_port)])
-        time.sleep(0.3)
-        call = loop.ua.invite("sip:service@%s:%d" % (HOST, sipp_port), sdp.build_offer(HOST, 40004), ticks_ms())
-        loop.flush()
+    with sipp_facing(loop, ["-sf", str(scenario), "-p", str(sipp_port)], 0.3) as proc:
+        call = invite(loop, sipp_port, 40004)
 
         def on_event(event):
             if event.kind == "ringing":
@@ -422,7 +352,3 @@ def test_we_cancel_a_call_to_sipp(tmp_path):
         code = proc.wait(timeout=10)
         output = stop(proc)
         assert code == 0, output[-2000:]
-    finally:
-        if proc is not None:
-            stop(proc)
-        loop.sock.close()

@@ -1,9 +1,11 @@
 # Shared helpers for the CPython-side integration tests: locating the real
 # MicroPython unix port and mpy-cross, compiling firmware/ to .mpy, running
-# MicroPython with a fixed heap, and requiring real peers (sipp, kamailio, ...).
+# MicroPython with a fixed heap, requiring real peers (sipp, kamailio, ...), and a
+# free UDP port on 127.0.0.1.
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -29,6 +31,15 @@ def require(command):
 
 def micropython():
     return require("micropython")
+
+
+def free_udp_port():
+    """A UDP port free on 127.0.0.1 just now (bound once, then released)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 # mpy-cross -march of this machine, for the viper (native) kernels the unix port runs.
