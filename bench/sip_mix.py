@@ -1,6 +1,7 @@
 # The realistic 7-message mix used by bench_sip_parse.py (shared by its CPython and
 # MicroPython halves): INVITE with SDP, 200 with SDP, 401 with WWW-Authenticate, REGISTER,
-# 180, ACK, BYE, as a door station and a PBX exchange them.
+# 180, ACK, BYE, as a door station and a PBX exchange them. At the end, source snippets
+# shared by the benches and tests that generate scripts: PLUG_HEAP, TICKS_US.
 _SDP_OFFER = (
     b"v=0\r\no=door 3124 3124 IN IP4 192.168.1.50\r\ns=doorsip\r\nc=IN IP4 192.168.1.50\r\n"
     b"t=0 0\r\nm=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
@@ -122,4 +123,17 @@ try:
 except MemoryError:
     pass
 reserve = None
+"""
+
+
+# Source shared by the bench scripts that run unchanged under both interpreters:
+# ticks_us() and ticks_diff(a, b), MicroPython's or made from time.perf_counter_ns.
+TICKS_US = r"""try:
+    from time import ticks_us, ticks_diff
+except ImportError:
+    import time
+    def ticks_us():
+        return time.perf_counter_ns() // 1000
+    def ticks_diff(a, b):
+        return a - b
 """
