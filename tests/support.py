@@ -18,6 +18,16 @@ def skip(reason):
     raise SkipTest(reason)
 
 
+def micropython_heap_test(test_file):
+    """The start of a tests/mpy heap test: skip it off MicroPython (gc.mem_alloc
+    figures are MicroPython's) and put tests/unit (sip_harness) on the path, which
+    the runner does only while it runs that folder."""
+    if not MICROPYTHON:
+        skip("gc.mem_alloc figures are MicroPython's")
+    here = test_file.rsplit("/", 1)[0] if "/" in test_file else "."
+    sys.path.append(here + "/../unit")
+
+
 def raises(exc_type, func, *args, **kwargs):
     """Call func and return the exception it raised; fail unless it is exc_type."""
     try:

@@ -2,22 +2,12 @@
 # call stays within a small budget, and twenty calls in a row leave nothing behind
 # (every call, dialog and transaction is released once its timers end).
 import gc
-import sys
 
-from support import skip
+from support import micropython_heap_test
 
-if sys.implementation.name != "micropython":
-    skip("gc.mem_alloc figures are MicroPython's")
+micropython_heap_test(__file__)
 
-# The harness lives in tests/unit, which the runner puts on the path only while it runs
-# that folder.
-_HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
-sys.path.append(_HERE + "/../unit")
-
-from sip_harness import EventLog, Network  # noqa: E402
-
-OFFER = (b"v=0\r\no=door 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-         b"m=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n")
+from sip_harness import OFFER_DTMF as OFFER, pair, ring  # noqa: E402
 
 
 def _settle(net, ld, lf):
@@ -30,10 +20,7 @@ def _settle(net, ld, lf):
 
 
 def _call(net, door, flat, ld, lf):
-    call = door.invite("sip:flat@127.0.0.1:5062", OFFER, net.now)
-    assert net.run_until(lambda: lf.has("incoming_call"), 2000)
-    inc = lf.first("incoming_call").call
-    flat.answer(inc, 180, now_ms=net.now)
+    call, inc = ring(net, door, flat, lf, OFFER)
     flat.answer(inc, 200, OFFER, now_ms=net.now)
     assert net.run_until(lambda: lf.has("answered"), 2000)
     return call
@@ -50,10 +37,7 @@ def _calls(net, door, flat, ld, lf, count):
 
 
 def test_live_call_budget_and_no_leak_over_twenty_calls():
-    net = Network()
-    door = net.ua("door", port=5060)
-    flat = net.ua("flat", port=5062)
-    ld, lf = EventLog(door), EventLog(flat)
+    net, door, flat, ld, lf = pair()
     baseline = _settle(net, ld, lf)
     call = _call(net, door, flat, ld, lf)
     live = _settle(net, ld, lf) - baseline

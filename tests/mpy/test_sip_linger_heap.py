@@ -4,20 +4,13 @@
 # transactions keep only the bytes they may resend and their matching key, never the
 # parsed request or the ended Call, so the heap grows by their small fixed share only.
 import gc
-import sys
 
-from support import skip
+from support import micropython_heap_test
 
-if sys.implementation.name != "micropython":
-    skip("gc.mem_alloc figures are MicroPython's")
+micropython_heap_test(__file__)
 
-_HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
-sys.path.append(_HERE + "/../unit")
+from sip_harness import OFFER_DTMF as OFFER, pair, ring  # noqa: E402
 
-from sip_harness import EventLog, Network  # noqa: E402
-
-OFFER = (b"v=0\r\no=door 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-         b"m=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n")
 CALLS = 20
 # Heap growth allowed over the twenty calls, both UAs together: each UA's table is
 # full (24 lingering transactions), each keeping its key, small fields and the bytes it
@@ -27,10 +20,7 @@ MAX_GROWTH = 40000
 
 
 def _one_call(net, door, flat, ld, lf):
-    call = door.invite("sip:flat@127.0.0.1:5062", OFFER, net.now)
-    assert net.run_until(lambda: lf.has("incoming_call"), 2000)
-    inc = lf.first("incoming_call").call
-    flat.answer(inc, 180, now_ms=net.now)
+    call, inc = ring(net, door, flat, lf, OFFER)
     flat.answer(inc, 200, OFFER, now_ms=net.now)
     assert net.run_until(lambda: lf.has("answered") and ld.has("answered"), 2000)
     flat.send_info(inc, "application/dtmf-relay", b"Signal=5\r\nDuration=160\r\n", net.now)
@@ -48,10 +38,7 @@ def _heap():
 
 
 def test_twenty_calls_inside_the_linger_time_keep_no_call():
-    net = Network()
-    door = net.ua("door", port=5060)
-    flat = net.ua("flat", port=5062)
-    ld, lf = EventLog(door), EventLog(flat)
+    net, door, flat, ld, lf = pair()
     _one_call(net, door, flat, ld, lf)       # modules loaded, tables at their size
     net.run(40000)
     start_ms = net.now

@@ -8,6 +8,16 @@ from doorsip.sip.message import build_response, parse
 from doorsip.sip.useragent import UserAgent
 from doorsip.sip.uri import new_tag, parse_name_addr
 
+# A door (5060) calling a flat (5062) on 127.0.0.1: addresses and SDP bodies.
+DOOR = ("127.0.0.1", 5060)
+FLAT = ("127.0.0.1", 5062)
+FLAT_URI = "sip:flat@127.0.0.1:5062"
+OFFER = b"v=0\r\no=door 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+ANSWER = b"v=0\r\no=flat 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4002 RTP/AVP 0\r\n"
+# The heap tests' offer (tests/mpy): PCMU, PCMA and telephone-event.
+OFFER_DTMF = (b"v=0\r\no=door 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+              b"m=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n")
+
 
 class Rng:
     """xorshift32: the same sequence on both interpreters for a given seed."""
@@ -184,6 +194,26 @@ class EventLog:
 
     def has(self, kind):
         return self.first(kind) is not None
+
+
+def pair(flat_options=None, **kw):
+    """A Network (kw: its options) with UAs "door" on 5060 and "flat" on 5062
+    (flat_options: the flat UA's own keywords): (net, door, flat, door's EventLog,
+    flat's EventLog)."""
+    net = Network(**kw)
+    door = net.ua("door", port=5060)
+    flat = net.ua("flat", port=5062, **(flat_options or {}))
+    return net, door, flat, EventLog(door), EventLog(flat)
+
+
+def ring(net, door, flat, lf, offer=OFFER, limit_ms=2000):
+    """door calls FLAT_URI with offer; flat rings (180) once the call is in.
+    Returns (door's call, flat's call)."""
+    call = door.invite(FLAT_URI, offer, net.now)
+    assert net.run_until(lambda: lf.has("incoming_call"), limit_ms)
+    inc = lf.first("incoming_call").call
+    flat.answer(inc, 180, now_ms=net.now)
+    return call, inc
 
 
 class Stateless:

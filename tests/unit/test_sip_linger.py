@@ -5,38 +5,28 @@
 import gc
 import sys
 
-from sip_harness import EventLog, Network
+from sip_harness import ANSWER, DOOR, FLAT, FLAT_URI, OFFER, pair, ring
 from support import skip
 
 from doorsip.sip.message import parse
 from doorsip.sip.transaction import ACCEPTED, COMPLETED, CONFIRMED, ICT, IST
 
-DOOR = ("127.0.0.1", 5060)
-FLAT = ("127.0.0.1", 5062)
-FLAT_URI = "sip:flat@127.0.0.1:5062"
-OFFER = b"v=0\r\no=door 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
-ANSWER = b"v=0\r\no=flat 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4002 RTP/AVP 0\r\n"
 INFO = b"Signal=5\r\nDuration=160\r\n"
 
 
 def _setup():
-    net = Network()
-    door = net.ua("door", port=5060)
-    flat = net.ua("flat", port=5062)
+    net, door, flat, ld, lf = pair()
     wire = []    # every datagram sent: (data, src, dst)
 
     def record(data, src, dst):
         wire.append((data, src, dst))
         return False
     net.filters.append(record)
-    return net, door, flat, EventLog(door), EventLog(flat), wire
+    return net, door, flat, ld, lf, wire
 
 
 def _answered_call(net, door, flat, ld, lf):
-    call = door.invite(FLAT_URI, OFFER, net.now)
-    assert net.run_until(lambda: lf.has("incoming_call"), 2000)
-    inc = lf.first("incoming_call").call
-    flat.answer(inc, 180, now_ms=net.now)
+    call, inc = ring(net, door, flat, lf)
     flat.answer(inc, 200, ANSWER, now_ms=net.now)
     assert net.run_until(lambda: lf.has("answered") and ld.has("answered"), 2000)
     return call, inc

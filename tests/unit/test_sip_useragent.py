@@ -1,15 +1,11 @@
 # The sans-IO UserAgent end to end: two UAs (and test registrars / auth gates) on the
 # in-memory network of sip_harness, with a simulated clock, loss, duplication, reordering.
-from sip_harness import AuthGate, EventLog, Network, Registrar, Stateless
+from sip_harness import (ANSWER, DOOR, FLAT, FLAT_URI, OFFER, AuthGate, EventLog, Network, Registrar,
+                         Stateless, pair, ring)
 
 from doorsip.sip.message import build_request, build_response, parse
 
-DOOR = ("127.0.0.1", 5060)
-FLAT = ("127.0.0.1", 5062)
 PBX = ("127.0.0.1", 5070)
-FLAT_URI = "sip:flat@127.0.0.1:5062"
-OFFER = b"v=0\r\no=door 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
-ANSWER = b"v=0\r\no=flat 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4002 RTP/AVP 0\r\n"
 
 
 class Sink(Stateless):
@@ -17,13 +13,6 @@ class Sink(Stateless):
 
     def receive(self, data, source, now_ms):
         self.requests.append(parse(data))   # our responses must parse
-
-
-def pair(**kw):
-    net = Network(**kw)
-    door = net.ua("door", port=5060)
-    flat = net.ua("flat", port=5062)
-    return net, door, flat, EventLog(door), EventLog(flat)
 
 
 def no_errors(*uas):
@@ -134,10 +123,7 @@ def test_cancel_waits_for_a_provisional_response():
 
 def test_cancel_racing_a_200_ends_with_ack_and_bye():
     net, door, flat, ld, lf = pair(delay_ms=50)
-    call = door.invite(FLAT_URI, OFFER, net.now)
-    assert net.run_until(lambda: lf.has("incoming_call"), 1000)
-    inc = lf.first("incoming_call").call
-    flat.answer(inc, 180, now_ms=net.now)
+    call, inc = ring(net, door, flat, lf, limit_ms=1000)
     assert net.run_until(lambda: ld.has("ringing"), 1000)
     # Both at once: the 200 and the CANCEL cross on the wire.
     flat.answer(inc, 200, ANSWER, now_ms=net.now)
@@ -169,10 +155,7 @@ def test_cancel_race_with_lost_ack_is_reacked():
             return len(byes) == 1
         return False
     net.filters.append(drop_first_ack)
-    call = door.invite(FLAT_URI, OFFER, net.now)
-    assert net.run_until(lambda: lf.has("incoming_call"), 1000)
-    inc = lf.first("incoming_call").call
-    flat.answer(inc, 180, now_ms=net.now)
+    call, inc = ring(net, door, flat, lf, limit_ms=1000)
     assert net.run_until(lambda: ld.has("ringing"), 1000)
     flat.answer(inc, 200, ANSWER, now_ms=net.now)
     door.cancel(call, net.now)
@@ -199,10 +182,7 @@ def test_rejected_call_busy_and_forbidden():
 
 
 def test_call_limit_answers_busy():
-    net = Network()
-    door = net.ua("door", port=5060)
-    flat = net.ua("flat", port=5062, max_calls=1)
-    ld, lf = EventLog(door), EventLog(flat)
+    net, door, flat, ld, lf = pair({"max_calls": 1})
     door.invite(FLAT_URI, OFFER, net.now)
     second = door.invite(FLAT_URI, OFFER, net.now)
     assert net.run_until(lambda: ld.has("call_failed"), 3000)
@@ -706,10 +686,7 @@ def test_call_and_registration_across_the_ticks_wrap():
 
 
 def test_unanswered_incoming_call_times_out_and_frees_its_slot():
-    net = Network()
-    door = net.ua("door", port=5060)
-    flat = net.ua("flat", port=5062, max_calls=1, ring_limit_s=60)
-    ld, lf = EventLog(door), EventLog(flat)
+    net, door, flat, ld, lf = pair({"max_calls": 1, "ring_limit_s": 60})
     door.invite(FLAT_URI, OFFER, net.now)
     assert net.run_until(lambda: lf.has("incoming_call"), 1000)
     start = net.now
