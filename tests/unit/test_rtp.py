@@ -402,3 +402,32 @@ def test_viper_accounting_matches_plain_twin():
         kb = rtp._account_py(data, len(data), b, now)
         assert ka == kb, (i, ka, kb)
         assert a == b, (i, [k for k in range(len(a)) if a[k] != b[k]])
+
+
+def _consts(path):
+    # name -> value of every "_NAME = const(N)" line of a source file
+    out = {}
+    with open(path) as f:
+        for line in f:
+            line = line.split("#")[0].strip()
+            if line.startswith("_") and " = const(" in line and line.endswith(")"):
+                name, value = line.split(" = const(")
+                out[name] = int(value[:-1], 0)
+    return out
+
+
+def test_state_layout_is_the_same_in_the_three_rtp_files():
+    # MicroPython's const() names are compile-time per module, so rtp.py (the
+    # receiver), rtp_py.py (the plain kernel) and rtp_viper.py (the viper kernel)
+    # each spell out the state array's layout: they must agree.
+    here = globals().get("__file__", "tests/unit/test_rtp.py").replace("\\", "/")
+    media = (here.rsplit("/", 1)[0] if "/" in here else ".") + "/../../firmware/doorsip/media/"
+    try:
+        files = [_consts(media + name) for name in ("rtp.py", "rtp_py.py", "rtp_viper.py")]
+    except OSError:
+        skip("firmware sources not found next to the tests")
+    viper = files[2]
+    assert viper["_STATE_SIZE"] == 36 and len(viper) == 37, sorted(viper)
+    for other in files[:2]:
+        for name in viper:
+            assert other.get(name) == viper[name], (name, other.get(name), viper[name])

@@ -4,6 +4,8 @@
 # negative numbers, and floor division by shifts matches the plain code exactly.
 # Output is identical to mpy_i2s.mic_convert_py / spk_convert_py (tests/mpy).
 # Callers size the buffers: these write through raw pointers.
+# Left duplicated on purpose: a @micropython.viper kernel cannot share a body with
+# plain Python (ptr8 views, native ints), so mpy_i2s.py keeps the plain twins.
 import micropython
 
 

@@ -5,6 +5,10 @@
 # these write through raw pointers (the encoders and scale_into share the
 # names of g711.py's checked functions: one name each). Output is identical to
 # g711.py's *_py functions (tests/mpy/test_media_heap_lock.py and tests/unit/test_g711.py).
+# Left duplicated on purpose: a @micropython.viper kernel cannot share a body with
+# plain Python (ptr8 views, native ints), and the per-law loops stay separate
+# kernels (one law per call; a shared loop would test the law once per sample on
+# the 20 ms path).
 import micropython
 
 

@@ -6,6 +6,9 @@
 # so coef * state < 16384 * 84,000 < 2**31; the power uses state >> 4.
 # Buffers: pcm S16LE bytes (160 samples), win/xw array('H'/'h') of 160, info/coefs/
 # powers array('i'). ptr16 reads are unsigned, so signed values are sign-extended.
+# Left duplicated on purpose: a @micropython.viper kernel cannot share a body with
+# plain Python (ptr8/ptr16/ptr32 views, native ints), so dtmf_inband.py keeps the
+# plain twins of both functions; tests/unit/test_dtmf_inband.py checks they agree.
 import micropython
 
 from doorsip.compat import const

@@ -1,6 +1,7 @@
 """Plain-Python twin of rtp_viper._account (rtp.py's _account_py): the CPython path
 and ports without the viper emitter; loaded only there and by tests/benchmarks.
-The state layout is rtp.py's (kept in step with it and with rtp_viper.py).
+The state layout is rtp.py's, spelled out again because const() names are
+compile-time per module (tests/unit/test_rtp.py checks the three copies agree).
 """
 from doorsip.compat import const
 

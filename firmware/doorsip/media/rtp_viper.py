@@ -3,6 +3,11 @@
 # array('i'). rtp_py.py holds the plain-Python twin (_account): the same text
 # without the int() casts; tests run both on the same packets.
 # Callers check n <= len(buf) first: the kernel reads through a raw pointer.
+# Left duplicated on purpose: a @micropython.viper kernel cannot share a body with
+# plain Python (ptr8/ptr32 views, native int arithmetic), and const() names are
+# compile-time per module (an _underscore const is not even a module attribute),
+# so rtp.py, rtp_py.py and this file each spell out the state layout below;
+# tests/unit/test_rtp.py checks that the three agree and that the kernels match.
 import micropython
 from micropython import const
 
