@@ -5,8 +5,6 @@ compile-time per module (tests/unit/test_rtp.py checks the three copies agree).
 """
 from doorsip.compat import const
 
-_HEADER = const(12)
-_MASK30 = const(0x3FFFFFFF)
 # RFC 3550 A.1 (in _account below / rtp_viper._account): a sequence jump of 3000
 # (MAX_DROPOUT) or more restarts the count only when the next packet follows it;
 # reordering by more than 100 (MAX_MISORDER) counts as such a jump.
