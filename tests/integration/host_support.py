@@ -1,6 +1,6 @@
 # Helpers for the host-tool tests (tests/integration/test_host_*.py): run the
 # `doorsip` command in-process and capture its output; a station config that
-# the firmware's validator accepts.
+# the firmware's validator accepts; started(device) for a fake-device fixture.
 import copy
 import json
 
@@ -17,6 +17,16 @@ SAMPLE_CONFIG = {
     "buttons": {"bell": {"call": ["sip:flat200@127.0.0.1"]}},
     "doors": {"door": {"code": DOOR_CODE}},
 }
+
+
+def started(device):
+    """The body of a `device` fixture: yields device.start(), stopped once the
+    test is over (`yield from started(FakeDevice(tmp_path))`)."""
+    dev = device.start()
+    try:
+        yield dev
+    finally:
+        dev.stop()
 
 
 def sample_config(**changes):

@@ -11,7 +11,7 @@ import pytest
 
 from doorsip_tools import build as build_mod
 from fake_device import FakeDevice
-from host_support import assert_one_line_error, run_cli
+from host_support import assert_one_line_error, run_cli, started
 
 BOARD = "esp32-devkitc"
 
@@ -24,11 +24,7 @@ def built(tmp_path_factory):
 
 @pytest.fixture
 def device(tmp_path):
-    dev = FakeDevice(tmp_path).start()
-    try:
-        yield dev
-    finally:
-        dev.stop()
+    yield from started(FakeDevice(tmp_path))
 
 
 def deploy(capsys, device, out):
@@ -44,6 +40,26 @@ def device_matches(device, manifest):
         if not os.path.isfile(path) or hashlib.sha256(open(path, "rb").read()).hexdigest() != info["sha256"]:
             wrong.append(rel)
     return wrong
+
+
+def deploy_while(capsys, device, out, manifest, files, disrupt):
+    """deploy, and once `files` of the manifest's files are on the device (within
+    30 s), disrupt(how many are) from another thread; returns deploy's (status,
+    out, err)."""
+    def watch():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            done = len([r for r in manifest["files"] if os.path.isfile(device.path(r))])
+            if done >= files:
+                disrupt(done)
+                return
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    result = deploy(capsys, device, out)
+    thread.join()
+    return result
 
 
 def wait_boots(device, count, timeout=5.0):
@@ -84,20 +100,11 @@ def test_deploy_survives_a_reboot_in_the_middle(device, built, capsys):
     out, manifest = built
     killed = []
 
-    def cut_power_after_some_files():
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            done = [r for r in manifest["files"] if os.path.isfile(device.path(r))]
-            if len(done) >= 4:
-                device.kill_interpreter()
-                killed.append(len(done))
-                return
-            time.sleep(0.001)
+    def cut_power(done):
+        device.kill_interpreter()
+        killed.append(done)
 
-    cutter = threading.Thread(target=cut_power_after_some_files)
-    cutter.start()
-    status, _o, err = deploy(capsys, device, out)
-    cutter.join()
+    status, _o, err = deploy_while(capsys, device, out, manifest, 4, cut_power)
     assert killed and killed[0] < len(manifest["files"]), "the reboot did not land mid-deploy"
     assert status == 0, err
     assert "reconnecting" in err and "after 1 device reset" in err
@@ -111,22 +118,14 @@ def test_deploy_survives_the_port_vanishing_and_coming_back(device, built, capsy
     monkeypatch.setenv("DOORSIP_RECONNECT_S", "15")
     events = []
 
-    def unplug_then_replug():
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if len([r for r in manifest["files"] if os.path.isfile(device.path(r))]) >= 6:
-                device.unplug()
-                events.append("unplugged")
-                time.sleep(1.0)
-                device.replug()
-                events.append("replugged")
-                return
-            time.sleep(0.001)
+    def unplug_then_replug(_done):
+        device.unplug()
+        events.append("unplugged")
+        time.sleep(1.0)
+        device.replug()
+        events.append("replugged")
 
-    thread = threading.Thread(target=unplug_then_replug)
-    thread.start()
-    status, _o, err = deploy(capsys, device, out)
-    thread.join()
+    status, _o, err = deploy_while(capsys, device, out, manifest, 6, unplug_then_replug)
     assert events == ["unplugged", "replugged"]
     assert status == 0, err
     assert "reconnecting" in err and device_matches(device, manifest) == []

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from doorsip_tools.monitor import Printer
+from host_support import started
 from tooling import FIRMWARE, micropython, require
 
 PROGRAM = r'''
@@ -63,11 +64,7 @@ class EventDevice:
 
 @pytest.fixture
 def device(tmp_path):
-    dev = EventDevice(tmp_path).start()
-    try:
-        yield dev
-    finally:
-        dev.stop()
+    yield from started(EventDevice(tmp_path))
 
 
 def monitor(*args):

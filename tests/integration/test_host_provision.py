@@ -10,17 +10,13 @@ import pytest
 
 from doorsip.config import validate
 from fake_device import FakeDevice
-from host_support import (DOOR_CODE, SECRET, assert_one_line_error, run_cli, sample_config,
+from host_support import (DOOR_CODE, SECRET, assert_one_line_error, run_cli, sample_config, started,
                           write_json)
 
 
 @pytest.fixture
 def device(tmp_path):
-    dev = FakeDevice(tmp_path).start()
-    try:
-        yield dev
-    finally:
-        dev.stop()
+    yield from started(FakeDevice(tmp_path))
 
 
 def provision(capsys, device, *argv):
