@@ -109,13 +109,22 @@ class Station:
         threading.Thread(target=self._read_err, daemon=True).start()
 
     def _read(self):
+        # The station's JSON event lines (anything else on stdout is skipped), one
+        # _event() call each, then _ended() once stdout is closed.
         for line in self.proc.stdout:
             try:
                 event = json.loads(line)
             except ValueError:
                 continue
-            self.events.append(event)
-            self.timeline.put((time.monotonic(), self.label, event))
+            self._event(event)
+        self._ended()
+
+    def _event(self, event):
+        self.events.append(event)
+        self.timeline.put((time.monotonic(), self.label, event))
+
+    def _ended(self):
+        pass
 
     def _read_err(self):
         for line in self.proc.stderr:

@@ -76,17 +76,14 @@ class Station(demo.Station):
         self.rx_times = []  # time.perf_counter() when each event's line was read
         super().__init__(label, argv, env, queue.Queue())
 
-    def _read(self):
-        for line in self.proc.stdout:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            now = time.perf_counter()
-            with self._cond:
-                self.events.append(event)
-                self.rx_times.append(now)
-                self._cond.notify_all()
+    def _event(self, event):  # demo.Station._read calls it for each event line
+        now = time.perf_counter()
+        with self._cond:
+            self.events.append(event)
+            self.rx_times.append(now)
+            self._cond.notify_all()
+
+    def _ended(self):
         with self._cond:
             self._cond.notify_all()
 
