@@ -144,16 +144,19 @@ class Station:
                 return event
         return None
 
-    def stop(self):
+    def stop(self, timeout=5):
+        """quit, then wait; SIGKILLed with its group if it does not stop within
+        timeout seconds. Returns the exit code."""
         self.send("quit")
         try:
             self.proc.stdin.close()
         except (BrokenPipeError, ValueError, OSError):
             pass
         try:
-            self.proc.wait(timeout=5)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill_group()
+        return self.proc.returncode
 
     def kill_group(self):
         """SIGKILL the station and whatever it started (even once it has exited)."""

@@ -123,17 +123,10 @@ class Station(demo.Station):
         return self.wait_for("status", timeout, since=since)
 
     def stop(self, timeout=10):
-        """quit, then wait; killed if it does not stop. Returns the exit code."""
+        """quit, then wait; killed (with its group) if it does not stop. Returns
+        the exit code."""
         if self.proc.poll() is None:
-            self.send("quit")
-            try:
-                self.proc.stdin.close()
-            except (BrokenPipeError, ValueError, OSError):
-                pass
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.kill_group()
+            super().stop(timeout)
         return self.proc.returncode
 
     def kill(self):
