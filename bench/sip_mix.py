@@ -13,6 +13,17 @@ _SDP_ANSWER = (
     b"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
 )
 
+# The PBX's responses to the INVITE (180, 200): the same dialog header lines.
+_INVITE_RESPONSE = (
+    b"Via: SIP/2.0/UDP 192.168.1.50:5060;rport=5060;received=192.168.1.50;branch=z9hG4bK5f3a9c2e71d04b88\n"
+    b"Record-Route: <sip:192.168.1.2;lr>\n"
+    b"From: \"Front door\" <sip:door100@pbx.example.org>;tag=9a8b7c6d5e4f3a2b\n"
+    b"To: <sip:flat200@pbx.example.org>;tag=as4f2a91c3\n"
+    b"Call-ID: 6c1f2d3e4a5b6c7d8e9f0a1b@192.168.1.50\n"
+    b"CSeq: 2 INVITE\n"
+    b"Contact: <sip:flat200@192.168.1.20:5062>\n"
+)
+
 
 def _msg(head, body=b""):
     return head.replace(b"\n", b"\r\n") + b"Content-Length: %d\r\n\r\n" % len(body) + body
@@ -35,14 +46,7 @@ MESSAGES = (
         b"User-Agent: doorsip/0.1\n"
         b"Content-Type: application/sdp\n", _SDP_OFFER)),
     ("200+SDP", _msg(
-        b"SIP/2.0 200 OK\n"
-        b"Via: SIP/2.0/UDP 192.168.1.50:5060;rport=5060;received=192.168.1.50;branch=z9hG4bK5f3a9c2e71d04b88\n"
-        b"Record-Route: <sip:192.168.1.2;lr>\n"
-        b"From: \"Front door\" <sip:door100@pbx.example.org>;tag=9a8b7c6d5e4f3a2b\n"
-        b"To: <sip:flat200@pbx.example.org>;tag=as4f2a91c3\n"
-        b"Call-ID: 6c1f2d3e4a5b6c7d8e9f0a1b@192.168.1.50\n"
-        b"CSeq: 2 INVITE\n"
-        b"Contact: <sip:flat200@192.168.1.20:5062>\n"
+        b"SIP/2.0 200 OK\n" + _INVITE_RESPONSE +
         b"Allow: INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, NOTIFY, INFO\n"
         b"Supported: replaces, timer\n"
         b"Server: Asterisk PBX 18.10.0\n"
@@ -71,14 +75,7 @@ MESSAGES = (
         b"Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, INFO\n"
         b"User-Agent: doorsip/0.1\n")),
     ("180", _msg(
-        b"SIP/2.0 180 Ringing\n"
-        b"Via: SIP/2.0/UDP 192.168.1.50:5060;rport=5060;received=192.168.1.50;branch=z9hG4bK5f3a9c2e71d04b88\n"
-        b"Record-Route: <sip:192.168.1.2;lr>\n"
-        b"From: \"Front door\" <sip:door100@pbx.example.org>;tag=9a8b7c6d5e4f3a2b\n"
-        b"To: <sip:flat200@pbx.example.org>;tag=as4f2a91c3\n"
-        b"Call-ID: 6c1f2d3e4a5b6c7d8e9f0a1b@192.168.1.50\n"
-        b"CSeq: 2 INVITE\n"
-        b"Contact: <sip:flat200@192.168.1.20:5062>\n"
+        b"SIP/2.0 180 Ringing\n" + _INVITE_RESPONSE +
         b"Server: Asterisk PBX 18.10.0\n")),
     ("ACK", _msg(
         b"ACK sip:flat200@192.168.1.20:5062 SIP/2.0\n"
