@@ -28,6 +28,15 @@ def micropython_heap_test(test_file):
     sys.path.append(here + "/../unit")
 
 
+def udp_pair(low):
+    """Two UDP sockets on 127.0.0.1 (doorsip.netio): (a, a's port, b, b's port),
+    a's port from low, b's above it, both below low + 2000."""
+    from doorsip import netio
+    a, pa = netio.open_udp_free("127.0.0.1", low, low + 999)
+    b, pb = netio.open_udp_free("127.0.0.1", pa + 1, low + 1999)
+    return a, pa, b, pb
+
+
 def raises(exc_type, func, *args, **kwargs):
     """Call func and return the exception it raised; fail unless it is exc_type."""
     try:

@@ -3,13 +3,7 @@ import errno
 
 from doorsip import netio
 from doorsip.netio import asyncio  # netio finds MicroPython's frozen asyncio
-from support import raises
-
-
-def _pair():
-    a, pa = netio.open_udp_free("127.0.0.1", 31000, 31999)
-    b, pb = netio.open_udp_free("127.0.0.1", pa + 1, 32999)
-    return a, pa, b, pb
+from support import raises, udp_pair
 
 
 def _wait_nowait(sock, bufsize=2048, tries=200):
@@ -24,7 +18,7 @@ def _wait_nowait(sock, bufsize=2048, tries=200):
 
 
 def test_sendto_recvfrom_and_addr_text():
-    a, pa, b, pb = _pair()
+    a, pa, b, pb = udp_pair(31000)
     try:
         assert netio.recvfrom_nowait(a, 100) is None
         assert netio.sendto(b, b"hello", netio.resolve("127.0.0.1", pa))
@@ -40,26 +34,28 @@ def test_sendto_recvfrom_and_addr_text():
         b.close()
 
 
+def _recv_into_within(sock, buf, ms):
+    """recv_into_nowait polled every millisecond, at most ms times: n, or None."""
+    from doorsip.compat import sleep_ms
+    n = None
+    for _ in range(ms):
+        n = netio.recv_into_nowait(sock, buf)
+        if n is not None:
+            break
+        sleep_ms(1)
+    return n
+
+
 def test_recv_into_nowait_copies_one_datagram():
-    a, pa, b, pb = _pair()
+    a, pa, b, pb = udp_pair(31000)
     try:
         buf = bytearray(64)
         assert netio.recv_into_nowait(a, buf) is None
         netio.sendto(b, b"0123456789", netio.resolve("127.0.0.1", pa))
         netio.sendto(b, b"ab", netio.resolve("127.0.0.1", pa))
-        n = None
-        from doorsip.compat import sleep_ms
-        for _ in range(200):
-            n = netio.recv_into_nowait(a, buf)
-            if n is not None:
-                break
-            sleep_ms(1)
+        n = _recv_into_within(a, buf, 200)
         assert n == 10 and bytes(buf[:10]) == b"0123456789"
-        for _ in range(200):
-            n = netio.recv_into_nowait(a, buf)
-            if n is not None:
-                break
-            sleep_ms(1)
+        n = _recv_into_within(a, buf, 200)
         assert n == 2 and bytes(buf[:2]) == b"ab"
     finally:
         a.close()
@@ -67,7 +63,7 @@ def test_recv_into_nowait_copies_one_datagram():
 
 
 def test_async_recvfrom_waits_for_a_late_datagram():
-    a, pa, b, pb = _pair()
+    a, pa, b, pb = udp_pair(31000)
     result = []
 
     async def sender():
@@ -88,7 +84,7 @@ def test_async_recvfrom_waits_for_a_late_datagram():
 
 
 def test_cancelled_wait_leaves_socket_usable():
-    a, pa, b, pb = _pair()
+    a, pa, b, pb = udp_pair(31000)
     got = []
 
     async def main():
@@ -115,7 +111,7 @@ def test_cancelled_wait_leaves_socket_usable():
 
 
 def test_readable_returns_only_when_data_is_queued():
-    a, pa, b, pb = _pair()
+    a, pa, b, pb = udp_pair(31000)
     order = []
 
     async def waiter():

@@ -105,9 +105,7 @@ def test_callee_hangup_rejected_and_cancelled_calls_keep_nothing_either():
     assert [tx.ack[:4] for tx in _lingering(door)] == [b"ACK "]
     # Cancelled: the CANCEL and the INVITE with its 487, both sides.
     net, door, flat, ld, lf, wire = _setup()
-    call = door.invite(FLAT_URI, OFFER, net.now)
-    assert net.run_until(lambda: lf.has("incoming_call"), 2000)
-    flat.answer(lf.first("incoming_call").call, 180, now_ms=net.now)
+    call, _inc = ring(net, door, flat, lf)
     assert net.run_until(lambda: ld.has("ringing"), 2000)
     door.cancel(call, net.now)
     assert net.run_until(lambda: ld.has("call_failed") and lf.has("call_ended"), 2000)

@@ -7,7 +7,7 @@ import struct
 from doorsip import netio
 from doorsip.compat import sleep_ms, ticks_diff, ticks_ms
 from doorsip.media.stream import PacedSender, PacketReceiver
-from support import raises
+from support import raises, udp_pair
 
 asyncio = netio.asyncio
 
@@ -32,14 +32,6 @@ class _Counter:
 
     def skip(self, n):
         self.index += n
-
-
-def _udp_pair(low):
-    """Two UDP sockets on 127.0.0.1: (a, a's port, b, b's port), a's port from low,
-    b's above it, both below low + 2000."""
-    a, pa = netio.open_udp_free("127.0.0.1", low, low + 999)
-    b, pb = netio.open_udp_free("127.0.0.1", pa + 1, low + 1999)
-    return a, pa, b, pb
 
 
 def _run_and_close(main, *socks):
@@ -165,7 +157,7 @@ def test_bad_parameters_are_rejected():
 
 
 def test_receiver_drains_a_burst_in_order_and_survives_garbage():
-    rx, prx, tx, ptx = _udp_pair(34000)
+    rx, prx, tx, ptx = udp_pair(34000)
     dest = netio.resolve("127.0.0.1", prx)
     got = []
 
@@ -194,7 +186,7 @@ def test_receiver_drains_a_burst_in_order_and_survives_garbage():
 
 
 def test_paced_loopback_stream_delivers_every_frame():
-    rx, prx, tx, _ptx = _udp_pair(36000)
+    rx, prx, tx, _ptx = udp_pair(36000)
     dest = netio.resolve("127.0.0.1", prx)
     source = _Counter()
     arrivals = []
@@ -242,7 +234,7 @@ def test_media_sessions_carry_audio_and_dtmf_both_ways():
     from doorsip.hal.sim_audio import ToneIn
     from doorsip.media.stream import MediaSession
 
-    sa, pa, sb, pb = _udp_pair(38000)
+    sa, pa, sb, pb = udp_pair(38000)
     heard_b = _Recorder()
     heard_a = _Recorder()
     # a knows b's address (from SDP); b learns a's from a's first packet (RFC 4961)
@@ -297,7 +289,7 @@ def test_media_tick_allocates_nothing_on_micropython():
     from doorsip.hal.sim_audio import NullOut, ToneIn
     from doorsip.media.stream import MediaSession
 
-    sa, pa, sb, pb = _udp_pair(38000)
+    sa, pa, sb, pb = udp_pair(38000)
     try:
         session = MediaSession(sa, netio.resolve("127.0.0.1", pb), "PCMA", 8, 101,
                                audio_in=ToneIn(440), audio_out=NullOut())
@@ -320,7 +312,7 @@ def test_sessions_from_sdp_and_hold():
     from doorsip.media.stream import MediaSession
     from doorsip.sip import sdp
 
-    sa, pa, sb, pb = _udp_pair(38000)
+    sa, pa, sb, pb = udp_pair(38000)
     offer = sdp.build_offer("127.0.0.1", pa, codecs=("PCMA", "PCMU"))
     answer, params_b = sdp.answer(offer, "127.0.0.1", pb, codecs=("PCMA",))
     params_a = sdp.accept_answer(answer, ("PCMA", "PCMU"))
