@@ -222,6 +222,15 @@ def _noise(n, seed):
     return out
 
 
+def _kernels_agree(kernel, plain, src, size, mode, prev):
+    # the viper kernel and its plain twin: the same bytes out, the same state back
+    a = bytearray(size)
+    b = bytearray(size)
+    pa = kernel(src, a, mode, prev)
+    pb = plain(src, b, mode, prev)
+    assert a == b and pa == pb, (mode, prev)
+
+
 def test_viper_and_plain_kernels_agree_in_every_mode():
     from doorsip.hal import mpy_i2s
     if mpy_i2s.IMPLEMENTATION != "viper":
@@ -233,20 +242,12 @@ def test_viper_and_plain_kernels_agree_in_every_mode():
             for gain in (0, 1, 4, 8):
                 mode = gain | wide | decimate
                 for prev in (0, 32768, 65535):
-                    a = bytearray(FRAME_BYTES)
-                    b = bytearray(FRAME_BYTES)
-                    pa = mpy_i2s.mic_convert(raw, a, mode, prev)
-                    pb = mpy_i2s.mic_convert_py(raw, b, mode, prev)
-                    assert a == b and pa == pb, (mode, prev)
+                    _kernels_agree(mpy_i2s.mic_convert, mpy_i2s.mic_convert_py, raw, FRAME_BYTES, mode, prev)
     pcm = _noise(FRAME_BYTES, 99)
     for mode in range(4):
         size = 160 * (2 if mode & 2 else 1) * (4 if mode & 1 else 2)
         for prev in (0, 40000, 65535):
-            a = bytearray(size)
-            b = bytearray(size)
-            pa = mpy_i2s.spk_convert(pcm, a, mode, prev)
-            pb = mpy_i2s.spk_convert_py(pcm, b, mode, prev)
-            assert a == b and pa == pb, (mode, prev)
+            _kernels_agree(mpy_i2s.spk_convert, mpy_i2s.spk_convert_py, pcm, size, mode, prev)
 
 
 def test_plain_kernels_match_the_reference_too():
