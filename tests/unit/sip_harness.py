@@ -238,6 +238,20 @@ class Stateless:
         self.out.append((build_response(msg, status, reason, headers, b"", to_tag), source))
 
 
+def challenge_unless_authorized(server, msg, proxy):
+    """Digest check of a test server (server: .users, .realm, .nonces): None when msg
+    carries valid credentials for its method, else (401 or, for a proxy, 407, [the
+    challenge header with a new nonce]) to answer with."""
+    value = msg.header("Proxy-Authorization" if proxy else "Authorization")
+    if value and check_authorization(value, msg.method, server.users, server.realm,
+                                     lambda n: n in server.nonces) is not None:
+        return None
+    nonce = new_nonce()
+    server.nonces.append(nonce)
+    header = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
+    return (407 if proxy else 401), [(header, make_challenge(server.realm, nonce))]
+
+
 class Registrar(Stateless):
     """A registrar with digest auth (401), Min-Expires (423) and a maximum expiry."""
 
@@ -267,20 +281,9 @@ class Registrar(Stateless):
             self.reply(msg, source, self.status, to_tag=new_tag())
             return
         if self.challenge:
-            value = msg.header("Proxy-Authorization" if self.proxy_auth else "Authorization")
-            user = None
-            if value:
-                user = check_authorization(value, "REGISTER", self.users, self.realm,
-                                           lambda n: n in self.nonces)
-            if user is None:
-                nonce = new_nonce()
-                self.nonces.append(nonce)
-                if self.proxy_auth:
-                    self.reply(msg, source, 407, [("Proxy-Authenticate", make_challenge(self.realm, nonce))],
-                               to_tag=new_tag())
-                else:
-                    self.reply(msg, source, 401, [("WWW-Authenticate", make_challenge(self.realm, nonce))],
-                               to_tag=new_tag())
+            refusal = challenge_unless_authorized(self, msg, self.proxy_auth)
+            if refusal:
+                self.reply(msg, source, refusal[0], refusal[1], to_tag=new_tag())
                 return
         contact = msg.header("Contact")
         expires = msg.header("Expires")
@@ -338,20 +341,10 @@ class AuthGate:
         if msg.method == "ACK" and msg.to_tag and msg.to_tag.startswith("gate"):
             return  # ACK of our challenge (17.1.1.3)
         if msg.method == "INVITE" and msg.to_tag is None:
-            name = "Proxy-Authorization" if self.proxy else "Authorization"
-            value = msg.header(name)
-            user = None
-            if value:
-                user = check_authorization(value, "INVITE", self.users, self.realm,
-                                           lambda n: n in self.nonces)
-            if user is None:
-                nonce = new_nonce()
-                self.nonces.append(nonce)
+            refusal = challenge_unless_authorized(self, msg, self.proxy)
+            if refusal:
                 self.challenged += 1
-                header = "Proxy-Authenticate" if self.proxy else "WWW-Authenticate"
-                status = 407 if self.proxy else 401
-                self.out.append((build_response(msg, status, None,
-                                                [(header, make_challenge(self.realm, nonce))],
-                                                b"", "gate" + new_tag()), source))
+                self.out.append((build_response(msg, refusal[0], None, refusal[1], b"", "gate" + new_tag()),
+                                 source))
                 return
         self.inner.receive(data, source, now_ms)
