@@ -39,6 +39,22 @@ def layer(start=0, **kw):
     return tu, T.TransactionLayer(tu, **kw)
 
 
+def start_client(method, branch="z9hG4bKabc1"):
+    """A layer with a client transaction for request(method) sent at 0 on branch:
+    (tu, layer, the request's bytes, the transaction)."""
+    tu, lay = layer()
+    data = request(method)
+    return tu, lay, data, lay.client(method, data, branch, DEST, 0)
+
+
+def start_server(method):
+    """A layer with a server transaction for request(method) from PEER at 0:
+    (tu, layer, the parsed request, the transaction)."""
+    tu, lay = layer()
+    msg = parse(request(method))
+    return tu, lay, msg, lay.server(msg, PEER, 0)
+
+
 def drain(lay):
     out = lay.out
     lay.out = []
@@ -57,9 +73,7 @@ def run_timers(lay, until):
 
 
 def test_invite_client_timer_a_doubles_and_timer_b_times_out():
-    tu, lay = layer()
-    data = request("INVITE")
-    tx = lay.client("INVITE", data, "z9hG4bKabc1", DEST, 0)
+    tu, lay, data, tx = start_client("INVITE")
     assert drain(lay) == [data]
     fired = run_timers(lay, 40000)
     # Timer A: 500, 1000, 2000, ... after each send; timer B at 64*T1 = 32 s.
@@ -70,9 +84,7 @@ def test_invite_client_timer_a_doubles_and_timer_b_times_out():
 
 
 def test_invite_client_acks_non_2xx_inside_the_transaction():
-    tu, lay = layer()
-    data = request("INVITE")
-    tx = lay.client("INVITE", data, "z9hG4bKabc1", DEST, 0)
+    tu, lay, data, tx = start_client("INVITE")
     drain(lay)
     lay.response(tx, response_to(data, 180), 100)
     assert tx.state == T.PROCEEDING and tu.responses == [180]
@@ -94,9 +106,7 @@ def test_invite_client_acks_non_2xx_inside_the_transaction():
 
 
 def test_invite_client_accepted_state_passes_retransmitted_2xx():
-    tu, lay = layer()
-    data = request("INVITE")
-    tx = lay.client("INVITE", data, "z9hG4bKabc1", DEST, 0)
+    tu, lay, data, tx = start_client("INVITE")
     ok = response_to(data, 200)
     lay.response(tx, ok, 50)
     assert tx.state == T.ACCEPTED
@@ -108,18 +118,14 @@ def test_invite_client_accepted_state_passes_retransmitted_2xx():
 
 
 def test_non_invite_client_timer_e_caps_at_t2_then_f():
-    tu, lay = layer()
-    data = request("OPTIONS")
-    lay.client("OPTIONS", data, "z9hG4bKopt", DEST, 0)
+    tu, lay, data, _tx = start_client("OPTIONS", "z9hG4bKopt")
     fired = run_timers(lay, 40000)
     assert fired[:5] == [500, 1500, 3500, 7500, 11500]   # 500, 1000, 2000, 4000, 4000
     assert fired[-1] == 32000 and tu.timeouts == ["OPTIONS"]
 
 
 def test_non_invite_client_proceeding_uses_t2_and_completed_absorbs():
-    tu, lay = layer()
-    data = request("BYE")
-    tx = lay.client("BYE", data, "z9hG4bKbye", DEST, 0)
+    tu, lay, data, tx = start_client("BYE", "z9hG4bKbye")
     drain(lay)
     lay.response(tx, response_to(data, 100), 10)
     assert tx.state == T.PROCEEDING and tu.responses == [100]
@@ -132,9 +138,7 @@ def test_non_invite_client_proceeding_uses_t2_and_completed_absorbs():
 
 
 def test_invite_server_sends_100_after_200_ms_and_resends_last_response():
-    tu, lay = layer()
-    inv = parse(request("INVITE"))
-    tx = lay.server(inv, PEER, 0)
+    tu, lay, inv, tx = start_server("INVITE")
     assert lay.next_deadline_ms() == 200
     lay.on_timer(200)
     out = lay.out
@@ -151,9 +155,7 @@ def test_invite_server_sends_100_after_200_ms_and_resends_last_response():
 
 
 def test_invite_server_no_100_when_answered_in_time():
-    tu, lay = layer()
-    inv = parse(request("INVITE"))
-    tx = lay.server(inv, PEER, 0)
+    tu, lay, inv, tx = start_server("INVITE")
     tx.respond(build_response(inv, 180, None, (), b"", "x"), 180, 50)
     drain(lay)
     run_timers(lay, 1000)
@@ -161,9 +163,7 @@ def test_invite_server_no_100_when_answered_in_time():
 
 
 def test_invite_server_non_2xx_timer_g_h_and_ack():
-    tu, lay = layer()
-    inv = parse(request("INVITE"))
-    tx = lay.server(inv, PEER, 0)
+    tu, lay, inv, tx = start_server("INVITE")
     busy = build_response(inv, 486, None, (), b"", "tt2")
     tx.respond(busy, 486, 0, "tt2")
     assert drain(lay) == [busy]
@@ -184,9 +184,7 @@ def test_invite_server_non_2xx_timer_g_h_and_ack():
 
 
 def test_invite_server_2xx_retransmitted_until_ack_then_timer_l():
-    tu, lay = layer()
-    inv = parse(request("INVITE"))
-    tx = lay.server(inv, PEER, 0)
+    tu, lay, inv, tx = start_server("INVITE")
     ok = build_response(inv, 200, None, (), b"", "tt3")
     tx.respond(ok, 200, 0, "tt3")
     drain(lay)
@@ -199,9 +197,7 @@ def test_invite_server_2xx_retransmitted_until_ack_then_timer_l():
 
 
 def test_invite_server_2xx_without_ack_reports_timeout():
-    tu, lay = layer()
-    inv = parse(request("INVITE"))
-    tx = lay.server(inv, PEER, 0)
+    tu, lay, inv, tx = start_server("INVITE")
     tx.respond(build_response(inv, 200, None, (), b"", "t"), 200, 0)
     run_timers(lay, 40000)
     assert tu.timeouts == ["INVITE"] and tx.terminated()
@@ -210,9 +206,7 @@ def test_invite_server_2xx_without_ack_reports_timeout():
 
 
 def test_non_invite_server_absorbs_retransmissions_timer_j():
-    tu, lay = layer()
-    msg = parse(request("OPTIONS"))
-    tx = lay.server(msg, PEER, 0)
+    tu, lay, msg, tx = start_server("OPTIONS")
     lay.request(tx, msg, 10)
     assert drain(lay) == []   # nothing to resend yet
     ok = build_response(msg, 200, None, (), b"", "t")
@@ -223,9 +217,7 @@ def test_non_invite_server_absorbs_retransmissions_timer_j():
 
 
 def test_illegal_transition_is_an_error():
-    tu, lay = layer()
-    msg = parse(request("OPTIONS"))
-    tx = lay.server(msg, PEER, 0)
+    tu, lay, msg, tx = start_server("OPTIONS")
     tx.respond(build_response(msg, 200), 200, 0)
     raises(T.TransactionError, tx.respond, build_response(msg, 404), 404, 1)
     data = request("INVITE")
