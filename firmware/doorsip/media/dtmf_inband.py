@@ -109,6 +109,10 @@ def goertzel_powers(xw, coefs, powers, count):
         k += 1
 
 
+# The CPython twins below repeat the arithmetic of the plain kernels above on
+# purpose: those must allocate nothing on MicroPython (no unpacked tuple, while
+# loops), these unpack and iterate for twice the speed on CPython; tests/unit/
+# test_dtmf_inband.py checks that all of them compute the same integers.
 def _window_frame_cpython(pcm, win, xw, info):
     """window_frame for CPython: the same integers, about twice as fast there."""
     import struct
