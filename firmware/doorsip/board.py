@@ -1,7 +1,7 @@
 """Board files (boards/<name>.json): pins, active levels, audio wiring, backends.
 
 API:
-  load_board(name_or_path, boards_dir=None) -> dict   validated, defaults filled
+  load_board(name, boards_dir=None) -> dict           validated, defaults filled
   validate_board(board, name="board") -> dict
   check_board_against_config(board, config)           BoardError if the config names a
                                                       button or relay the board lacks
@@ -37,25 +37,29 @@ from doorsip.compat import const
 from doorsip.config import parse, ConfigError
 
 # Underscore const()s (str and tuple ones too, MicroPython >= 1.19) are inlined by
-# the compiler: no module global, no interned name left once this module is dropped.
+# the compiler: no module global, and the strings in them are str objects, not
+# interned names (qstrs), which would stay for good once this module is dropped.
+# So key and value names mostly live in tuples here.
 
+_OR = const(" or ")
 _RUNTIMES = const(("micropython", "cpython", "any"))
-_PIN_BACKENDS = {"micropython": ("mpy",), "cpython": ("gpiozero", "sim"), "any": ("sim",)}
-_AUDIO_BACKENDS = {"micropython": ("i2s", "sim"), "cpython": ("alsa", "sim"), "any": ("sim",)}
+# Per runtime, in _RUNTIMES order: the pin backends and audio backends that run on it.
+_PIN_BACKENDS = const((("mpy",), ("gpiozero", "sim"), ("sim",)))
+_AUDIO_BACKENDS = const((("i2s", "sim"), ("alsa", "sim"), ("sim",)))
 _MARCHES = const(("x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
                   "armv7emdp", "xtensa", "xtensawin", "rv32imc"))
 _KNOWN_TOP = const(("name", "description", "notes", "runtime", "march", "pins", "chip",
                     "flash_offset", "micropython_version", "micropython_firmware", "psram",
                     "accept_any_name", "buttons", "relays", "leds", "audio"))
 
-# GPIOs per chip: (usable, input-only). ESP32: 6-11 are the SPI flash, 20/24/28-31
-# do not exist, 34-39 are input-only without pulls. ESP32-S3: 26-32 are flash.
-_ESP32_PINS = tuple(range(0, 6)) + tuple(range(12, 20)) + (21, 22, 23, 25, 26, 27) + tuple(range(32, 40))
-_CHIP_PINS = {
-    "esp32": (_ESP32_PINS, tuple(range(34, 40))),
-    "esp32s3": (tuple(range(0, 22)) + tuple(range(33, 49)), ()),
-    "bcm": (tuple(range(0, 28)), ()),
-}
+# GPIOs per chip: (chip, usable, input-only), as (first, last + 1) ranges. ESP32:
+# 6-11 are the SPI flash, 20/24/28-31 do not exist, 34-39 are input-only without
+# pulls. ESP32-S3: 26-32 are flash. bcm: the Raspberry Pi.
+_CHIP_PINS = const((
+    ("esp32", ((0, 6), (12, 20), (21, 24), (25, 28), (32, 40)), ((34, 40),)),
+    ("esp32s3", ((0, 22), (33, 49)), ()),
+    ("bcm", ((0, 28),), ()),
+))
 
 
 class BoardError(Exception):
@@ -65,259 +69,250 @@ class BoardError(Exception):
         self.message = message
 
 
-def _fail(path, message):
-    raise BoardError(path, message)
+# The checks below take the object src, a key and path: the dotted prefix of src's
+# fields ("relays.door.", "" at the top), so that path + key names the field.
+
+def _bad(field, message):
+    raise BoardError(field, message)
 
 
-def _need(src, key, path):
+def _value(src, key, path, default=None):
+    """src[key], default stored first when given, or BoardError naming the field."""
     if not isinstance(src, dict):
-        _fail(path, "must be an object")
+        _bad(path[:-1], "must be an object")
     if key not in src:
-        _fail(path + "." + key if path else key, "missing field")
+        if default is None:
+            _bad(path + key, "missing field")
+        src[key] = default
     return src[key]
 
 
-def _check_keys(src, known, path):
+def _only(src, keys, path):
     for key in src:
-        if key not in known:
-            _fail(path + "." + key if path else key,
-                  "unknown field (known: " + ", ".join(known) + ")")
+        if key not in keys:
+            _bad(path + key, "unknown field (known: " + ", ".join(keys) + ")")
 
 
 def _bool(src, key, path, default=None):
-    if key not in src and default is not None:
-        src[key] = default
-    value = _need(src, key, path)
-    if type(value) is not bool:
-        _fail(path + "." + key, "must be true or false")
+    if type(_value(src, key, path, default)) is not bool:
+        _bad(path + key, "must be true or false")
+
+
+def _int(src, key, path, start, end, default=None):
+    value = _value(src, key, path, default)
+    if type(value) is not int or value < start or value > end:
+        _bad(path + key, "must be an integer between %d and %d, got %r" % (start, end, value))
     return value
 
 
-def _int(src, key, path, lo, hi, default=None):
-    if key not in src and default is not None:
-        src[key] = default
-    value = _need(src, key, path)
-    if type(value) is not int or value < lo or value > hi:
-        _fail(path + "." + key, "must be an integer between %d and %d, got %r" % (lo, hi, value))
+def _choice(src, key, path, options, default=None):
+    value = _value(src, key, path, default)
+    if value not in options:
+        _bad(path + key, "%r is not one of %s" % (value, ", ".join(options)))
     return value
 
 
-def _choice(value, path, choices):
-    if value not in choices:
-        _fail(path, "%r is not one of %s" % (value, ", ".join(choices)))
-    return value
-
-
-class _PinTable:
-    """Which GPIO is used by what: a pin used twice is a wiring error."""
-
-    def __init__(self, board):
-        self.users = {}
-        self.allow_names = board["pins"] == "sim"
-        chip = board.get("chip")
-        if board["pins"] == "gpiozero":
-            chip = "bcm"
-        self.limits = _CHIP_PINS.get(chip)
-
-    def claim(self, pin, path, output=False, pull=None, shared_key=None):
-        if isinstance(pin, str) and pin and self.allow_names:
-            pass
-        elif type(pin) is not int or pin < 0:
-            _fail(path, "must be a GPIO number%s, got %r"
-                  % (" or a name" if self.allow_names else "", pin))
-        elif self.limits is not None:
-            usable, input_only = self.limits
-            if pin not in usable:
-                _fail(path, "GPIO %d cannot be used on this chip" % pin)
-            if pin in input_only and (output or pull):
-                _fail(path, "GPIO %d is input-only%s" % (pin, " (no internal pull)" if pull else ""))
-        user = self.users.get(pin)
-        if user is not None:
-            # Mic and speaker on one I2S peripheral share its clock lines.
-            if shared_key is None or user[1] != shared_key:
-                _fail(path, "pin %s is already used by %s" % (pin, user[0]))
-            return
-        self.users[pin] = (path, shared_key)
-
-
-def _devices(board, kind, table):
-    src = _need(board, kind, "")
-    if not isinstance(src, dict):
-        _fail(kind, "must be an object of named entries")
-    for name in src:
-        path = kind + "." + name
-        spec = src[name]
-        if not isinstance(spec, dict):
-            _fail(path, "must be an object")
-        _bool(spec, "active_low", path)
-        if kind == "buttons":
-            _check_keys(spec, ("pin", "active_low", "pull", "bounce_ms", "hold_ms"), path)
-            pull = _need(spec, "pull", path)
-            if pull is not None:
-                _choice(pull, path + ".pull", ("up", "down"))
-            _int(spec, "bounce_ms", path, 0, 1000, 30)
-            _int(spec, "hold_ms", path, 100, 60000, 1000)
-            table.claim(_need(spec, "pin", path), path + ".pin", pull=pull)
-        elif kind == "relays":
-            _check_keys(spec, ("pin", "active_low", "max_on_ms"), path)
-            _int(spec, "max_on_ms", path, 100, 3600000, 600000)
-            table.claim(_need(spec, "pin", path), path + ".pin", output=True)
+def _claim(table, src, key, path, output=False, pull=None, owner=None):
+    """src[key] is a GPIO not used by anything else. table: (users {pin: (field,
+    owner)}, pin names allowed (sim), (usable, input-only) ranges or None). Lines of
+    one owner (an I2S bus: its clock lines, used by mic and speaker) share a pin."""
+    users, names, limits = table
+    pin = _value(src, key, path)
+    path += key
+    if isinstance(pin, str) and pin and names:
+        pass
+    elif type(pin) is not int or pin < 0:
+        _bad(path, ("must be a GPIO number or a name, got %r" if names
+                    else "must be a GPIO number, got %r") % (pin,))
+    elif limits is not None:
+        for first, stop in limits[0]:
+            if first <= pin < stop:
+                break
         else:
-            _check_keys(spec, ("pin", "active_low", "type", "color"), path)
-            spec.setdefault("type", "gpio")
-            _choice(spec["type"], path + ".type", ("gpio", "sk6812"))
-            if spec["type"] == "sk6812":
-                color = spec.setdefault("color", [0, 0, 64])
-                if not isinstance(color, list) or len(color) != 3 or \
-                        [c for c in color if type(c) is not int or c < 0 or c > 255]:
-                    _fail(path + ".color", "must be [r, g, b] with 0..255 each")
-            table.claim(_need(spec, "pin", path), path + ".pin", output=True)
+            _bad(path, "GPIO %d cannot be used on this chip" % pin)
+        for first, stop in limits[1]:
+            if first <= pin < stop and (output or pull):
+                _bad(path, "GPIO %d is input-only%s" % (pin, " (no internal pull)" if pull else ""))
+    user = users.get(pin)
+    if user is not None:
+        if owner is None or user[1] != owner:
+            _bad(path, "pin %s is already used by %s" % (pin, user[0]))
+        return
+    users[pin] = (path, owner)
 
 
 def _audio(board, table):
-    audio = _need(board, "audio", "")
+    audio = _value(board, "audio", "")
     if not isinstance(audio, dict):
-        _fail("audio", "must be an object")
-    backend = _need(audio, "backend", "audio")
-    _choice(backend, "audio.backend", ("sim", "alsa", "i2s"))
-    allowed = _AUDIO_BACKENDS[board["runtime"]]
+        _bad("audio", "must be an object")
+    backend = _choice(audio, "backend", "audio.", ("sim", "alsa", "i2s"))
+    runtime = board["runtime"]
+    allowed = _AUDIO_BACKENDS[_RUNTIMES.index(runtime)]
     if backend not in allowed:
-        _fail("audio.backend", "%r does not run on runtime %s (use %s)"
-              % (backend, board["runtime"], " or ".join(allowed)))
-    if backend == "sim":
-        _check_keys(audio, ("backend", "rate"), "audio")
-        _int(audio, "rate", "audio", 8000, 48000, 8000)
-    elif backend == "alsa":
-        _check_keys(audio, ("backend", "capture", "playback", "rate"), "audio")
-        for key in ("capture", "playback"):
-            value = _need(audio, key, "audio")
-            if not isinstance(value, str) or not value:
-                _fail("audio." + key, "must be an ALSA device name such as \"plughw:CARD=Device,DEV=0\"")
-        _int(audio, "rate", "audio", 8000, 48000, 8000)
-    else:
-        _check_keys(audio, ("backend", "mic", "speaker", "half_duplex"), "audio")
-        _bool(audio, "half_duplex", "audio", False)
-        for part in ("mic", "speaker"):
-            path = "audio." + part
-            i2s = _need(audio, part, "audio")
-            if not isinstance(i2s, dict):
-                _fail(path, "must be an object with id, sck, ws, sd, bits, rate")
-            _check_keys(i2s, ("id", "sck", "ws", "sd", "bits", "rate", "format"), path)
-            bus = _int(i2s, "id", path, 0, 1)
-            fmt = i2s.setdefault("format", "i2s")
-            _choice(fmt, path + ".format", ("i2s", "pdm"))
-            bits = _need(i2s, "bits", path)
-            if bits not in (16, 32) or type(bits) is not int:
-                _fail(path + ".bits", "must be 16 or 32")
-            _int(i2s, "rate", path, 8000, 48000)
-            for line in ("sck", "ws", "sd"):
-                pin = _need(i2s, line, path)
-                if pin is None and line == "sck" and fmt == "pdm":
-                    continue  # a PDM microphone is clocked from the WS line
-                shared = ("i2s", bus) if line != "sd" else None
-                table.claim(pin, path + "." + line, output=(line != "sd" or part == "speaker"),
-                            shared_key=shared)
-        if audio["mic"]["id"] == audio["speaker"]["id"] and not audio["half_duplex"]:
-            _fail("audio.half_duplex", "must be true when mic and speaker share I2S id %d"
-                  % audio["mic"]["id"])
+        _bad("audio.backend", "%r does not run on runtime %s (use %s)"
+             % (backend, runtime, _OR.join(allowed)))
+    if backend != "i2s":
+        if backend == "sim":
+            _only(audio, ("backend", "rate"), "audio.")
+        else:  # alsa
+            _only(audio, ("backend", "capture", "playback", "rate"), "audio.")
+            for key in ("capture", "playback"):
+                value = _value(audio, key, "audio.")
+                if not isinstance(value, str) or not value:
+                    _bad("audio." + key,
+                         "must be an ALSA device name such as \"plughw:CARD=Device,DEV=0\"")
+        _int(audio, "rate", "audio.", 8000, 48000, 8000)
+        return
+    _only(audio, ("backend", "mic", "speaker", "half_duplex"), "audio.")
+    _bool(audio, "half_duplex", "audio.", False)
+    for part in ("mic", "speaker"):
+        path = "audio." + part + "."
+        i2s = _value(audio, part, "audio.")
+        if not isinstance(i2s, dict):
+            _bad(path[:-1], "must be an object with id, sck, ws, sd, bits, rate")
+        _only(i2s, ("id", "sck", "ws", "sd", "bits", "rate", "format"), path)
+        bus = _int(i2s, "id", path, 0, 1)
+        fmt = _choice(i2s, "format", path, ("i2s", "pdm"), "i2s")
+        bits = _value(i2s, "bits", path)
+        if bits not in (16, 32) or type(bits) is not int:
+            _bad(path + "bits", "must be 16 or 32")
+        _int(i2s, "rate", path, 8000, 48000)
+        for i, line in enumerate(("sck", "ws", "sd")):
+            # A PDM microphone has no bit clock (sck null): it is clocked from WS.
+            if i == 0 and fmt != "i2s" and _value(i2s, line, path) is None:
+                continue
+            # sck and ws clock the bus: mic and speaker on one bus share them.
+            _claim(table, i2s, line, path, i < 2 or part == "speaker", None,
+                   bus if i < 2 else None)
+    if audio["mic"]["id"] == audio["speaker"]["id"] and not audio["half_duplex"]:
+        _bad("audio.half_duplex", "must be true when mic and speaker share I2S id %d"
+             % audio["mic"]["id"])
 
 
 def validate_board(board, name="board"):
     """Check a parsed board dict in place (defaults filled) and return it."""
     if not isinstance(board, dict):
-        _fail(None, "a board file must hold a JSON object")
-    _check_keys(board, _KNOWN_TOP, "")
+        _bad(None, "a board file must hold a JSON object")
+    _only(board, _KNOWN_TOP, "")
     board.setdefault("name", name)
-    runtime = _choice(_need(board, "runtime", ""), "runtime", _RUNTIMES)
-    march = _need(board, "march", "")
+    runtime = _choice(board, "runtime", "", _RUNTIMES)
+    march = _value(board, "march", "")
     if runtime == "micropython":
-        _choice(march, "march", _MARCHES)
+        _choice(board, "march", "", _MARCHES)
         for key in ("chip", "micropython_version"):
-            if not isinstance(_need(board, key, ""), str):
-                _fail(key, "must be a string")
-        offset = _need(board, "flash_offset", "")
-        if not isinstance(offset, str) or not offset.startswith("0x"):
-            _fail("flash_offset", "must be a hex string such as \"0x1000\"")
-        try:
-            int(offset, 16)
-        except ValueError:
-            _fail("flash_offset", "must be a hex string such as \"0x1000\"")
+            if not isinstance(_value(board, key, ""), str):
+                _bad(key, "must be a string")
+        offset = _value(board, "flash_offset", "")
+        ok = isinstance(offset, str) and offset.startswith("0x")
+        if ok:
+            try:
+                int(offset, 16)
+            except ValueError:
+                ok = False
+        if not ok:
+            _bad("flash_offset", "must be a hex string such as \"0x1000\"")
     elif march is not None:
-        _fail("march", "must be null on a %s board (no .mpy native code)" % runtime)
-    pins = _need(board, "pins", "")
-    _choice(pins, "pins", ("sim", "gpiozero", "mpy"))
-    if pins not in _PIN_BACKENDS[runtime]:
-        _fail("pins", "backend %r does not run on runtime %s (use %s)"
-              % (pins, runtime, " or ".join(_PIN_BACKENDS[runtime])))
-    _bool(board, "psram", "", False)
-    _bool(board, "accept_any_name", "", False)
-    table = _PinTable(board)
+        _bad("march", "must be null on a %s board (no .mpy native code)" % runtime)
+    pins = _choice(board, "pins", "", ("sim", "gpiozero", "mpy"))
+    allowed = _PIN_BACKENDS[_RUNTIMES.index(runtime)]
+    if pins not in allowed:
+        _bad("pins", "backend %r does not run on runtime %s (use %s)"
+             % (pins, runtime, _OR.join(allowed)))
+    for key in ("psram", "accept_any_name"):
+        _bool(board, key, "", False)
+    # gpiozero numbers the Pi's BCM GPIOs, whatever the chip says
+    chip = "bcm" if pins == "gpiozero" else board.get("chip")
+    limits = None
+    for name, usable, input_only in _CHIP_PINS:
+        if chip == name:
+            limits = (usable, input_only)
+            break
+    table = ({}, pins == "sim", limits)  # see _claim
     for kind in ("buttons", "relays", "leds"):
-        _devices(board, kind, table)
+        src = _value(board, kind, "")
+        if not isinstance(src, dict):
+            _bad(kind, "must be an object of named entries")
+        for name in src:
+            path = kind + "." + name + "."
+            spec = src[name]
+            if not isinstance(spec, dict):
+                _bad(path[:-1], "must be an object")
+            _bool(spec, "active_low", path)
+            if kind == "buttons":
+                _only(spec, ("pin", "active_low", "pull", "bounce_ms", "hold_ms"), path)
+                pull = _value(spec, "pull", path)
+                if pull is not None:
+                    _choice(spec, "pull", path, ("up", "down"))
+                _int(spec, "bounce_ms", path, 0, 1000, 30)
+                _int(spec, "hold_ms", path, 100, 60000, 1000)
+                _claim(table, spec, "pin", path, False, pull)
+            elif kind == "relays":
+                _only(spec, ("pin", "active_low", "max_on_ms"), path)
+                _int(spec, "max_on_ms", path, 100, 3600000, 600000)
+                _claim(table, spec, "pin", path, True)
+            else:
+                _only(spec, ("pin", "active_low", "type", "color"), path)
+                if _choice(spec, "type", path, ("gpio", "sk6812"), "gpio") != "gpio":
+                    color = spec.setdefault("color", [0, 0, 64])
+                    if not isinstance(color, list) or len(color) != 3 or \
+                            [c for c in color if type(c) is not int or c < 0 or c > 255]:
+                        _bad(path + "color", "must be [r, g, b] with 0..255 each")
+                _claim(table, spec, "pin", path, True)
     _audio(board, table)
     return board
 
 
-def _default_dirs():
-    dirs = []
-    here = globals().get("__file__")
-    if here:
-        # <checkout>/firmware/doorsip/board.py -> <checkout>/boards
-        parts = here.replace("\\", "/").rsplit("/", 3)
-        if len(parts) == 4:
-            dirs.append(parts[0] + "/boards")
-    dirs.append("boards")
-    dirs.append("/boards")
-    return dirs
-
-
-def _listdir(folder):
-    import os
-    try:
-        return os.listdir(folder)
-    except OSError:
-        return None
-
-
-def load_board(name_or_path, boards_dir=None):
+def load_board(name, boards_dir=None):
     """The validated board dict for a board name or a path to a .json file."""
-    if not isinstance(name_or_path, str) or not name_or_path:
-        _fail(None, "a board name is required")
-    if "/" in name_or_path or name_or_path.endswith(".json"):
-        path = name_or_path
-        stem = path.rsplit("/", 1)[-1]
-        if stem.endswith(".json"):
-            stem = stem[:-5]
+    if not isinstance(name, str) or not name:
+        _bad(None, "a board name is required")
+    if "/" in name or name.endswith(".json"):
+        path = name
+        name = path.rsplit("/", 1)[-1]
+        if name.endswith(".json"):
+            name = name[:-5]
     else:
-        stem = name_or_path
+        import os
         path = None
         known = []
-        for folder in ([boards_dir] if boards_dir else _default_dirs()):
-            names = _listdir(folder)
-            if names is None:
+        if boards_dir:
+            folders = (boards_dir,)
+        else:
+            # ./boards and /boards (a device: deploy copies the board there), after
+            # <checkout>/boards for <checkout>/firmware/doorsip/board.py.
+            folders = ("boards", "/boards")
+            here = globals().get("__file__")
+            if here:
+                parts = here.replace("\\", "/").rsplit("/", 3)
+                if len(parts) == 4:
+                    folders = (parts[0] + folders[1],) + folders
+        for folder in folders:
+            try:
+                names = os.listdir(folder)
+            except OSError:
                 continue
             for entry in names:
                 if entry.endswith(".json") and entry[:-5] not in known:
                     known.append(entry[:-5])
-            if stem + ".json" in names:
-                path = folder + "/" + stem + ".json"
+            if name + ".json" in names:
+                path = folder + "/" + name + ".json"
                 break
         if path is None:
             known.sort()
-            _fail(None, "unknown board %r (known: %s)" % (stem, ", ".join(known) or "none found"))
+            _bad(None, "unknown board %r (known: %s)" % (name, ", ".join(known) or "none"))
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError:
-        _fail(None, "%s: no such board file" % path)
+        _bad(None, "%s: no such board file" % path)
     try:
         board = parse(data.decode("utf-8"), path)
     except (ConfigError, UnicodeError) as exc:
-        _fail(None, str(exc))
+        _bad(None, str(exc))
     try:
-        return validate_board(board, stem)
+        return validate_board(board, name)
     except BoardError as exc:
-        _fail(exc.field, "%s (in %s)" % (exc.message, path))
+        _bad(exc.field, "%s (in board file %s)" % (exc.message, path))
 
 
 def device_spec(board, kind, name):
@@ -335,28 +330,26 @@ def device_spec(board, kind, name):
         else:
             spec["type"] = "gpio"
         return spec
-    _fail(kind + "." + name, "board %s has no such %s (it has: %s)"
-          % (board.get("name"), kind[:-1], ", ".join(sorted(board[kind])) or "none"))
+    _bad(kind + "." + name, "board %s has no such %s (it has: %s)"
+         % (board.get("name"), kind[:-1], ", ".join(sorted(board[kind])) or "none"))
 
 
 def check_board_against_config(board, config):
     """BoardError naming the config field whose button or relay the board lacks."""
     if board.get("accept_any_name"):
         return
-    wanted = []
-    for name in config.get("buttons") or {}:
-        if not name.startswith("_"):
-            wanted.append(("buttons", name, "buttons." + name))
-    for name in config.get("doors") or {}:
-        if not name.startswith("_"):
-            wanted.append(("relays", name, "doors." + name))
+    wanted = []  # (board kind, name, config section, config key)
+    for section, kind in (("buttons", "buttons"), ("doors", "relays")):
+        for name in config.get(section) or {}:
+            if not name.startswith("_"):
+                wanted.append((kind, name, section, name))
     if config.get("role") == "indoor":
         indoor = config.get("indoor") or {}
         for key in ("answer_button", "open_button", "hangup_button"):
             if indoor.get(key):
-                wanted.append(("buttons", indoor[key], "indoor." + key))
-    for kind, name, field in wanted:
+                wanted.append(("buttons", indoor[key], "indoor", key))
+    for kind, name, section, key in wanted:
         if name not in board[kind]:
-            _fail(field, "board %s has no %s named %r (it has: %s)"
-                  % (board.get("name"), kind[:-1], name,
-                     ", ".join(sorted(board[kind])) or "none"))
+            _bad(section + "." + key, "board %s has no %s named %r (it has: %s)"
+                 % (board.get("name"), kind[:-1], name,
+                    ", ".join(sorted(board[kind])) or "none"))

@@ -2,9 +2,9 @@
 
 API (the same on MicroPython, CPython and in host_tools):
   load(path) -> dict        read, parse, validate; ConfigError on any problem
-  validate(cfg) -> dict     new dict with defaults filled; the input is not changed
-  save(path, cfg)           validate, then write atomically (temp file + rename)
-  masked(cfg) -> dict       copy with secrets replaced by "****" for display
+  validate(config) -> dict  new dict with defaults filled; the input is not changed
+  save(path, config)        validate, then write atomically (temp file + rename)
+  masked(config) -> dict    copy with secrets replaced by "****" for display
   release()                 drop config/board modules after boot (frees their code heap)
   ConfigError(field, message): .field is the dotted path ("sip.expires",
       "buttons.bell.call[0]"; None for file-level errors); str() is
@@ -67,12 +67,27 @@ Secrets never appear in error messages.
 import json
 import os
 
-from doorsip.compat import const
+from doorsip.compat import const, forget
 
-# Inlined by MicroPython's compiler (see board.py): no global, no interned name.
+# Underscore const()s are inlined by MicroPython's compiler as str/tuple objects: no
+# global and no interned name (qstr), which would stay for good after release().
+# Short message parts and key names are kept here or in tuples for that reason.
 _SECRET = const("****")
 _CODE_CHARS = const("0123456789*#ABCD")
+_DIGITS = const("0123456789")
+_NAME_PUNCT = const("_-.")
 _URI_BAD = const(' \t\r\n<>"')
+_USER_BAD = const(' \t\r\n<>"@:;?/')  # _URI_BAD and what would end a user part
+_HOST_BAD = const(' \t\r\n<>"@;?/')
+_TMP = const(".tmp")
+_NULL_OR = const("null or ")
+_ONE_OF = const("one of ")
+_ITEM = const("%s[%d]")
+# The fields that take null (schema above): null skips their check.
+_NULLABLE = const(("ssid", "domain", "registrar", "proxy", "hangup_after_open_s", "door_code",
+                   "answer_button", "open_button", "hangup_button", "auto_answer_s"))
+# The fields whose values error messages never show.
+_SECRETS = const(("password", "code", "door_code"))
 
 
 class ConfigError(Exception):
@@ -82,38 +97,31 @@ class ConfigError(Exception):
         self.message = message
 
 
-# --- value checks: each returns the value or raises ConfigError naming the field ---
+# --- value checks: check(value, field, *args) returns the value or raises ConfigError ---
 
-def _show(value, secret=False):
-    if secret:
-        return "(hidden)"
+def _bad(path, what, value):
+    """Raise 'path: must be <what>, got <value as JSON>', with "null or " before what
+    where the field takes null; a secret's value is never shown."""
+    key = path.rpartition(".")[2] if path else ""
+    if key in _NULLABLE:
+        what = _NULL_OR + what
+    if key in _SECRETS:
+        # Error messages end up in logs and on screens.
+        raise ConfigError(path, "must be %s, got (hidden)" % what)
     try:
         text = json.dumps(value)
     except (TypeError, ValueError):
         text = repr(value)
     except RuntimeError:  # nested too deeply to print
         text = "a deeply nested " + type(value).__name__
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return text
+    raise ConfigError(path, ("must be %s, got %.57s..." if len(text) > 60 else "must be %s, got %s")
+                      % (what, text))
 
 
-def _bad(path, what, value, secret=False):
-    raise ConfigError(path, "must be " + what + ", got " + _show(value, secret))
-
-
-def _int(value, path, lo, hi):
+def _int(value, path, start, end):
     # bool is an int subclass on both interpreters: true must not pass as 1.
-    if type(value) is not int or value < lo or value > hi:
-        _bad(path, "an integer between %d and %d" % (lo, hi), value)
-    return value
-
-
-def _opt_int(value, path, lo, hi):
-    if value is None:
-        return None
-    if type(value) is not int or value < lo or value > hi:
-        _bad(path, "null or an integer between %d and %d" % (lo, hi), value)
+    if type(value) is not int or value < start or value > end:
+        _bad(path, "an integer between %d and %d" % (start, end), value)
     return value
 
 
@@ -123,167 +131,146 @@ def _bool(value, path):
     return value
 
 
-def _str(value, path, nonempty=False, secret=False):
+def _str(value, path, nonempty):
     if not isinstance(value, str) or (nonempty and not value):
-        _bad(path, "a non-empty string" if nonempty else "a string", value, secret)
+        _bad(path, ("a string", "a non-empty string")[nonempty], value)
     return value
 
 
-def _opt_str(value, path):
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        _bad(path, "null or a non-empty string", value)
-    return value
-
-
-def _choice(value, path, choices):
-    if not isinstance(value, str) or value not in choices:
-        _bad(path, "one of " + ", ".join(choices), value)
+def _choice(value, path, options):
+    if not isinstance(value, str) or value not in options:
+        _bad(path, _ONE_OF + ", ".join(options), value)
     return value
 
 
 def _name(value, path, what):
-    # Button, relay and user names: letters, digits, "_", "-", "."; no spaces.
-    if not isinstance(value, str) or not value or len(value) > 32:
-        _bad(path, what + " (1-32 letters, digits, _ - .)", value)
-    for c in value:
-        if not (c.isalpha() or c.isdigit() or c in "_-."):
-            _bad(path, what + " (1-32 letters, digits, _ - .)", value)
-    return value
+    # Button, relay and board names: letters, digits, "_", "-", "."; no spaces.
+    if isinstance(value, str) and 0 < len(value) <= 32:
+        for c in value:
+            if not (c.isalpha() or c.isdigit() or c in _NAME_PUNCT):
+                break
+        else:
+            return value
+    _bad(path, what + " (1-32 letters, digits, _ - .)", value)
 
 
 def _user(value, path):
     # RFC 3261 25.1 user part; the characters that would end it are refused.
-    if isinstance(value, str) and value and len(value) <= 64:
+    if isinstance(value, str) and 0 < len(value) <= 64:
         for c in value:
-            if c in _URI_BAD or c in "@:;?/":
+            if c in _USER_BAD:
                 break
         else:
             return value
     _bad(path, "a SIP user name (no spaces, @ : ; ? /)", value)
 
 
-def _port_text(text):
-    if not text or len(text) > 5:
-        return False
-    for c in text:
-        if c not in "0123456789":
-            return False
-    return 1 <= int(text) <= 65535
+def _hostport(text, path, what='"host" or "host:port" (port 1-65535)', value=None):
+    """host, host:port, [v6] or [v6]:port (RFC 3261 section 25.1 hostport), else
+    ConfigError "must be <what>, got <value>" (value: text unless given)."""
+    ok = isinstance(text, str) and text != ""
+    if ok:
+        for c in text:
+            if c in _HOST_BAD:
+                ok = False
+    if ok:
+        if text[0] == "[":
+            end = text.find("]")
+            port = text[end + 1:]
+            sep = port[:1]
+            ok = end >= 2 and sep in ("", ":")
+            port = port[1:]
+        else:
+            host, sep, port = text.partition(":")
+            ok = host != "" and ":" not in port
+        if ok and sep:
+            # a port: 1-5 ASCII digits, 1..65535
+            ok = 0 < len(port) <= 5
+            for c in port:
+                if c not in _DIGITS:
+                    ok = False
+            ok = ok and 1 <= int(port) <= 65535
+    if not ok:
+        _bad(path, what, text if value is None else value)
+    return text
 
 
-def _host_port_ok(text):
-    """host, host:port, [v6] or [v6]:port (RFC 3261 section 25.1 hostport)."""
-    if not text:
-        return False
-    for c in text:
-        if c in _URI_BAD or c in "@;?/":
-            return False
-    if text[0] == "[":
-        end = text.find("]")
-        if end < 2:
-            return False
-        rest = text[end + 1:]
-        return rest == "" or (rest[0] == ":" and _port_text(rest[1:]))
-    host, sep, port = text.partition(":")
-    if not host or ":" in port:
-        return False
-    return not sep or _port_text(port)
-
-
-def _hostport(value, path):
-    if value is None:
-        return None
-    if not isinstance(value, str) or not _host_port_ok(value):
-        _bad(path, 'null or "host" or "host:port" (port 1-65535)', value)
-    return value
-
-
-def _sip_uri(value, path):
-    # Only the shape a station can dial: sip:[user@]hostport[;params] (RFC 3261 19.1.1).
+def _sip_uri(value, path, allow=None):
+    """Only the shape a station can dial: sip:[user@]hostport[;params] (RFC 3261
+    19.1.1). allow: one more value taken as it is ("*" in incoming.allow: anyone)."""
+    if allow is not None and value == allow:
+        return value
     what = 'a SIP URI such as "sip:flat200@pbx.example.org"'
     if not isinstance(value, str):
         _bad(path, what, value)
-    low = value[:5].lower()
-    if low.startswith("sip:"):
-        rest = value[4:]
-    elif low == "sips:":
-        rest = value[5:]
-    else:
+    scheme, colon, rest = value.partition(":")
+    if not colon or scheme.lower() not in ("sip", "sips"):
         _bad(path, what + " (sip: or sips:)", value)
     for c in rest:
         if c in _URI_BAD:
             _bad(path, what, value)
-    rest = rest.split(";", 1)[0].split("?", 1)[0]
-    user, at, host = rest.rpartition("@")
-    if (at and not user) or not _host_port_ok(host):
+    user, at, host = rest.split(";", 1)[0].split("?", 1)[0].rpartition("@")
+    if at and not user:
         _bad(path, what, value)
+    _hostport(host, path, what, value)
     return value
 
 
-def _list(value, path, check, nonempty=False, unique=True):
+def _list(value, path, nonempty, check, *args):
+    """A list whose items each pass check(item, "path[i]", *args), none repeated."""
     if not isinstance(value, list) or (nonempty and not value):
-        _bad(path, "a non-empty list" if nonempty else "a list", value)
+        _bad(path, ("a list", "a non-empty list")[nonempty], value)
     out = []
     for i, item in enumerate(value):
-        item = check(item, "%s[%d]" % (path, i))
-        if unique and item in out:
-            raise ConfigError("%s[%d]" % (path, i), "repeats " + _show(item))
+        item = check(item, _ITEM % (path, i), *args)
+        if item in out:
+            # (the items are strings: codecs, DTMF methods, SIP URIs)
+            raise ConfigError(_ITEM % (path, i), 'repeats "%s"' % item)
         out.append(item)
     return out
 
 
-def _code(value, path, nullable=False):
-    if value is None and nullable:
-        return None
-    ok = isinstance(value, str) and 1 <= len(value) <= 16
-    if ok:
+def _code(value, path):
+    if isinstance(value, str) and 1 <= len(value) <= 16:
         for c in value:
             if c not in _CODE_CHARS:
-                ok = False
-    if not ok:
-        # Never echo a code: error messages end up in logs and on screens.
-        raise ConfigError(path, ("must be null or " if nullable else "must be ")
-                          + "1-16 characters of 0-9 * # A-D")
-    return value
+                break
+        else:
+            return value
+    _bad(path, "1-16 characters of 0-9 * # A-D", value)  # never shown: a secret
 
 
 # --- sections ---
 
-def _section(src, path):
-    """The dict at path (missing: {}), and a reader that tracks the keys used."""
-    if src is None:
-        src = {}
-    if not isinstance(src, dict):
-        _bad(path, "an object", src)
-    return _Reader(src, path)
-
-
 class _Reader:
+    """The dict at path (missing or null: {}), read key by key into .out; finish()
+    refuses the keys nobody asked for."""
+
     def __init__(self, src, path):
+        if src is None:
+            src = {}
+        if not isinstance(src, dict):
+            _bad(path, "a JSON object", src)
         self.src = src
         self.path = path
-        self.known = []
+        self.fields = []
         self.out = {}
 
     def field(self, key):
         return self.path + "." + key if self.path else key
 
     def get(self, key, default, check, *args):
-        self.known.append(key)
+        """src[key] checked by check(value, field, *args), else default (default
+        ConfigError: the key is required)."""
+        self.fields.append(key)
         if key in self.src:
-            value = check(self.src[key], self.field(key), *args)
+            value = self.src[key]
+            if value is not None or key not in _NULLABLE:
+                value = check(value, self.field(key), *args)
+        elif default is ConfigError:
+            raise ConfigError(self.field(key), "is required")
         else:
             value = default
-        self.out[key] = value
-        return value
-
-    def require(self, key, check, *args):
-        self.known.append(key)
-        if key not in self.src:
-            raise ConfigError(self.field(key), "is required")
-        value = check(self.src[key], self.field(key), *args)
         self.out[key] = value
         return value
 
@@ -293,140 +280,116 @@ class _Reader:
                 raise ConfigError(self.path or None, "keys must be strings")
             if key.startswith("_"):
                 self.out[key] = self.src[key]
-            elif key not in self.known:
+            elif key not in self.fields:
                 raise ConfigError(self.field(key), "unknown key (known: "
-                                  + ", ".join(self.known) + ")")
+                                  + ", ".join(self.fields) + ")")
         return self.out
 
 
-def _named_sections(src, path, one):
-    if src is None:
-        src = {}
-    if not isinstance(src, dict):
-        _bad(path, "an object of named entries", src)
-    out = {}
-    for key in src:
-        if isinstance(key, str) and key.startswith("_"):
-            out[key] = src[key]
-            continue
-        _name(key, path + "." + str(key), "a name")
-        out[key] = one(src[key], path + "." + key)
-    return out
-
-
-def _button(src, path):
-    r = _section(src, path)
-    r.require("call", _list, _sip_uri, True)
-    r.get("mode", "sequential", _choice, ("sequential", "parallel"))
-    r.get("ring_timeout_s", 20, _int, 5, 600)
-    r.get("fallback", [], _list, _sip_uri)
-    return r.finish()
-
-
-def _door(src, path):
-    r = _section(src, path)
-    r.require("code", _code)
-    max_on = r.get("max_on_ms", 10000, _int, 100, 600000)
-    r.get("pulse_ms", 3000, _int, 100, max_on)
-    r.get("max_wrong", 3, _int, 1, 100)
-    r.get("lockout_s", 60, _int, 0, 86400)
-    return r.finish()
-
-
-def validate(cfg):
+def validate(config):
     """A new, complete configuration dict, or ConfigError naming the first bad field."""
-    if not isinstance(cfg, dict):
-        raise ConfigError(None, "the configuration must be a JSON object, got " + _show(cfg))
-    top = _Reader(cfg, "")
+    if not isinstance(config, dict):
+        _bad(None, "a JSON object (the whole configuration)", config)
+    top = _Reader(config, "")
     top.get("role", "door", _choice, ("door", "indoor"))
     name = top.get("name", "doorsip", _str, True)
     top.get("board", "sim", _name, "a board name")
 
-    r = _section(cfg.get("wifi"), "wifi")
-    r.get("ssid", None, _opt_str)
-    r.get("password", "", _str, False, True)
-    top.known.append("wifi")
+    r = _Reader(config.get("wifi"), "wifi")
+    r.get("ssid", None, _str, True)
+    r.get("password", "", _str, False)
+    top.fields.append("wifi")
     top.out["wifi"] = r.finish()
 
-    r = _section(cfg.get("sip"), "sip")
+    r = _Reader(config.get("sip"), "sip")
     user = r.get("user", "doorsip", _user)
     r.get("auth_user", user, _str, True)
-    r.get("password", "", _str, False, True)
+    r.get("password", "", _str, False)
     r.get("domain", None, _hostport)
     r.get("registrar", None, _hostport)
     r.get("proxy", None, _hostport)
     r.get("expires", 300, _int, 60, 86400)
-    r.get("local_port", 5060, _int, 1, 65535)
-    r.get("display_name", name, _str)
-    top.known.append("sip")
+    sip_port = r.get("local_port", 5060, _int, 1, 65535)
+    r.get("display_name", name, _str, False)
+    top.fields.append("sip")
     top.out["sip"] = r.finish()
 
-    r = _section(cfg.get("rtp"), "rtp")
+    r = _Reader(config.get("rtp"), "rtp")
     rtp_port = r.get("port", 4000, _int, 1, 65535)
-    sip_port = top.out["sip"]["local_port"]
     if sip_port in (rtp_port, rtp_port + 1):
         # Both are UDP sockets of this station; RTCP takes rtp.port + 1 (RFC 3550 11).
-        raise ConfigError("rtp.port", "must not collide with sip.local_port %d "
+        raise ConfigError(r.field("port"), "must not collide with sip.local_port %d "
                           "(RTP uses port and port+1), got %d" % (sip_port, rtp_port))
-    r.get("codecs", ["PCMU", "PCMA"], _list, _choice_check(("PCMU", "PCMA")), True)
-    r.get("dtmf", ["rfc4733", "info", "inband"], _list, _choice_check(("rfc4733", "info", "inband")))
+    r.get("codecs", ["PCMU", "PCMA"], _list, True, _choice, ("PCMU", "PCMA"))
+    r.get("dtmf", ["rfc4733", "info", "inband"], _list, False, _choice,
+          ("rfc4733", "info", "inband"))
     r.get("dtmf_pt", 101, _int, 96, 127)
-    top.known.append("rtp")
+    top.fields.append("rtp")
     top.out["rtp"] = r.finish()
 
-    top.known.append("buttons")
-    top.out["buttons"] = _named_sections(cfg.get("buttons"), "buttons", _button)
-    top.known.append("doors")
-    top.out["doors"] = _named_sections(cfg.get("doors"), "doors", _door)
+    # buttons.<name> and doors.<name>: objects of named entries.
+    for section in ("buttons", "doors"):
+        src = config.get(section)
+        if src is None:
+            src = {}
+        if not isinstance(src, dict):
+            _bad(section, "an object of named entries", src)
+        out = {}
+        for key in src:
+            if isinstance(key, str) and key.startswith("_"):
+                out[key] = src[key]
+                continue
+            _name(key, section + "." + str(key), "an entry name")
+            r = _Reader(src[key], section + "." + key)
+            if section == "doors":
+                r.get("code", ConfigError, _code)
+                max_on = r.get("max_on_ms", 10000, _int, 100, 600000)
+                r.get("pulse_ms", 3000, _int, 100, max_on)
+                r.get("max_wrong", 3, _int, 1, 100)
+                r.get("lockout_s", 60, _int, 0, 86400)
+            else:
+                r.get("call", ConfigError, _list, True, _sip_uri)
+                r.get("mode", "sequential", _choice, ("sequential", "parallel"))
+                r.get("ring_timeout_s", 20, _int, 5, 600)
+                r.get("fallback", [], _list, False, _sip_uri)
+            out[key] = r.finish()
+        top.fields.append(section)
+        top.out[section] = out
 
-    r = _section(cfg.get("incoming"), "incoming")
-    r.get("allow", [], _list, _allow_entry)
+    r = _Reader(config.get("incoming"), "incoming")
+    r.get("allow", [], _list, False, _sip_uri, "*")
     r.get("auto_answer", False, _bool)
     r.get("auto_answer_delay_s", 0, _int, 0, 60)
-    top.known.append("incoming")
+    top.fields.append("incoming")
     top.out["incoming"] = r.finish()
 
-    r = _section(cfg.get("call"), "call")
+    r = _Reader(config.get("call"), "call")
     r.get("max_duration_s", 120, _int, 10, 3600)
-    r.get("hangup_after_open_s", None, _opt_int, 1, 600)
-    top.known.append("call")
+    r.get("hangup_after_open_s", None, _int, 1, 600)
+    top.fields.append("call")
     top.out["call"] = r.finish()
 
-    r = _section(cfg.get("indoor"), "indoor")
-    r.get("door_code", None, _code, True)
+    r = _Reader(config.get("indoor"), "indoor")
+    r.get("door_code", None, _code)
     r.get("dtmf_method", "rfc4733", _choice, ("rfc4733", "info"))
     # Defaults name the buttons of the sim and rpi boards (and app/intercom's).
     for key, default in (("answer_button", "answer"), ("open_button", "open"),
                          ("hangup_button", "hangup")):
-        r.get(key, default, _opt_name)
-    r.get("auto_answer_s", None, _opt_int, 0, 600)
+        r.get(key, default, _name, "a button name")
+    r.get("auto_answer_s", None, _int, 0, 600)
     r.get("ring_timeout_s", 30, _int, 5, 600)
-    top.known.append("indoor")
+    top.fields.append("indoor")
     top.out["indoor"] = r.finish()
     return top.finish()
 
 
-def _choice_check(choices):
-    def check(value, path):
-        return _choice(value, path, choices)
-    return check
-
-
-def _allow_entry(value, path):
-    if value == "*":
-        return value
-    return _sip_uri(value, path)
-
-
-def _opt_name(value, path):
-    if value is None:
-        return None
-    return _name(value, path, "null or a button name")
-
-
-def masked(cfg):
-    """A copy for display with passwords and door codes replaced by "****"."""
-    out = _copy(cfg)
+def masked(config):
+    """A deep copy for display with passwords and door codes replaced by "****"."""
+    if isinstance(config, list):
+        return [masked(v) for v in config]
+    if not isinstance(config, dict):
+        return config
+    out = {k: masked(v) for k, v in config.items()}
     for section in ("sip", "wifi"):
         part = out.get(section)
         if isinstance(part, dict) and part.get("password"):
@@ -442,38 +405,34 @@ def masked(cfg):
     return out
 
 
-def _copy(value):
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
-
-
 def release():
     """Forget the config, board and jsonstrict modules after boot so a MicroPython
     device gets their code's heap back (27 KB measured on the 64-bit unix port);
     dicts they returned stay valid. Call once nothing holds their functions."""
-    import sys
-    package = sys.modules.get("doorsip")
-    for name in ("config", "board", "jsonstrict"):
-        sys.modules.pop("doorsip." + name, None)
-        if package is not None and name in package.__dict__:
-            delattr(package, name)
+    for name in ("doorsip.config", "doorsip.board", "doorsip.jsonstrict"):
+        forget(name)
 
 
 # --- files ---
 
 def load(path):
     """Read, parse and validate the configuration file at path."""
-    text = _read(path)
-    if text is None:
-        # A cut between the two renames of a FAT save (see _replace) can leave
-        # only the complete temporary file; it is used only if it validates.
-        text = _read(path + ".tmp")
-        if text is None:
-            raise ConfigError(None, "%s: no such configuration file" % path)
-    return validate(parse(text, path))
+    # A cut between the two renames of a FAT save (see write_atomic) can leave
+    # only the complete temporary file; it is used only if it validates.
+    for name in (path, path + _TMP):
+        try:
+            with open(name, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            if exc.args and exc.args[0] == 2:  # ENOENT
+                continue
+            raise ConfigError(None, "%s: cannot read: %s" % (name, exc))
+        try:
+            text = data.decode("utf-8")
+        except UnicodeError:
+            raise ConfigError(None, "%s: not UTF-8 text" % name)
+        return validate(parse(text, path))
+    raise ConfigError(None, "%s: no such configuration file" % path)
 
 
 def parse(text, path="configuration"):
@@ -482,52 +441,39 @@ def parse(text, path="configuration"):
         raise ConfigError(None, "%s: the file is empty" % path)
     import sys
     try:
+        found = None
         if sys.implementation.name == "micropython":
             # MicroPython's json is lenient and positionless: check strictly first.
             from doorsip import jsonstrict
             found = jsonstrict.find_error(text)
-            if found is not None:
-                line, col = jsonstrict.line_col(text, found[0])
-                raise ConfigError(None, "%s: invalid JSON at line %d column %d: %s"
-                                  % (path, line, col, found[1]))
-        return json.loads(text)
+        if found is None:
+            return json.loads(text)
+        pos, msg = found
     except RuntimeError:  # RecursionError on CPython
         raise ConfigError(None, "%s: invalid JSON: nested too deeply" % path)
     except ValueError as exc:
-        line = getattr(exc, "lineno", None)
-        if line is None:
+        pos = getattr(exc, "pos", None)
+        if pos is None:
             raise ConfigError(None, "%s: invalid JSON: %s" % (path, exc))
-        raise ConfigError(None, "%s: invalid JSON at line %d column %d: %s"
-                          % (path, line, exc.colno, exc.msg))
+        msg = exc.msg
+    # 1-based line and column of the offset, counted as CPython's json does.
+    raise ConfigError(None, "%s: invalid JSON at line %d column %d: %s"
+                      % (path, text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos), msg))
 
 
-def _read(path):
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        if exc.args and exc.args[0] == 2:  # ENOENT
-            return None
-        raise ConfigError(None, "%s: cannot read: %s" % (path, exc))
-    try:
-        return data.decode("utf-8")
-    except UnicodeError:
-        raise ConfigError(None, "%s: not UTF-8 text" % path)
-
-
-def dumps(cfg):
+def dumps(config):
     """Canonical file text; indented where the interpreter's json can."""
     try:
-        return json.dumps(cfg, indent=2, sort_keys=True) + "\n"
+        return json.dumps(config, indent=2, sort_keys=True) + "\n"
     except TypeError:  # MicroPython: no indent/sort_keys
-        return json.dumps(cfg) + "\n"
+        return json.dumps(config) + "\n"
 
 
-def save(path, cfg):
-    """Validate cfg and replace the file at path atomically; returns the saved dict."""
-    cfg = validate(cfg)
-    write_atomic(path, dumps(cfg).encode("utf-8"))
-    return cfg
+def save(path, config):
+    """Validate config and replace the file at path atomically; returns the saved dict."""
+    config = validate(config)
+    write_atomic(path, dumps(config).encode("utf-8"))
+    return config
 
 
 def write_atomic(path, data, opener=open):
@@ -537,7 +483,7 @@ def write_atomic(path, data, opener=open):
     within one file system), is flushed and fsync'ed where the port has fsync, and
     is then renamed over the target. opener lets tests inject a failing file.
     """
-    tmp = path + ".tmp"
+    tmp = path + _TMP
     try:
         with opener(tmp, "wb") as f:
             f.write(data)
@@ -545,33 +491,24 @@ def write_atomic(path, data, opener=open):
             fsync = getattr(os, "fsync", None)
             if fsync is not None and hasattr(f, "fileno"):
                 fsync(f.fileno())
-        _replace(tmp, path)
+        try:
+            os.rename(tmp, path)  # POSIX and littlefs replace the target atomically
+        except OSError:
+            # FAT refuses to rename over an existing file: remove it first. A cut
+            # in between leaves only the complete .tmp, which load() falls back to.
+            os.remove(path)
+            os.rename(tmp, path)
     except BaseException:
         try:
             os.remove(tmp)
         except OSError:
             pass
         raise
-    _sync_folder(path)
-
-
-def _replace(tmp, path):
-    try:
-        os.rename(tmp, path)  # POSIX and littlefs replace the target atomically
-    except OSError:
-        # FAT refuses to rename over an existing file: remove it first. A cut
-        # in between leaves only the complete .tmp, which load() falls back to.
-        os.remove(path)
-        os.rename(tmp, path)
-
-
-def _sync_folder(path):
     # The rename itself is durable only once the folder is synced (POSIX).
     if not hasattr(os, "fsync") or not hasattr(os, "O_RDONLY"):
         return
-    folder = path.rpartition("/")[0] or "."
     try:
-        fd = os.open(folder, os.O_RDONLY)
+        fd = os.open(path.rpartition("/")[0] or ".", os.O_RDONLY)
     except OSError:
         return
     try:

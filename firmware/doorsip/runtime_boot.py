@@ -6,7 +6,10 @@
 import sys
 
 from doorsip import netio
-from doorsip.compat import ticks_ms
+from doorsip.compat import const, forget, ticks_ms
+
+# Inlined by the compiler as a str object: not an interned name (see board.py).
+_LOCALHOST = const("127.0.0.1")
 
 
 def init_station(s, config, board, events, mic, speaker):
@@ -25,7 +28,37 @@ def init_station(s, config, board, events, mic, speaker):
     s.dtmf_methods = rtp["dtmf"]
     s.dtmf_pt = rtp.get("dtmf_pt", 101) if "rfc4733" in s.dtmf_methods else None
     s.rtp_port = rtp["port"]
-    s.local_host = local_host_for(config)
+
+    # The address our Contact, Via and SDP carry: the one the system would use to
+    # reach the registrar (or the first call target); loopback peers get 127.0.0.1.
+    peer = sip.get("registrar") or sip.get("proxy")
+    if not peer:
+        for name in config.get("buttons") or {}:
+            calls = config["buttons"][name].get("call") or []
+            if calls:
+                peer = calls[0].split("@")[-1].split(";")[0]
+                break
+    host = (peer or _LOCALHOST).rsplit(":", 1)[0] if peer and peer.count(":") == 1 else (peer or _LOCALHOST)
+    scheme, colon, rest = host.partition(":")
+    if colon and scheme == "sip":
+        host = rest
+    s.local_host = _LOCALHOST
+    if not (host.startswith("127.") or host == "localhost"):
+        try:  # an ESP32 with Wi-Fi up
+            import network
+            s.local_host = network.WLAN(network.STA_IF).ifconfig()[0]
+        except Exception:
+            try:  # CPython: the source address the kernel picks for this peer
+                import socket
+                probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                try:
+                    probe.connect((host, 5060))
+                    s.local_host = probe.getsockname()[0]
+                finally:
+                    probe.close()
+            except Exception:
+                s.local_host = _LOCALHOST
+
     s.quit = netio.asyncio.Event()
     s.media = s.rtcp = s.rtcp_dest = s.rtcp_latched = s.inband = None
     s.digits_out = s.info_out = ""
@@ -46,7 +79,25 @@ def init_station(s, config, board, events, mic, speaker):
         s.rtp_sock = netio.open_udp(s.rtp_port)
         # RTCP on the next port up (RFC 3550 11).
         s.rtcp_sock = netio.open_udp(s.rtp_port + 1)
-        preload(s)
+
+        # Give the validator's code heap back, take the SIP receiver's block, then
+        # import the code every call needs.
+        #
+        # MicroPython's heap does not move objects: code imported mid-call lands
+        # between packet buffers and call state and, once those are freed, leaves
+        # the free heap in pieces too small for one SIP datagram (measured: 35 KB
+        # free, not 1.5 KB in one piece). Imported now, into the room the validator
+        # left, the code sits in one compact run and a call only allocates data.
+        from doorsip import config as config_mod
+        config_mod.release()
+        import gc
+        gc.collect()
+        from doorsip.media.stream import PacketReceiver
+        # The SIP receiver and its 4 KB reserve block (see PacketReceiver), taken
+        # while the heap is whole.
+        s.sip_rx = PacketReceiver(s.sip_sock, s._on_sip, bufsize=4096, reserve=True)
+        from doorsip.sip import sdp  # noqa: F401  (sys.modules keeps them)
+        from doorsip.media import dtmf, g711, jitter, rtcp, rtp, stream  # noqa: F401
     except BaseException:
         s.close()  # relays stay off, nothing half-open
         raise
@@ -57,111 +108,47 @@ def init_station(s, config, board, events, mic, speaker):
     s.policy = Intercom(config, s, s.hw, events, now)
 
 
-def preload(s):
-    """Give the validator's code heap back, take the SIP receiver's block, then
-    import the code every call needs.
-
-    MicroPython's heap does not move objects: code imported mid-call lands between
-    packet buffers and call state and, once those are freed, leaves the free heap in
-    pieces too small for one SIP datagram (measured: 35 KB free, not 1.5 KB in one
-    piece). Imported now, into the room the validator left, the code sits in one
-    compact run and a call only allocates data."""
-    from doorsip import config as config_mod
-    config_mod.release()
-    import gc
-    gc.collect()
-    from doorsip.media.stream import PacketReceiver
-    # The SIP receiver and its 4 KB reserve block (see PacketReceiver), taken while
-    # the heap is whole.
-    s.sip_rx = PacketReceiver(s.sip_sock, s._on_sip, bufsize=4096, reserve=True)
-    from doorsip.sip import sdp  # noqa: F401  (sys.modules keeps them)
-    from doorsip.media import dtmf, g711, jitter, rtcp, rtp, stream  # noqa: F401
-
-
-def local_host_for(config):
-    """The address our Contact, Via and SDP carry: the one the system would use to
-    reach the registrar (or the first call target); loopback peers get 127.0.0.1."""
-    sip = config["sip"]
-    peer = sip.get("registrar") or sip.get("proxy")
-    if not peer:
-        for name in config.get("buttons") or {}:
-            calls = config["buttons"][name].get("call") or []
-            if calls:
-                peer = calls[0].split("@")[-1].split(";")[0]
-                break
-    host = (peer or "127.0.0.1").rsplit(":", 1)[0] if peer and peer.count(":") == 1 else (peer or "127.0.0.1")
-    if host.startswith("sip:"):
-        host = host[4:]
-    if host.startswith("127.") or host == "localhost":
-        return "127.0.0.1"
-    try:  # an ESP32 with Wi-Fi up
-        import network
-        return network.WLAN(network.STA_IF).ifconfig()[0]
-    except Exception:
-        pass
-    try:  # CPython: the source address the kernel picks for this peer
-        import socket
-        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            probe.connect((host, 5060))
-            return probe.getsockname()[0]
-        finally:
-            probe.close()
-    except Exception:
-        return "127.0.0.1"
-
-
-def parse_args(argv):
-    opts = {"config": None, "board": None, "mic": None, "speaker": None, "boards_dir": None}
-    i = 0
-    while i < len(argv):
-        key = argv[i]
-        if key.startswith("--") and key[2:].replace("-", "_") in opts and i + 1 < len(argv):
-            opts[key[2:].replace("-", "_")] = argv[i + 1]
-            i += 2
-        else:
-            raise ValueError("unknown argument %r (use --config FILE --board NAME "
-                             "[--mic FILE.wav] [--speaker FILE.wav] [--boards-dir DIR])" % key)
-    if not opts["config"]:
-        raise ValueError("--config FILE is required")
-    return opts
-
-
-def load(opts):
-    """(config, board) validated, or an exception whose message names the problem."""
-    from doorsip import config as config_mod
-    from doorsip import board as board_mod
-    cfg = config_mod.load(opts["config"])
-    board = board_mod.load_board(opts["board"] or cfg.get("board") or "sim", opts["boards_dir"])
-    board_mod.check_board_against_config(board, cfg)
-    return cfg, board
-
-
-def boot(station_class, argv, events):
-    """A started Station (.commands: stdin on the sim board, else None), or the
-    exit status when boot failed (2: arguments/config/board, 1: the station)."""
+def boot(cls, argv, events):
+    """A started Station of class cls (.commands: stdin on the sim board, else None),
+    or the exit status when boot failed (2: arguments/config/board, 1: the station)."""
     try:
-        opts = parse_args(argv)
-        cfg, board = load(opts)
+        opts = {"config": None, "board": None, "mic": None, "speaker": None, "boards_dir": None}
+        i = 0
+        while i < len(argv):
+            key = argv[i]
+            if key.startswith("--") and key[2:].replace("-", "_") in opts and i + 1 < len(argv):
+                opts[key[2:].replace("-", "_")] = argv[i + 1]
+                i += 2
+            else:
+                raise ValueError("unknown argument %r (use --config FILE --board NAME "
+                                 "[--mic FILE.wav] [--speaker FILE.wav] [--boards-dir DIR])" % key)
+        if not opts["config"]:
+            raise ValueError("--config FILE is required")
+        # (config, board) validated, or an exception whose message names the problem
+        from doorsip import config as config_mod
+        from doorsip import board as board_mod
+        cfg = config_mod.load(opts["config"])
+        board = board_mod.load_board(opts["board"] or cfg.get("board") or "sim", opts["boards_dir"])
+        board_mod.check_board_against_config(board, cfg)
     except Exception as exc:  # config/board errors already name the field
         sys.stderr.write("doorsip run: error: %s\n" % exc)
         return 2
     try:
-        station = station_class(cfg, board, events, opts["mic"], opts["speaker"])
+        station = cls(cfg, board, events, opts["mic"], opts["speaker"])
     except KeyboardInterrupt:
         return 0
     except Exception as exc:
         events.emit("error", {"what": "station", "message": repr(exc)})
         sys.stderr.write("doorsip run: error: %r\n" % (exc,))
         return 1
-    # (init_station's preload() already gave the validator's code heap back.)
+    # (init_station already gave the validator's code heap back.)
     station.commands = sys.stdin if board.get("pins") == "sim" else None
     try:
         import signal
     except ImportError:  # MicroPython unix port: no signal module; stdin EOF or quit stops it
         return station
 
-    def handler(signum, frame):
+    def handler(*args):  # (signal number, frame)
         station.quit.set()
     signal.signal(signal.SIGTERM, handler)
     return station
@@ -169,7 +156,4 @@ def boot(station_class, argv, events):
 
 def release():
     """Forget this module (its code's heap comes back); call after boot()."""
-    package = sys.modules.get("doorsip")
-    sys.modules.pop("doorsip.runtime_boot", None)
-    if package is not None and "runtime_boot" in package.__dict__:
-        delattr(package, "runtime_boot")
+    forget("doorsip.runtime_boot")
