@@ -42,6 +42,7 @@ from doorsip.config import parse, ConfigError
 # So key and value names mostly live in tuples here.
 
 _OR = const(" or ")
+_HEX_PREFIX = const("0x")
 _RUNTIMES = const(("micropython", "cpython", "any"))
 # Per runtime, in _RUNTIMES order: the pin backends and audio backends that run on it.
 _PIN_BACKENDS = const((("mpy",), ("gpiozero", "sim"), ("sim",)))
@@ -203,7 +204,7 @@ def validate_board(board, name="board"):
             if not isinstance(_value(board, key, ""), str):
                 _bad(key, "must be a string")
         offset = _value(board, "flash_offset", "")
-        ok = isinstance(offset, str) and offset.startswith("0x")
+        ok = isinstance(offset, str) and offset.startswith(_HEX_PREFIX)
         if ok:
             try:
                 int(offset, 16)

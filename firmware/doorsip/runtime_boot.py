@@ -8,8 +8,10 @@ import sys
 from doorsip import netio
 from doorsip.compat import const, forget, ticks_ms
 
-# Inlined by the compiler as a str object: not an interned name (see board.py).
+# Inlined by the compiler as str objects: not interned names (see board.py).
 _LOCALHOST = const("127.0.0.1")
+_LOOPBACK_NET = const("127.")
+_LOCALHOST_NAME = const("localhost")
 
 
 def init_station(s, config, board, events, mic, speaker):
@@ -43,7 +45,7 @@ def init_station(s, config, board, events, mic, speaker):
     if colon and scheme == "sip":
         host = rest
     s.local_host = _LOCALHOST
-    if not (host.startswith("127.") or host == "localhost"):
+    if not (host.startswith(_LOOPBACK_NET) or host == _LOCALHOST_NAME):
         try:  # an ESP32 with Wi-Fi up
             import network
             s.local_host = network.WLAN(network.STA_IF).ifconfig()[0]
