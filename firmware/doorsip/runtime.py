@@ -382,7 +382,7 @@ class Station:
     async def shutdown(self):
         """Relay off, calls ended, un-REGISTER, sockets closed (DESIGN.md section 4),
         once. run() ends with it; main() runs it in a fresh event loop when the loop
-        itself was interrupted (MicroPython's SIGINT, or an unhandled error)."""
+        itself was interrupted (Ctrl-C on MicroPython, or an unhandled error)."""
         if self.stopping:
             return
         self.stopping = True
@@ -438,7 +438,7 @@ def main(argv=None):
     try:
         asyncio.run(station.run(station.commands))
     except KeyboardInterrupt:
-        pass  # MicroPython's SIGINT (`doorsip run` turns SIGTERM into one), Ctrl-C
+        pass  # Ctrl-C (`doorsip run --runtime micropython` sends `quit` instead)
     except Exception as exc:
         events.emit("error", {"what": "station", "message": repr(exc)})
         sys.stderr.write("doorsip run: error: %r\n" % (exc,))

@@ -132,24 +132,59 @@ def micropython_command(station_args, heap, mpy_dir=None):
 def run_micropython(station_args, heap):
     """Run the station under the MicroPython unix port and return its exit status.
 
-    The port has no signal module, only its SIGINT handler (KeyboardInterrupt, after
-    which the station shuts down cleanly): SIGTERM, what systemd and `kill` send, is
-    passed on to it as SIGINT. stdin and stdout are the station's own."""
+    The port has no signal module, and a SIGINT landing in its event loop's poll()
+    can be lost, so signals never reach it: the station runs in a session of its
+    own and this process stands between it and the terminal. Lines typed on stdin
+    are passed on; SIGTERM (systemd, `kill`) and Ctrl-C become the console's `quit`,
+    the same clean shutdown as typing it (BYE, un-REGISTER, relay off, sockets
+    closed); the end of stdin closes the station's, which also stops it."""
     import signal
     import subprocess
+    import threading
     argv, env = micropython_command(station_args, heap)
     sys.stdout.flush()
-    proc = subprocess.Popen(argv, env=env)
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, start_new_session=True)
+    lock = threading.Lock()
 
-    def forward(signum, frame):
-        try:
-            proc.send_signal(signal.SIGINT)
-        except OSError:
-            pass
-    signal.signal(signal.SIGTERM, forward)
-    # Ctrl-C reaches the station from the terminal's process group; a SIGINT sent to
-    # this process alone is passed on.
-    signal.signal(signal.SIGINT, forward)
+    def send(line):
+        with lock:
+            try:
+                proc.stdin.write(line)
+                proc.stdin.flush()
+            except (OSError, ValueError):
+                pass  # the station has gone (or its stdin is closed)
+
+    def copy_stdin():
+        # os.read, not sys.stdin: a daemon thread blocked inside a buffered reader
+        # makes the interpreter's exit abort. Whole lines only, so a `quit` sent
+        # from a signal never lands in the middle of one.
+        pending = b""
+        while True:
+            try:
+                data = os.read(0, 4096)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            pending += data
+            end = pending.rfind(b"\n") + 1
+            if end:
+                send(pending[:end])
+                pending = pending[end:]
+        if pending:
+            send(pending)
+        with lock:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+
+    threading.Thread(target=copy_stdin, daemon=True).start()
+
+    def quit_station(signum, frame):
+        send(b"quit\n")
+    signal.signal(signal.SIGTERM, quit_station)
+    signal.signal(signal.SIGINT, quit_station)
     while True:
         try:
             status = proc.wait()

@@ -129,7 +129,7 @@ def test_sigterm_hangs_up_and_stops_cleanly(stations, runtime):
     # `doorsip run` as systemd or `kill` stops it: the call in progress gets its BYE
     # (answered: the SIPp callee's scenario passes), the station says "stopped",
     # closes its sockets and exits 0. MicroPython has no signal module: `doorsip run`
-    # passes SIGTERM on as SIGINT, after which the firmware shuts down the same way.
+    # turns SIGTERM into the console's `quit` (run.run_micropython).
     callee = stations.sipp("policy_uas_expect_bye.xml", subs={"BYE_WITHIN_MS": 20000}, timeout_s=30)
     door_sip, door_rtp = free_udp_ports(2)
     door = stations.start(door_config(door_sip, door_rtp, call=[callee.uri()]), runtime=runtime,
