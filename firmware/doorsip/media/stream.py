@@ -295,6 +295,11 @@ class MediaSession:
         SIP event): no extra task whose finished frame would hold the session."""
         self.pacer.cancel()
         self.receiver.cancel()
+        # MicroPython's asyncio can keep a finished task referenced until another
+        # task takes its place, and the task's frame reaches the session through
+        # these callbacks: cut them, so the session's buffers are garbage now.
+        self.pacer.produce = self.pacer.deliver = self.pacer.on_skip = None
+        self.receiver.handle = None
 
     def send_digit(self, digit, duration_ms=160):
         """Send digit as RFC 4733 events in place of audio (ValueError if not a digit)."""
