@@ -1,6 +1,6 @@
 # The sans-IO UserAgent end to end: two UAs (and test registrars / auth gates) on the
 # in-memory network of sip_harness, with a simulated clock, loss, duplication, reordering.
-from sip_harness import (ANSWER, DOOR, FLAT, FLAT_URI, OFFER, AuthGate, EventLog, Network, Registrar,
+from sip_harness import (ANSWER, FLAT, FLAT_URI, OFFER, AuthGate, EventLog, Network, Registrar,
                          Stateless, pair, ring)
 
 from doorsip.sip.message import build_request, build_response, parse
