@@ -5,7 +5,8 @@ API:
   validate_board(board, name="board") -> dict
   check_board_against_config(board, config)           BoardError if the config names a
                                                       button or relay the board lacks
-  device_spec(board, kind, name) -> dict              kind "buttons"|"relays"|"leds"
+  (hal/devices_setup.device_spec(board, kind, name) looks one device up: this
+  module is boot code, released before the devices are built)
   BoardError(field, message): .field is the dotted path ("relays.door.pin") or None.
 
 A name is looked up in boards_dir, else in boards/ beside firmware/ (a checkout),
@@ -314,25 +315,6 @@ def load_board(name, boards_dir=None):
         return validate_board(board, name)
     except BoardError as exc:
         _bad(exc.field, "%s (in board file %s)" % (exc.message, path))
-
-
-def device_spec(board, kind, name):
-    """The board's spec of button/relay/led `name`; on an accept_any_name board a
-    missing name gets a pin of its own name (the sim board)."""
-    spec = board[kind].get(name)
-    if spec is not None:
-        return spec
-    if board.get("accept_any_name"):
-        spec = {"pin": name, "active_low": kind == "buttons"}
-        if kind == "buttons":
-            spec.update({"pull": "up", "bounce_ms": 30, "hold_ms": 1000})
-        elif kind == "relays":
-            spec["max_on_ms"] = 600000
-        else:
-            spec["type"] = "gpio"
-        return spec
-    _bad(kind + "." + name, "board %s has no such %s (it has: %s)"
-         % (board.get("name"), kind[:-1], ", ".join(sorted(board[kind])) or "none"))
 
 
 def check_board_against_config(board, config):

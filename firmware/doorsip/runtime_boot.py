@@ -12,6 +12,7 @@ from doorsip.compat import const, forget, ticks_ms
 _LOCALHOST = const("127.0.0.1")
 _LOOPBACK_NET = const("127.")
 _LOCALHOST_NAME = const("localhost")
+_JITTER_RING = const(16 * 160)  # jitter.JitterBuffer's default slots * frame_samples
 
 
 def init_station(s, config, board, events, mic, speaker):
@@ -82,22 +83,25 @@ def init_station(s, config, board, events, mic, speaker):
         # RTCP on the next port up (RFC 3550 11).
         s.rtcp_sock = netio.open_udp(s.rtp_port + 1)
 
-        # Give the validator's code heap back, take the SIP receiver's block, then
-        # import the code every call needs.
+        # Take the SIP receiver's block, then import the code every call needs.
         #
         # MicroPython's heap does not move objects: code imported mid-call lands
         # between packet buffers and call state and, once those are freed, leaves
         # the free heap in pieces too small for one SIP datagram (measured: 35 KB
-        # free, not 1.5 KB in one piece). Imported now, into the room the validator
-        # left, the code sits in one compact run and a call only allocates data.
-        from doorsip import config as config_mod
-        config_mod.release()
+        # free, not 1.5 KB in one piece). Imported now, while the heap is whole
+        # (boot() released the validator first), the code sits in one compact run
+        # and a call only allocates data.
         import gc
         gc.collect()
         from doorsip.media.stream import PacketReceiver
         # The SIP receiver and its 4 KB reserve block (see PacketReceiver), taken
         # while the heap is whole.
         s.sip_rx = PacketReceiver(s.sip_sock, s._on_sip, bufsize=4096, reserve=True)
+        # The jitter buffer's ring, lent to every call's MediaSession: a 2.5 KB
+        # block allocated once here, where a call made after lingering transactions
+        # had cut up the heap could not find one (measured: the second call's
+        # media failed to start in a 208K heap).
+        s.jitter_ring = bytearray(_JITTER_RING)
         from doorsip.sip import sdp  # noqa: F401  (sys.modules keeps them)
         from doorsip.media import dtmf, g711, jitter, rtcp, rtp, stream  # noqa: F401
     except BaseException:
@@ -132,6 +136,15 @@ def boot(cls, argv, events):
         cfg = config_mod.load(opts["config"])
         board = board_mod.load_board(opts["board"] or cfg.get("board") or "sim", opts["boards_dir"])
         board_mod.check_board_against_config(board, cfg)
+        # Release the validator now, before the station's code is imported: its
+        # code (~30 KB) would otherwise sit in the middle of the heap and, freed
+        # later, leave a hole the resident code and the config's objects cut into
+        # pieces (measured: the largest free block at boot went from 18 KB to 67 KB,
+        # and a 216K heap no longer failed to find the SIP receiver's 4 KB block).
+        # Nothing after this point may import config or board (devices_setup has
+        # its own device_spec for this).
+        config_mod.release()
+        del config_mod, board_mod
     except Exception as exc:  # config/board errors already name the field
         sys.stderr.write("doorsip run: error: %s\n" % exc)
         return 2
@@ -143,7 +156,6 @@ def boot(cls, argv, events):
         events.emit("error", {"what": "station", "message": repr(exc)})
         sys.stderr.write("doorsip run: error: %r\n" % (exc,))
         return 1
-    # (init_station already gave the validator's code heap back.)
     station.commands = sys.stdin if board.get("pins") == "sim" else None
     try:
         import signal

@@ -4,8 +4,8 @@ import json
 import os
 
 from support import raises
-from doorsip.board import (load_board, validate_board, check_board_against_config,
-                           device_spec, BoardError)
+from doorsip.board import load_board, validate_board, check_board_against_config, BoardError
+from doorsip.hal.devices_setup import device_spec
 from doorsip.config import validate
 
 HERE = globals().get("__file__", "tests/unit/test_board.py").replace("\\", "/")

@@ -3,7 +3,6 @@ then forgets this module, so a MicroPython station gets its code's heap back.
 make_pins, make_button, make_relay, make_led, poll_task and PATTERNS are reached
 as devices.X (documented there).
 """
-from doorsip.board import device_spec
 from doorsip.hal.devices import _PATTERN_NAMES, _PATTERN_STEPS, Button, Led, Relay
 
 
@@ -114,3 +113,25 @@ async def poll_task(devices, pins, period_ms=10):
             await sleep_ms(period_ms)
         else:
             await asyncio.sleep(period_ms / 1000)
+
+
+def device_spec(board, kind, name):
+    """The board's spec of button/relay/led `name`; on an accept_any_name board a
+    missing name gets a pin of its own name (the sim board)."""
+    spec = board[kind].get(name)
+    if spec is not None:
+        return spec
+    if board.get("accept_any_name"):
+        spec = {"pin": name, "active_low": kind == "buttons"}
+        if kind == "buttons":
+            spec.update({"pull": "up", "bounce_ms": 30, "hold_ms": 1000})
+        elif kind == "relays":
+            spec["max_on_ms"] = 600000
+        else:
+            spec["type"] = "gpio"
+        return spec
+    # board.py is boot code, released once the board is checked: load it again
+    # only for this error.
+    from doorsip.board import BoardError
+    raise BoardError(kind + "." + name, "board %s has no such %s (it has: %s)"
+                     % (board.get("name"), kind[:-1], ", ".join(sorted(board[kind])) or "none"))
