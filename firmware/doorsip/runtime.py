@@ -253,7 +253,7 @@ class Station:
         if self.inband is not None:
             self.inband.reset()
         media = MediaSession.from_params(self.rtp_sock, params, self.audio_in, self.audio_out,
-                                         self.inband)
+                                         self.inband, self.jitter_ring)
         media.call = call
         media.codec = params.codec
         self.media = media

@@ -1,7 +1,9 @@
 """Adaptive jitter buffer on a fixed ring of frame slots.
 
 JitterBuffer(decode_into, silence_code=0xFF, frame_samples=160, frame_ms=20,
-             slots=16, start_ms=40, min_ms=20, max_ms=200)
+             slots=16, start_ms=40, min_ms=20, max_ms=200, ring=None)
+    ring: a bytearray of slots * frame_samples bytes to use as the ring (a
+        station lends one block to every call), or None for one of its own.
     .put(timestamp, buf, offset, length) -> 0 stored | 1 duplicate | 2 late |
         3 resync (a new stream: started over) | 4 bad (PUT_BAD). timestamp: the
         RTP timestamp (any width; the low 30 bits are used, see rtp.py). A payload
@@ -15,9 +17,9 @@ JitterBuffer(decode_into, silence_code=0xFF, frame_samples=160, frame_ms=20,
     skipped (frames dropped to shrink the delay), bad.
 
 The ring holds codes (one byte per sample), decoded on the way out. Memory is
-slots * frame_samples bytes, allocated once; put and get allocate nothing. With
-this package's G.711 decoders a full frame arriving in an immutable bytes object
-is not copied: the slot keeps a reference to the packet (at most `slots` held).
+slots * frame_samples bytes, allocated once (or lent by the caller); put and get
+allocate nothing. With this package's G.711 decoders a full frame arriving in an
+immutable bytes object is not copied: the slot keeps a reference to the packet (at most `slots` held).
 Playout starts once start_ms of audio is held. A late packet grows the target
 by one frame (up to max_ms) and holds playout one frame; after 5 s without one
 the target shrinks by a frame (down to min_ms) and a frame is dropped. A missing
@@ -47,7 +49,7 @@ _SLACK = const(2)          # frames held beyond the target before trimming
 
 class JitterBuffer:
     def __init__(self, decode_into, silence_code=0xFF, frame_samples=160, frame_ms=20,
-                 slots=16, start_ms=40, min_ms=20, max_ms=200):
+                 slots=16, start_ms=40, min_ms=20, max_ms=200, ring=None):
         if not 0 < min_ms <= start_ms <= max_ms or max_ms // frame_ms + _SLACK >= slots:
             raise ValueError("jitter: need min <= start <= max and max shorter than the ring")
         # Our G.711 decoders come with an offset kernel: a frame is then decoded
@@ -62,7 +64,11 @@ class JitterBuffer:
         self._min = min_ms // frame_ms
         self._max = max_ms // frame_ms
         self._start = start_ms // frame_ms
-        data = bytearray(slots * frame_samples)
+        if ring is None:
+            ring = bytearray(slots * frame_samples)
+        elif len(ring) != slots * frame_samples:
+            raise ValueError("jitter: the ring must hold slots * frame_samples bytes")
+        data = ring
         self._data = data
         # One view per slot, made once: slicing at play time would allocate.
         # Only a decoder without an offset kernel reads them (16 views: 650 bytes).

@@ -207,12 +207,13 @@ class MediaSession:
 
     MediaSession(sock, remote, codec="PCMU", payload_type=0, dtmf_pt=101,
                  audio_in=None, audio_out=None, send=True, play=True, inband=None,
-                 jitter=None, max_late=3)
+                 jitter=None, max_late=3, ring=None)
+    ring: a bytearray lent to the jitter buffer as its ring (see jitter.py).
     remote: native sockaddr (netio.resolve) to send to, or None until the far end's
     first packet (symmetric RTP, RFC 4961: once a valid packet arrives, send where
     it came from). Each 20 ms tick reads a mic frame, sends it (or the next RFC 4733
     event packet while a digit is being sent), and plays one jitter-buffer frame.
-    MediaSession.from_params(sock, sdp_media_params, audio_in, audio_out, inband) and
+    MediaSession.from_params(sock, sdp_media_params, audio_in, audio_out, inband, ring) and
     update(params) (re-INVITE) take B's sdp.MediaParams.
     send_digit(digit, duration_ms=160); next_digit() -> (digit, "rfc4733"|"inband")
     or None; .remote (where it sends, or None);
@@ -223,7 +224,7 @@ class MediaSession:
 
     def __init__(self, sock, remote, codec="PCMU", payload_type=0, dtmf_pt=101,
                  audio_in=None, audio_out=None, send=True, play=True, inband=None,
-                 jitter=None, max_late=3):
+                 jitter=None, max_late=3, ring=None):
         # Imported here: a station without a call never loads the media code.
         from doorsip.media.dtmf import Rfc4733Receiver, Rfc4733Sender
         from doorsip.media.g711 import codec_functions
@@ -239,7 +240,7 @@ class MediaSession:
         self.audio_out = audio_out
         self.inband = inband
         self.dtmf_pt = dtmf_pt
-        self.jitter = jitter if jitter is not None else JitterBuffer(decode, silence)
+        self.jitter = jitter if jitter is not None else JitterBuffer(decode, silence, ring=ring)
         self.rtp_tx = RtpSender(payload_type, encode)
         self.rtp_rx = RtpReceiver((payload_type,), dtmf_pt, self.jitter)
         self.dtmf_tx = Rfc4733Sender()
@@ -256,10 +257,10 @@ class MediaSession:
         self.receiver = PacketReceiver(sock, self._on_datagram)
 
     @classmethod
-    def from_params(cls, sock, params, audio_in=None, audio_out=None, inband=None):
+    def from_params(cls, sock, params, audio_in=None, audio_out=None, inband=None, ring=None):
         """A session for sdp.MediaParams (codec, payload types, address, direction)."""
         session = cls(sock, None, params.codec, params.payload_type, params.dtmf_pt,
-                      audio_in, audio_out, inband=inband)
+                      audio_in, audio_out, inband=inband, ring=ring)
         session.update(params)
         return session
 
