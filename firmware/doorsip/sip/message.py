@@ -28,12 +28,39 @@ build_request(method, uri, headers, body=b"") -> bytes (headers: (name, value) s
   to_tag=None) -> bytes per RFC 3261 8.2.6.
 """
 from doorsip.compat import const
-from doorsip.sip.errors import SIPError, bad_request as _bad
+from doorsip.sip.errors import SIPError, bad_request as _bad, text as _t
 from doorsip.sip.uri import _HOST, _TOKEN, is_token, parse_name_addr, parse_via
 
 _MAX_MESSAGE = const(8192)  # bytes; larger datagrams get 513 (RFC 3261 21.5.14)
 _MAX_LINES = const(100)  # header lines (513 above); a real message has 10-40
 _MAX_COMMAS = const(200)  # commas in the header section (513 above); a real message has < 60
+
+# Error texts: lines of errors._TEXT (code heap: no string constant each). What a 400 names:
+_E_EMPTY_ELEMENT = const(24)
+_E_NO_HEADERS = const(25)
+_E_STRAY_EOL = const(26)  # "stray CR or LF"
+_E_REQUEST_LINE = const(27)
+_E_VERSION = const(28)  # "SIP version"
+_E_STATUS = const(29)
+_E_METHOD = const(30)
+_E_REQUEST_URI = const(31)
+_E_NO_COLON = const(32)
+_E_HEADER_NAME = const(33)
+_E_MISSING = const(34)  # "missing Via", + 1 .. + 4: From, To, Call-ID, CSeq
+_E_REPEATED = const(39)
+_E_CONTENT_LENGTH = const(40)
+_E_SHORT_BODY = const(41)
+_E_CSEQ = const(42)
+_E_CSEQ_NUMBER = const(43)
+_E_CSEQ_METHOD = const(44)
+_E_EMPTY_CALL_ID = const(45)
+# ... whole reasons:
+_E_TOO_LARGE = const(46)  # "Message Too Large"; + 1: "... (too many header lines or list elements)"
+_E_VERSION_505 = const(48)  # "Version Not Supported"
+_E_MALFORMED = const(49)  # "Bad Request (malformed)"; + 1: "Service Unavailable (out of memory)"
+# ... and ValueError texts:
+_E_BAD_REQUEST_LINE = const(51)  # "bad method or Request-URI"
+_E_LINE_BREAK = const(52)  # "line break in "
 
 # Header codes: (id << 2) | flags; 0 = a header without flags, matched by name (unknown ones too).
 _LIST = const(1)  # comma-separated list (RFC 3261 7.3.1): headers() splits it
@@ -113,7 +140,7 @@ def _code(name):
 
 
 # Out of memory while parsing: raised preallocated if even building the error fails.
-_NO_MEMORY = SIPError(503, "Service Unavailable (out of memory)")
+_NO_MEMORY = SIPError(503, _t(_E_MALFORMED + 1))
 
 
 class Message:
@@ -322,14 +349,14 @@ def _split_list(value, check=False):
             if part:
                 out.append(part)
             elif check:
-                raise _bad("empty list element")
+                raise _bad(_E_EMPTY_ELEMENT)
             start = i + 1
         i += 1
     part = value[start:].strip()
     if part:
         out.append(part)
     elif check:
-        raise _bad("empty list element")
+        raise _bad(_E_EMPTY_ELEMENT)
     return out
 
 
@@ -346,8 +373,7 @@ def parse(data, max_size=_MAX_MESSAGE):
         status = 400
     # Built outside the except clause so the failed parse's objects are already unreachable.
     try:
-        error = SIPError(status, "Bad Request (malformed)" if status == 400 else
-                         "Service Unavailable (out of memory)")
+        error = SIPError(status, _t(_E_MALFORMED if status == 400 else _E_MALFORMED + 1))
     except MemoryError:
         error = _NO_MEMORY
     raise error
@@ -358,14 +384,14 @@ def _parse(data, max_size):
         data = bytes(data)
     n = len(data)
     if n > max_size:
-        raise SIPError(513, "Message Too Large")
+        raise SIPError(513, _t(_E_TOO_LARGE))
     # Stray CRLF before the start line is skipped (RFC 3261 7.5).
     pos = 0
     while pos < n and (data[pos] == 13 or data[pos] == 10):
         pos += 1
     nl = data.find(b"\n", pos)
     if nl < 0:
-        raise _bad("no header section")
+        raise _bad(_E_NO_HEADERS)
     # Lines end in CRLF (RFC 3261 7); a bare-LF sender is tolerated when consistent.
     eol = b"\r\n" if data[nl - 1] == 13 else b"\n"
     blank = data.find(eol + eol, pos)
@@ -377,10 +403,10 @@ def _parse(data, max_size):
     crlf = data.count(b"\r\n", pos, end)
     lf = data.count(b"\n", pos, end)
     if data.count(b"\r", pos, end) != crlf or (lf != crlf if len(eol) == 2 else crlf):
-        raise _bad("stray CR or LF")
+        raise _bad(_E_STRAY_EOL)
     if lf >= _MAX_LINES or data.count(b",", pos, end) > _MAX_COMMAS:
         # Bounds the objects parse and headers() can create (list elements), not just bytes.
-        raise SIPError(513, "Message Too Large (too many header lines or list elements)")
+        raise SIPError(513, _t(_E_TOO_LARGE + 1))
     if blank >= 0:
         # One split gives the header lines, the empty line and the rest of the datagram, so the
         # header block is copied once and the body not at all when Content-Length fits it.
@@ -397,26 +423,26 @@ def _parse(data, max_size):
     response = line.startswith(b"SIP/")
     parts = line.split(b" ", 2) if response else line.split(b" ")
     if not response and len(parts) != 3:
-        raise _bad("request line")
+        raise _bad(_E_REQUEST_LINE)
     version = parts[0] if response else parts[2]
     if version != b"SIP/2.0" and version.upper() != b"SIP/2.0":
         if version.upper().startswith(b"SIP/"):
-            raise SIPError(505, "Version Not Supported")
-        raise _bad("SIP version")
+            raise SIPError(505, _t(_E_VERSION_505))
+        raise _bad(_E_VERSION)
     if response:
         code = parts[1] if len(parts) > 1 else b""
         if len(code) != 3 or not code.isdigit() or code[0] < 49 or code[0] > 54:
-            raise _bad("status code")
+            raise _bad(_E_STATUS)
         msg.status = int(code)
         if len(parts) == 3:
             msg.reason = _text(parts[2])
     else:
         method, uri, version = parts
         if not method or method.strip(_TOKEN):
-            raise _bad("method")
+            raise _bad(_E_METHOD)
         # The Request-URI is a bare URI: no <>, no whitespace, a scheme (RFC 3261 7.1, 19.1).
         if uri.find(b":") <= 0 or b"<" in uri or b">" in uri or b"\t" in uri:
-            raise _bad("Request-URI")
+            raise _bad(_E_REQUEST_URI)
         msg.method = method.decode()
         msg.uri = _text(uri)
 
@@ -436,10 +462,10 @@ def _parse(data, max_size):
             return _parse(head + eol + eol + rest if blank >= 0 else head, max_size)
         colon = line.find(b":")
         if colon < 0:
-            raise _bad("header line without colon")
+            raise _bad(_E_NO_COLON)
         name = line[:colon].rstrip(b" \t")
         if not name or name.strip(_TOKEN):
-            raise _bad("header name")
+            raise _bad(_E_HEADER_NAME)
         codes[i] = _code(name.lower().decode())
     msg._lines = lines
     msg._codes = codes
@@ -449,11 +475,12 @@ def _parse(data, max_size):
     if not (_VIA in codes and count(_FROM) == 1 and count(_TO) == 1 and count(_CALL_ID) == 1
             and count(_CSEQ) == 1 and count(_CONTENT_LENGTH) < 2 and count(_MAX_FORWARDS) < 2
             and count(_CONTENT_TYPE) < 2):
-        for code, what in ((_VIA, "Via"), (_FROM, "From"), (_TO, "To"), (_CALL_ID, "Call-ID"),
-                           (_CSEQ, "CSeq")):
-            if code not in codes:
-                raise SIPError(400, "Bad Request (missing %s)" % what)
-        raise _bad("repeated single-valued header")
+        # The first one missing, in the order Via, From, To, Call-ID, CSeq: codes
+        # (k + 1) << 2 | flags, _LIST for Via, _SINGLE for the others.
+        for k in range(5):
+            if ((k + 1) << 2 | (_SINGLE if k else _LIST)) not in codes:
+                raise _bad(_E_MISSING + k)
+        raise _bad(_E_REPEATED)
     index = codes.index
 
     # Content-Length framing for datagrams (RFC 3261 18.3, 20.14): a shorter body is an error,
@@ -462,10 +489,10 @@ def _parse(data, max_size):
         line = lines[index(_CONTENT_LENGTH)]
         value = line[line.find(b":") + 1:].strip()
         if not value.isdigit() or len(value) > 5:
-            raise _bad("Content-Length")
+            raise _bad(_E_CONTENT_LENGTH)
         length = int(value)
         if length > len(rest):
-            raise _bad("body shorter than Content-Length")
+            raise _bad(_E_SHORT_BODY)
         if length < len(rest):
             rest = rest[:length]
     if rest:
@@ -476,13 +503,13 @@ def _parse(data, max_size):
     value = line[line.find(b":") + 1:].strip()
     parts = value.split()
     if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10 or parts[1].strip(_TOKEN):
-        raise _bad("CSeq")
+        raise _bad(_E_CSEQ)
     number = int(parts[0])
     if number > 0xFFFFFFFF:
-        raise _bad("CSeq number")
+        raise _bad(_E_CSEQ_NUMBER)
     method = parts[1].decode()
     if msg.method is not None and method != msg.method:
-        raise _bad("CSeq method differs from request method")
+        raise _bad(_E_CSEQ_METHOD)
     msg.cseq = (number, method)
 
     # First values of the headers every layer reads, decoded once.
@@ -491,7 +518,7 @@ def _parse(data, max_size):
     line = lines[index(_CALL_ID)]
     value = line[line.find(b":") + 1:].strip()
     if not value:
-        raise _bad("empty Call-ID")
+        raise _bad(_E_EMPTY_CALL_ID)
     msg.call_id = first[_CALL_ID] = _text(value)
     line = lines[index(_FROM)]
     value = line[line.find(b":") + 1:].strip()
@@ -614,7 +641,7 @@ def _finish(out, headers, body):
         text = name + ": " + value
         # A CR or LF inside a name or value would inject header lines.
         if "\r" in text or "\n" in text:
-            raise ValueError("line break in " + name)
+            raise ValueError(_t(_E_LINE_BREAK) + name)
         out.append(text + "\r\n")
     out.append("Content-Length: %d\r\n\r\n" % len(body))
     return "".join(out).encode() + body
@@ -623,7 +650,7 @@ def _finish(out, headers, body):
 def build_request(method, uri, headers, body=b""):
     """Serialize a request; headers are (name, value) str pairs, Content-Length is added."""
     if not is_token(method) or " " in uri or "\r" in uri or "\n" in uri:
-        raise ValueError("bad method or Request-URI")
+        raise ValueError(_t(_E_BAD_REQUEST_LINE))
     return _finish([method, " ", uri, " SIP/2.0\r\n"], headers, body)
 
 

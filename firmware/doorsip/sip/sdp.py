@@ -25,6 +25,7 @@ Bodies are bytes in and out; parsed values are str. Public API:
   503 out of memory) and .reason. Malformed input raises only SdpError.
 """
 from doorsip.compat import const, random_bytes
+from doorsip.sip.errors import text as _t
 
 # Largest body accepted: an SDP that fits one UDP datagram is far smaller, and a
 # bound keeps a hostile body from filling the ESP32 heap.
@@ -37,6 +38,31 @@ _MAX_MEDIA = const(8)
 _MAX_FORMATS = const(24)
 _MAX_FMTP = const(4)
 _MAX_FMTP_LEN = const(48)
+
+# Error texts: lines of errors._TEXT (code heap: no string constant each). SdpError reasons:
+_E_TOO_LARGE = const(53)
+_E_LINE = const(54)  # "bad SDP line"
+_E_NO_V0 = const(55)
+_E_TOO_MANY_M = const(56)
+_E_M_PORT = const(57)
+_E_M = const(58)
+_E_M_PT = const(59)
+_E_C = const(60)
+_E_C_NOT_IP = const(61)  # "c= not IN IP4/IP6"
+_E_C_ADDRESS = const(62)
+_E_EMPTY = const(63)
+_E_NO_MEMORY = const(64)
+_E_NOT_UTF8 = const(65)
+_E_NO_CODEC = const(66)  # "no common audio codec"
+_E_NO_C = const(67)  # "no c= for audio"
+_E_NO_AUDIO = const(68)  # "no audio in answer"
+_E_REFUSED = const(69)  # "audio refused"
+_E_NOT_OFFERED = const(70)  # "answer picked no codec we offered"
+# ... ValueError texts:
+_E_CODEC = const(71)  # "unsupported codec "
+_E_ADDRESS = const(72)  # "bad SDP address"
+_E_DIRECTION = const(73)  # "bad direction "
+_E_DTMF_PT = const(74)  # "telephone-event needs a dynamic PT"
 
 _PCMU = ("PCMU", 8000, 1)
 _PCMA = ("PCMA", 8000, 1)
@@ -54,6 +80,8 @@ class SdpError(Exception):
     """Malformed or unacceptable SDP; .status is the SIP response code to send."""
 
     def __init__(self, reason, status=400):
+        if type(reason) is int:  # a line of errors._TEXT (sdp.py's own errors)
+            reason = _t(reason)
         super().__init__(reason)
         self.reason = reason
         self.status = status
@@ -101,7 +129,7 @@ def _text(data):
     try:
         return data.decode()
     except UnicodeError:
-        raise SdpError("SDP not UTF-8")
+        raise SdpError(_E_NOT_UTF8)
 
 
 def _int(data, start, end, limit):
@@ -133,7 +161,7 @@ def parse(body):
             body = bytes(body)
         n = len(body)
         if n > _MAX_BODY:
-            raise SdpError("SDP too large", 413)
+            raise SdpError(_E_TOO_LARGE, 413)
         sdp = Media([], 0, None)
         sdp.origin = None
         sdp.timing = "0 0"
@@ -152,19 +180,19 @@ def parse(body):
             if stop == line:
                 continue  # tolerate blank lines (a trailing one is common)
             if stop - line < 2 or body[line + 1] != 61:  # "<type>=<value>"
-                raise SdpError("bad SDP line")
+                raise SdpError(_E_LINE)
             kind = body[line]
             start = line + 2
             if not seen:
                 # RFC 4566 5: an SDP description starts with v=0
                 if kind != 118 or _skip(body, start, stop, True) != stop - 1 or body[stop - 1] != 48:
-                    raise SdpError("no v=0")
+                    raise SdpError(_E_NO_V0)
                 seen = True
             elif kind == 97:  # a=
                 _attribute(body, start, stop, media or sdp)
             elif kind == 109:  # m=
                 if len(sdp.media) >= _MAX_MEDIA:
-                    raise SdpError("too many m=", 488)
+                    raise SdpError(_E_TOO_MANY_M, 488)
                 # m=<media> <port>[/<number of ports>] <proto> <fmt> ... (RFC 4566 5.14),
                 # scanned by index: only the names and the payload type list are allocated.
                 i = _skip(body, start, stop, True)
@@ -175,11 +203,11 @@ def parse(body):
                 slash = body.find(b"/", i, j)
                 port = _int(body, i, j if slash < 0 else slash, 65535)
                 if port is None:
-                    raise SdpError("bad m= port")
+                    raise SdpError(_E_M_PORT)
                 i = _skip(body, j, stop, True)
                 j = _skip(body, i, stop, False)
                 if i == j:
-                    raise SdpError("bad m=")
+                    raise SdpError(_E_M)
                 media = Media(name, port, _text(body[i:j]).upper())
                 i = _skip(body, j, stop, True)
                 media.formats = memoryview(body)[i:stop]  # the format list stays in the body
@@ -189,7 +217,7 @@ def parse(body):
                         j = _skip(body, i, stop, False)
                         pt = _int(body, i, j, 127)
                         if pt is None:
-                            raise SdpError("bad m= payload type")
+                            raise SdpError(_E_M_PT)
                         if len(pts) < _MAX_FORMATS and pt not in pts:
                             pts.append(pt)
                         i = _skip(body, j, stop, True)
@@ -197,12 +225,12 @@ def parse(body):
             elif kind == 99:  # c=<nettype> <addrtype> <address>[/ttl][/count] (RFC 4566 5.7)
                 parts = body[start:stop].split()
                 if len(parts) != 3:
-                    raise SdpError("bad c=")
+                    raise SdpError(_E_C)
                 addrtype = parts[1].lower()
                 if parts[0].lower() != b"in" or addrtype not in (b"ip4", b"ip6"):
-                    raise SdpError("c= not IN IP4/IP6", 488)
+                    raise SdpError(_E_C_NOT_IP, 488)
                 if parts[2][0] == 47:  # "/"
-                    raise SdpError("bad c= address")
+                    raise SdpError(_E_C_ADDRESS)
                 target = media or sdp
                 target.connection = _text(parts[2].split(b"/")[0])
                 target.addrtype = "IP4" if addrtype == b"ip4" else "IP6"
@@ -217,7 +245,7 @@ def parse(body):
                 if len(fields) == 2 and None not in [_int(f, 0, len(f), 9999999999) for f in fields]:
                     sdp.timing = _text(body[start:stop])
         if not seen:
-            raise SdpError("empty SDP")
+            raise SdpError(_E_EMPTY)
         # Media-level c= and direction override the session level (RFC 4566 5.7, 6).
         for m in sdp.media:
             if m.connection is None:
@@ -227,7 +255,7 @@ def parse(body):
         return sdp
     except MemoryError:
         # as the SIP parser does: the station stays up and answers 503
-        raise SdpError("out of memory", 503)
+        raise SdpError(_E_NO_MEMORY, 503)
 
 
 def _attribute(body, start, end, media):
@@ -308,13 +336,13 @@ def _codecs(codecs):
     names = [name.upper() for name in codecs]
     for name in names:
         if name not in ("PCMU", "PCMA"):
-            raise ValueError("unsupported codec " + name)
+            raise ValueError(_t(_E_CODEC) + name)
     return names
 
 
 def _head(ip, session_id, session_version, timing):
     if not ip or " " in ip or "\r" in ip or "\n" in ip or "\t" in ip:
-        raise ValueError("bad SDP address")
+        raise ValueError(_t(_E_ADDRESS))
     addrtype = "IP6" if ":" in ip else "IP4"
     if session_id is None:
         b = random_bytes(4)
@@ -342,9 +370,9 @@ def build_offer(ip, port, codecs=("PCMU", "PCMA"), dtmf_pt=101, session_id=None,
     """An SDP offer for one audio stream (RFC 3264 5) as bytes."""
     names = _codecs(codecs)
     if direction not in _DIRECTIONS:
-        raise ValueError("bad direction " + direction)
+        raise ValueError(_t(_E_DIRECTION) + direction)
     if dtmf_pt is not None and not 96 <= dtmf_pt <= 127:
-        raise ValueError("telephone-event needs a dynamic PT")
+        raise ValueError(_t(_E_DTMF_PT))
     lines = _head(ip, session_id, session_version, "0 0")
     _audio(lines, port, [8 if name == "PCMA" else 0 for name in names], names, dtmf_pt,
            "0-15", ptime, direction, "RTP/AVP")
@@ -364,9 +392,9 @@ def answer(offer_body, ip, port, codecs=("PCMU", "PCMA"), dtmf=True, session_id=
                 m = other
                 break
     if m is None:
-        raise SdpError("no common audio codec", 488)
+        raise SdpError(_E_NO_CODEC, 488)
     if m.connection is None:
-        raise SdpError("no c= for audio")
+        raise SdpError(_E_NO_C)
     # Keep the offerer's payload type numbers (RFC 3264 6.1).
     dtmf_pt = _find(m, ("TELEPHONE-EVENT",), True) if dtmf else None
     ours = _local_direction(m, direction)
@@ -393,11 +421,11 @@ def accept_answer(answer_body, codecs=("PCMU", "PCMA"), dtmf_pt=101, direction="
         if audio.media == "audio":
             break
     else:
-        raise SdpError("no audio in answer", 488)
+        raise SdpError(_E_NO_AUDIO, 488)
     if audio.port == 0 or audio.proto not in _RTP:
-        raise SdpError("audio refused", 488)
+        raise SdpError(_E_REFUSED, 488)
     if audio.connection is None:
-        raise SdpError("no c= for audio")
+        raise SdpError(_E_NO_C)
     # The answerer lists what it will receive, most preferred first (RFC 3264 6.1).
     codec = None
     for pt in audio.payload_types:
@@ -406,7 +434,7 @@ def accept_answer(answer_body, codecs=("PCMU", "PCMA"), dtmf_pt=101, direction="
             codec = enc[0]
             break
     if codec is None:
-        raise SdpError("answer picked no codec we offered", 488)
+        raise SdpError(_E_NOT_OFFERED, 488)
     return MediaParams(audio.connection, audio.port, codec, pt,
                        None if dtmf_pt is None else _find(audio, ("TELEPHONE-EVENT",), True),
                        audio.ptime or 20, _local_direction(audio, direction))

@@ -16,8 +16,31 @@ the character sets are bytes (bytes.strip(set) tests membership at C speed).
 """
 from binascii import hexlify
 
-from doorsip.compat import random_bytes
+from doorsip.compat import const, random_bytes
 from doorsip.sip.errors import bad_request as _bad
+
+# What a 400 names: lines of errors._TEXT (code heap: no string constant each).
+_E_PARAM_LIST = const(0)
+_E_PARAM_VALUE = const(1)
+_E_QUOTED_PARAM = const(2)
+_E_PARAM = const(3)
+_E_UNBALANCED = const(4)  # "quoted string (unbalanced quote)"
+_E_IPV6 = const(5)  # "URI IPv6 reference"; + 1: "Via sent-by IPv6 reference"
+_E_HOST = const(7)  # "URI host"; + 1: "Via sent-by host"
+_E_PORT = const(9)  # "URI port"; + 1: "Via sent-by port"
+_E_SCHEME = const(11)
+_E_URI_CHARS = const(12)
+_E_URI = const(13)
+_E_USER = const(14)
+_E_HEADER = const(15)
+_E_ADDRESS = const(16)
+_E_NO_URI = const(17)  # "address (display name without <URI>)"
+_E_DISPLAY = const(18)
+_E_NO_GT = const(19)  # "address (no closing >)"
+_E_NEEDS_BRACKETS = const(20)  # "address (URI needs <> here)"
+_E_VIA = const(21)
+_E_VIA_PROTOCOL = const(22)
+_E_VIA_TRANSPORT = const(23)
 
 # RFC 3261 25.1: token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~").
 # Character sets as bytes: bytes.strip(set) leaves nothing when every byte belongs to the set,
@@ -65,7 +88,7 @@ def _parse_params(text, start):
     while i < n:
         # text[i] is ';'
         if not text.startswith(";", i):
-            raise _bad("parameter list")
+            raise _bad(_E_PARAM_LIST)
         i += 1
         semi = text.find(";", i)
         quote = text.find('"', i)
@@ -84,14 +107,14 @@ def _parse_params(text, start):
             name = item[:eq].strip()
             value = item[eq + 1:].strip()
             if not value:
-                raise _bad("parameter value")
+                raise _bad(_E_PARAM_VALUE)
             if value.startswith('"'):
                 if _quoted_end(value, 0) != len(value):
-                    raise _bad("quoted parameter")
+                    raise _bad(_E_QUOTED_PARAM)
             elif _has_ws(value):
-                raise _bad("parameter value")
+                raise _bad(_E_PARAM_VALUE)
         if not name or _has_ws(name):
-            raise _bad("parameter")
+            raise _bad(_E_PARAM)
         name = name.lower()
         if name not in params:  # a repeated parameter: the first one counts, as for fast readers
             params[name] = value
@@ -105,7 +128,7 @@ def _quoted_end(text, start):
     while True:
         quote = text.find('"', i)
         if quote < 0:
-            raise _bad("quoted string (unbalanced quote)")
+            raise _bad(_E_UNBALANCED)
         escape = text.find("\\", i)
         if escape < 0 or escape > quote:
             return quote + 1
@@ -125,20 +148,21 @@ def _params_text(params, name=None):
     return "".join(out)
 
 
-def _parse_hostport(text, what):
-    """(host, port) from 'host[:port]'; IPv6 references lose their brackets."""
+def _parse_hostport(text, via):
+    """(host, port) from 'host[:port]'; IPv6 references lose their brackets. via: 0 in a
+    URI, 1 in a Via sent-by (the errors name which)."""
     if text.startswith("["):
         close = text.find("]")
         if close < 0:
-            raise _bad(what + " IPv6 reference")
+            raise _bad(_E_IPV6 + via)
         host = text[1:close]
         rest = text[close + 1:]
         if rest and not rest.startswith(":"):
-            raise _bad(what + " host")
+            raise _bad(_E_HOST + via)
         port_text = rest[1:] if rest else None
         # The brackets' contents, loosely: alphanumerics, ':' and '.' (set built here: rare).
         if not host or not _only(host, _TOKEN[:62] + b":."):
-            raise _bad(what + " host")
+            raise _bad(_E_HOST + via)
     else:
         colon = text.find(":")
         if colon < 0:
@@ -146,14 +170,14 @@ def _parse_hostport(text, what):
         else:
             host, port_text = text[:colon], text[colon + 1:]
         if not host or not _only(host, _HOST):
-            raise _bad(what + " host")
+            raise _bad(_E_HOST + via)
     port = None
     if port_text is not None:
         if not port_text.isdigit() or len(port_text) > 5:
-            raise _bad(what + " port")
+            raise _bad(_E_PORT + via)
         port = int(port_text)
         if port > 65535:
-            raise _bad(what + " port")
+            raise _bad(_E_PORT + via)
     return host, port
 
 
@@ -193,16 +217,16 @@ def parse_uri(text):
     text = text.strip()
     colon = text.find(":")
     if colon <= 0 or not text[:1].isalpha():
-        raise _bad("URI scheme")
+        raise _bad(_E_SCHEME)
     scheme = text[:colon].lower()
     if not _only(scheme, _TOKEN[:62] + b"+-."):
-        raise _bad("URI scheme")
+        raise _bad(_E_SCHEME)
     if _has_ws(text) or "<" in text or ">" in text:
-        raise _bad("URI characters")
+        raise _bad(_E_URI_CHARS)
     rest = text[colon + 1:]
     if scheme != "sip" and scheme != "sips":
         if not rest:
-            raise _bad("URI")
+            raise _bad(_E_URI)
         return Uri(scheme, None, None, None, None, {}, {}, rest)
     # userinfo ends at the first '@': '@' is neither a user nor a parameter character.
     at = rest.find("@")
@@ -216,20 +240,20 @@ def parse_uri(text):
         else:
             user = userinfo
         if not user:
-            raise _bad("URI user")
+            raise _bad(_E_USER)
     headers = {}
     q = rest.find("?")
     if q >= 0:
         for pair in rest[q + 1:].split("&"):
             eq = pair.find("=")
             if eq <= 0:
-                raise _bad("URI header")
+                raise _bad(_E_HEADER)
             headers[pair[:eq]] = pair[eq + 1:]
         rest = rest[:q]
     semi = rest.find(";")
     hostport = rest if semi < 0 else rest[:semi]
     params = {} if semi < 0 else _parse_params(rest, semi)
-    host, port = _parse_hostport(hostport, "URI")
+    host, port = _parse_hostport(hostport, 0)
     return Uri(scheme, user, password, host, port, params, headers, None)
 
 
@@ -255,7 +279,7 @@ def parse_name_addr(text):
     """Parse name-addr or addr-spec with header parameters (RFC 3261 20.10, 25.1)."""
     s = text.strip()
     if not s:
-        raise _bad("address")
+        raise _bad(_E_ADDRESS)
     if s == "*":  # Contact: * (RFC 3261 10.2.2)
         return NameAddr("", "*", {})
     display = ""
@@ -281,7 +305,7 @@ def parse_name_addr(text):
         while lt < len(s) and s[lt:lt + 1] in _WS:
             lt += 1
         if not s.startswith("<", lt):
-            raise _bad("address (display name without <URI>)")
+            raise _bad(_E_NO_URI)
     else:
         lt = s.find("<")
         if lt >= 0:
@@ -289,24 +313,24 @@ def parse_name_addr(text):
             display = s[:lt].strip()
             for word in display.split():
                 if not is_token(word):
-                    raise _bad("display name")
+                    raise _bad(_E_DISPLAY)
     if lt >= 0:
         gt = s.find(">", lt)
         if gt < 0:
-            raise _bad("address (no closing >)")
+            raise _bad(_E_NO_GT)
         uri = s[lt + 1:gt]
         rest = s[gt + 1:].strip()
         if rest and not rest.startswith(";"):
-            raise _bad("address")
+            raise _bad(_E_ADDRESS)
     else:
         # addr-spec: the first ';' starts header parameters, and '?' / ',' need <> (20.10).
         semi = s.find(";")
         uri = s if semi < 0 else s[:semi].strip()
         rest = "" if semi < 0 else s[semi:]
         if "?" in uri or "," in uri:
-            raise _bad("address (URI needs <> here)")
+            raise _bad(_E_NEEDS_BRACKETS)
     if uri.find(":") <= 0 or not uri[:1].isalpha() or _has_ws(uri):
-        raise _bad("URI")
+        raise _bad(_E_URI)
     params = _parse_params(rest, 0) if rest else {}
     return NameAddr(display, uri, params)
 
@@ -337,13 +361,13 @@ def parse_via(text):
     s1 = s.find("/")
     s2 = s.find("/", s1 + 1) if s1 >= 0 else -1
     if s2 < 0:
-        raise _bad("Via")
+        raise _bad(_E_VIA)
     if s[:s1].strip().upper() != "SIP" or s[s1 + 1:s2].strip() != "2.0":
-        raise _bad("Via protocol")
+        raise _bad(_E_VIA_PROTOCOL)
     rest = s[s2 + 1:].strip()
     parts = rest.split(None, 1)
     if len(parts) != 2 or not is_token(parts[0]):
-        raise _bad("Via transport")
+        raise _bad(_E_VIA_TRANSPORT)
     transport = parts[0].upper()
     sent = parts[1]
     semi = sent.find(";")
@@ -354,7 +378,7 @@ def parse_via(text):
         sent_by = sent_by[:close + 1].strip() + "".join(sent_by[close + 1:].split())
     else:
         sent_by = ":".join([part.strip() for part in sent_by.split(":")])
-    host, port = _parse_hostport(sent_by, "Via sent-by")
+    host, port = _parse_hostport(sent_by, 1)
     params = _parse_params(sent, semi) if semi >= 0 else {}
     return Via(transport, host, port, params)
 
