@@ -1,12 +1,15 @@
 """The user agent's registration client (RFC 3261 10.2), imported on first use only,
-so a station without a registrar never loads it. Functions take the UserAgent:
+so a station without a registrar keeps it loaded only while its UserAgent is built.
+Functions take the UserAgent:
+setup(ua, ...)                      UserAgent(...): the constructor's work, at boot
+from_config(cls, sip, local_host, now_ms=0, **extra)   UserAgent.from_config
 start(ua, now_ms, expires, active)  register() / unregister()
 refresh(ua, now_ms)                 the refresh or retry timer expired
 response(ua, tx, msg, now_ms)       a response to a REGISTER (msg None: timer F)
 """
 from doorsip.compat import const, forget, ticks_add
 from doorsip.sip.errors import SIPError
-from doorsip.sip.transaction import PROCEEDING, TRYING
+from doorsip.sip.transaction import PROCEEDING, TRYING, TransactionLayer
 from doorsip.sip.uri import new_call_id, new_tag, parse_name_addr
 
 _MAX_AUTH_TRIES = const(2)      # credentials tried per REGISTER before giving up
@@ -164,3 +167,68 @@ def _failed(ua, status, reason, now_ms):
     if ua._reg_active and was:
         ua._reg_deadline = ticks_add(now_ms, ua._reg_retry)
         ua._reg_retry = min(ua._reg_retry * 2, _REG_RETRY_MAX)
+
+
+# ---------------------------------------------------------------- boot
+# UserAgent.__init__ and UserAgent.from_config run once, at boot, so their code lives
+# here rather than in the resident useragent.py: setup() forgets this module again
+# when no registrar will load it anyway (compat.forget), and its heap comes back.
+def _hostport(value):
+    if value is None:
+        return None
+    if isinstance(value, (tuple, list)):
+        return (value[0], int(value[1]))
+    host, sep, port = value.rpartition(":")
+    if sep and port.isdigit() and "]" not in port:
+        return (host, int(port))
+    return (value, 5060)
+
+
+def setup(ua, user, domain, local_host, local_port=5060, auth_user=None, password=None,
+          display_name=None, registrar=None, proxy=None, expires=300, user_agent="doorsip",
+          t1=500, t2=4000, t4=5000, max_transactions=24, max_calls=4, now_ms=0,
+          ring_limit_s=180):
+    """UserAgent(...) (the signature useragent.py documents)."""
+    ua.user = user
+    ua.ring_limit_s = ring_limit_s
+    # reinvite_answerer(call, offer_body) -> (status, answer_body): how an incoming
+    # re-INVITE is answered (e.g. with sdp.answer for hold); None: 200 with our SDP.
+    ua.reinvite_answerer = None
+    ua.domain = domain
+    ua.local_host = local_host
+    ua.local_port = local_port
+    ua.display_name = display_name
+    ua.registrar = _hostport(registrar)
+    ua.proxy = _hostport(proxy)
+    ua.expires = expires
+    ua.user_agent = user_agent
+    ua.max_calls = max_calls
+    ua.now = now_ms
+    ua.layer = TransactionLayer(ua, t1, t2, t4, max_transactions)
+    ua._events = []
+    ua._calls = {}
+    ua._dialogs = {}
+    ua._next_id = 1
+    # Digest credentials and nonce state as plain data (auth.py's client list):
+    # sip/auth.py is imported only to answer a challenge, then forgotten again.
+    ua.digest = None if password is None else [auth_user or user, password, {}, None]
+    ua.aor = "sip:%s@%s" % (user, domain)
+    ua.contact_uri = "sip:%s@%s:%d" % (user, local_host, local_port)
+    ua.contact = "<%s>" % ua.contact_uri
+    ua.stats = {"received": 0, "garbage": 0, "dropped": 0, "stray": 0, "errors": 0,
+                "events_dropped": 0}
+    ua.last_error = None
+    # registration (10.2): the rest of its state is set up by start()
+    ua.registered = False
+    ua._reg_deadline = None     # refresh or retry
+    if ua.registrar is None:
+        forget("doorsip.sip.ua_register")
+
+
+def from_config(cls, sip, local_host, now_ms=0, **extra):
+    """UserAgent.from_config: from config.py's validated "sip" section."""
+    registrar = sip.get("registrar")
+    domain = sip.get("domain") or (_hostport(registrar)[0] if registrar else local_host)
+    return cls(sip["user"], domain, local_host, sip.get("local_port", 5060),
+               sip.get("auth_user"), sip.get("password") or None, sip.get("display_name"),
+               registrar, sip.get("proxy"), sip.get("expires", 300), now_ms=now_ms, **extra)

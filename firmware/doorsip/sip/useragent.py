@@ -90,7 +90,7 @@ from doorsip.compat import ticks_add, ticks_diff
 from doorsip.sip.dialog import Dialog, request_key, response_key, uri_dest
 from doorsip.sip.errors import SIPError
 from doorsip.sip.message import build_request, build_response, parse
-from doorsip.sip.transaction import ACCEPTED, ICT, IST, TransactionError, TransactionLayer
+from doorsip.sip.transaction import ACCEPTED, ICT, IST, TransactionError
 from doorsip.sip.uri import new_branch, new_call_id, new_tag
 
 # Rarely taken paths live in ua_register.py (registration), ua_cancel.py (CANCEL, ring
@@ -166,17 +166,6 @@ class Call:
         return "<Call %d %s %s>" % (self.id, self.direction, self.state)
 
 
-def _hostport(value):
-    if value is None:
-        return None
-    if isinstance(value, (tuple, list)):
-        return (value[0], int(value[1]))
-    host, sep, port = value.rpartition(":")
-    if sep and port.isdigit() and "]" not in port:
-        return (host, int(port))
-    return (value, 5060)
-
-
 def _reply_addr(msg, source):
     # 18.2.2 with RFC 3581: to received/rport if stamped, else the sent-by port.
     via = msg.via
@@ -189,52 +178,19 @@ def _reply_addr(msg, source):
 
 
 class UserAgent:
-    def __init__(self, user, domain, local_host, local_port=5060, auth_user=None, password=None,
-                 display_name=None, registrar=None, proxy=None, expires=300, user_agent="doorsip",
-                 t1=500, t2=4000, t4=5000, max_transactions=24, max_calls=4, now_ms=0,
-                 ring_limit_s=180):
-        self.user = user
-        self.ring_limit_s = ring_limit_s
-        # reinvite_answerer(call, offer_body) -> (status, answer_body): how an incoming
-        # re-INVITE is answered (e.g. with sdp.answer for hold); None: 200 with our SDP.
-        self.reinvite_answerer = None
-        self.domain = domain
-        self.local_host = local_host
-        self.local_port = local_port
-        self.display_name = display_name
-        self.registrar = _hostport(registrar)
-        self.proxy = _hostport(proxy)
-        self.expires = expires
-        self.user_agent = user_agent
-        self.max_calls = max_calls
-        self.now = now_ms
-        self.layer = TransactionLayer(self, t1, t2, t4, max_transactions)
-        self._events = []
-        self._calls = {}
-        self._dialogs = {}
-        self._next_id = 1
-        # Digest credentials and nonce state as plain data (auth.py's client list):
-        # sip/auth.py is imported only to answer a challenge, then forgotten again.
-        self.digest = None if password is None else [auth_user or user, password, {}, None]
-        self.aor = "sip:%s@%s" % (user, domain)
-        self.contact_uri = "sip:%s@%s:%d" % (user, local_host, local_port)
-        self.contact = "<%s>" % self.contact_uri
-        self.stats = {"received": 0, "garbage": 0, "dropped": 0, "stray": 0, "errors": 0,
-                      "events_dropped": 0}
-        self.last_error = None
-        # registration (10.2): the rest of its state is set up by ua_register.py
-        self.registered = False
-        self._reg_deadline = None     # refresh or retry
+    # The constructor and from_config run once, at boot: their code lives in
+    # ua_register.py (setup, from_config), imported for them and forgotten again
+    # unless a registrar will need that module anyway. Signatures: the module docstring.
+    def __init__(self, *args, **options):
+        from doorsip.sip.ua_register import setup
+        setup(self, *args, **options)
 
     @classmethod
-    def from_config(cls, sip, local_host, now_ms=0, **extra):
+    def from_config(cls, *args, **extra):
         """From config.py's validated "sip" section; a null domain means the
         registrar's host, else our own address; an empty password means no auth."""
-        registrar = sip.get("registrar")
-        domain = sip.get("domain") or (_hostport(registrar)[0] if registrar else local_host)
-        return cls(sip["user"], domain, local_host, sip.get("local_port", 5060),
-                   sip.get("auth_user"), sip.get("password") or None, sip.get("display_name"),
-                   registrar, sip.get("proxy"), sip.get("expires", 300), now_ms=now_ms, **extra)
+        from doorsip.sip.ua_register import from_config
+        return from_config(cls, *args, **extra)
 
     # ---------------------------------------------------------------- plumbing
     @property
