@@ -199,7 +199,8 @@ class Message:
             return None
         if code in self._first:  # a compact or other spelling of Via/From/To/Call-ID/CSeq
             return self._first[code]
-        value = _value(self._lines[slots[0]])
+        line = self._lines[slots[0]]
+        value = line[line.find(b":") + 1:].strip()
         if code & _LIST and value:
             return _text(_split_list(value)[0])
         return _text(value)
@@ -209,7 +210,8 @@ class Message:
         slots, code = self._slots(name)
         out = []
         for i in slots:
-            value = _value(self._lines[i])
+            line = self._lines[i]
+            value = line[line.find(b":") + 1:].strip()
             if code & _LIST:
                 for part in _split_list(value):
                     out.append(_text(part))
@@ -221,8 +223,11 @@ class Message:
 
     def items(self):
         """[(name as received, value)] for every header field, in order, values unsplit."""
-        return [(_text(line[:line.find(b":")].rstrip(b" \t")), _text(_value(line)))
-                for line in self._lines]
+        out = []
+        for line in self._lines:  # a loop, not a list comprehension: code heap
+            colon = line.find(b":")
+            out.append((_text(line[:colon].rstrip(b" \t")), _text(line[colon + 1:].strip())))
+        return out
 
     def __getattr__(self, name):
         # Computed on first use, then kept as plain attributes (the layers above read them
@@ -286,10 +291,6 @@ class Message:
 
     def __repr__(self):
         return "<Message %s %s>" % (self.method or self.status, self.uri or self.reason)
-
-
-def _value(line):
-    return line[line.find(b":") + 1:].strip()
 
 
 def _param(value, key, start):

@@ -67,11 +67,13 @@ _E_DTMF_PT = const(74)  # "telephone-event needs a dynamic PT"
 _PCMU = ("PCMU", 8000, 1)
 _PCMA = ("PCMA", 8000, 1)
 _TEL = ("TELEPHONE-EVENT", 8000, 1)
-# RFC 3551 table 4: static payload types we can name without an rtpmap.
-_STATIC = {0: _PCMU, 3: ("GSM", 8000, 1), 4: ("G723", 8000, 1), 8: _PCMA,
-           9: ("G722", 8000, 1), 18: ("G729", 8000, 1)}
+# RFC 3551 table 4: the static payload types (0-18) we can name without an rtpmap, the
+# name of pt at _STATIC[4 * pt:4 * pt + 4] (one string, not a dict of tuples: code heap).
+_STATIC = "PCMU        GSM G723            PCMAG722                                G729"
 _DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
-_DIRECTION_NAMES = (b"sendrecv", b"sendonly", b"recvonly", b"inactive")
+# The same, as a=<direction> is written: all four are 8 bytes long, found at 8 * index
+# (one bytes object, not four: code heap).
+_DIRECTION_NAMES = b"sendrecvsendonlyrecvonlyinactive"
 # RTP profiles we can answer; SRTP (RTP/SAVP) is not implemented.
 _RTP = ("RTP/AVP", "RTP/AVPF")
 
@@ -122,7 +124,10 @@ class Media:
         """(NAME, rate, channels) of payload type pt if it is PCMU, PCMA or
         telephone-event at 8000 Hz (by rtpmap) or a static type; else None."""
         enc = self.rtpmap.get(pt)
-        return (_STATIC.get(pt) if enc is None else enc) or None
+        if enc is None:
+            name = _STATIC[4 * pt:4 * pt + 4].strip() if pt in range(19) else None
+            return (name, 8000, 1) if name else None
+        return enc or None
 
 
 def _text(data):
@@ -242,7 +247,8 @@ def parse(body):
                     sdp.origin = None
             elif kind == 116:  # t=
                 fields = body[start:stop].split()
-                if len(fields) == 2 and None not in [_int(f, 0, len(f), 9999999999) for f in fields]:
+                if (len(fields) == 2 and _int(fields[0], 0, len(fields[0]), 9999999999) is not None
+                        and _int(fields[1], 0, len(fields[1]), 9999999999) is not None):
                     sdp.timing = _text(body[start:stop])
         if not seen:
             raise SdpError(_E_EMPTY)
@@ -266,9 +272,12 @@ def _attribute(body, start, end, media):
     if name_end - start > 8:
         return  # longer than any name looked at
     name = body[start:name_end].lower()
-    if name in _DIRECTION_NAMES:
-        media.direction = _DIRECTIONS[_DIRECTION_NAMES.index(name)]
-        return
+    if len(name) == 8:
+        # each of the four is found first where it stands (a multiple of 8), nothing else is
+        i = _DIRECTION_NAMES.find(name)
+        if i >= 0 and not i & 7:
+            media.direction = _DIRECTIONS[i >> 3]
+            return
     if colon < 0 or not media.payload_types:
         return  # rtpmap/fmtp/ptime matter for RTP media lines only
     i = _skip(body, colon + 1, end, True)
@@ -332,8 +341,11 @@ def _find(media, codecs, dtmf):
 
 
 def _codecs(codecs):
-    # the codec names in upper case; ValueError for one the media layer lacks
-    names = [name.upper() for name in codecs]
+    # the codec names in upper case; ValueError for one the media layer lacks (loops, not
+    # list comprehensions: code heap)
+    names = []
+    for name in codecs:
+        names.append(name.upper())
     for name in names:
         if name not in ("PCMU", "PCMA"):
             raise ValueError(_t(_E_CODEC) + name)
@@ -357,7 +369,10 @@ def _audio(out, port, formats, codecs, dtmf_pt, fmtp, ptime, direction, proto):
     if dtmf_pt is not None:
         formats.append(dtmf_pt)
         codecs.append("telephone-event")
-    out.append("m=audio %d %s %s\r\n" % (port, proto, " ".join([str(pt) for pt in formats])))
+    line = "m=audio %d %s" % (port, proto)
+    for pt in formats:
+        line += " %d" % pt
+    out.append(line + "\r\n")
     for pt, name in zip(formats, codecs):
         out.append("a=rtpmap:%d %s/8000\r\n" % (pt, name))
     if dtmf_pt is not None:
@@ -374,8 +389,10 @@ def build_offer(ip, port, codecs=("PCMU", "PCMA"), dtmf_pt=101, session_id=None,
     if dtmf_pt is not None and not 96 <= dtmf_pt <= 127:
         raise ValueError(_t(_E_DTMF_PT))
     lines = _head(ip, session_id, session_version, "0 0")
-    _audio(lines, port, [8 if name == "PCMA" else 0 for name in names], names, dtmf_pt,
-           "0-15", ptime, direction, "RTP/AVP")
+    formats = []
+    for name in names:
+        formats.append(8 if name == "PCMA" else 0)
+    _audio(lines, port, formats, names, dtmf_pt, "0-15", ptime, direction, "RTP/AVP")
     return "".join(lines).encode()
 
 

@@ -181,10 +181,6 @@ def _parse_hostport(text, via):
     return host, port
 
 
-def _host_text(host):
-    return "[" + host + "]" if ":" in host else host
-
-
 class Uri:
     """A parsed URI; sip/sips fully, other schemes kept opaque (RFC 3261 19.1.1)."""
 
@@ -208,8 +204,12 @@ class Uri:
         return "<%s %s>" % (type(self).__name__, self)
 
     def hostport(self):
-        """'host' or 'host:port' as it should appear in a Request-URI or Via."""
-        return _host_text(self.host) if self.port is None else "%s:%d" % (_host_text(self.host), self.port)
+        """'host' or 'host:port' as it should appear in a Request-URI or Via (Via.__str__
+        and uri_text call it on a Via and a Uri: the one copy of this code)."""
+        host = self.host
+        if ":" in host:
+            host = "[" + host + "]"
+        return host if self.port is None else "%s:%d" % (host, self.port)
 
 
 def parse_uri(text):
@@ -347,10 +347,7 @@ class Via:
     __getattr__ = NameAddr.__getattr__  # .branch
 
     def __str__(self):
-        out = "SIP/2.0/" + self.transport + " " + _host_text(self.host)
-        if self.port is not None:
-            out += ":%d" % self.port
-        return out + _params_text(self.params, "branch")
+        return "SIP/2.0/" + self.transport + " " + Uri.hostport(self) + _params_text(self.params, "branch")
 
     __repr__ = Uri.__repr__
 
@@ -377,7 +374,10 @@ def parse_via(text):
     if close >= 0:
         sent_by = sent_by[:close + 1].strip() + "".join(sent_by[close + 1:].split())
     else:
-        sent_by = ":".join([part.strip() for part in sent_by.split(":")])
+        parts = sent_by.split(":")
+        for i in range(len(parts)):  # a loop, not a list comprehension: code heap
+            parts[i] = parts[i].strip()
+        sent_by = ":".join(parts)
     host, port = _parse_hostport(sent_by, 1)
     params = _parse_params(sent, semi) if semi >= 0 else {}
     return Via(transport, host, port, params)

@@ -1,6 +1,6 @@
 """Rarely needed text forms, loaded on first use so the station's code heap does without
 them: unescape (%HH, RFC 3261 25.1) and str() of Uri and NameAddr (uri.py calls in here)."""
-from doorsip.sip.uri import NameAddr, _host_text, _params_text
+from doorsip.sip.uri import NameAddr, _params_text
 
 
 def unescape(text):
@@ -41,10 +41,7 @@ def _uri_text(uri):
         if uri.password is not None:
             out += ":" + uri.password
         out += "@"
-    out += _host_text(uri.host)
-    if uri.port is not None:
-        out += ":%d" % uri.port
-    out += _params_text(uri.params)
+    out += uri.hostport() + _params_text(uri.params)
     if uri.headers:
         out += "?" + "&".join(k + "=" + v for k, v in uri.headers.items())
     return out
