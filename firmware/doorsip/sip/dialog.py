@@ -34,6 +34,22 @@ def _contact_uri(msg):
     return parse_name_addr(contacts[0]).uri if contacts else None
 
 
+def request_headers(method, cseq, local_host, local_port, branch, route_set, local_header,
+                    remote_header, call_id):
+    """The header list every request we send starts with (8.1.1, 12.2.1.1): Via (with
+    rport, RFC 3581), Max-Forwards, the Route values, From, To, Call-ID, CSeq.
+    useragent.py builds its out-of-dialog requests with it too."""
+    headers = [("Via", "SIP/2.0/UDP %s:%d;branch=%s;rport" % (local_host, local_port, branch)),
+               ("Max-Forwards", "70")]
+    for route in route_set:
+        headers.append(("Route", route))
+    headers.append(("From", local_header))
+    headers.append(("To", remote_header))
+    headers.append(("Call-ID", call_id))
+    headers.append(("CSeq", "%d %s" % (cseq, method)))
+    return headers
+
+
 def uri_dest(uri):
     """(host, port) a request for this URI goes to (no DNS SRV: port 5060 by default)."""
     parsed = parse_uri(uri)
@@ -120,16 +136,13 @@ class Dialog:
                 uri = hop
                 routes = routes[1:] + ["<%s>" % self.remote_target]
         dest = uri_dest(hop)
-        headers = [("Via", "SIP/2.0/UDP %s:%d;branch=%s;rport" % (local_host, local_port, branch)),
-                   ("Max-Forwards", "70")]
-        for route in routes:
-            headers.append(("Route", route))
-        headers.append(("From", self.local_header))
-        headers.append(("To", self.remote_header))
-        headers.append(("Call-ID", self.call_id))
-        headers.append(("CSeq", "%d %s" % (cseq, method)))
-        if method in ("INVITE", "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER"):
-            headers.append(("Contact", self.local_contact))  # target refresh (12.2)
+        headers = request_headers(method, cseq, local_host, local_port, branch, routes,
+                                  self.local_header, self.remote_header, self.call_id)
+        # Target refresh requests (12.2) carry our Contact. Compared one by one: a
+        # constant tuple of strings would stay in the heap as objects.
+        if method == "INVITE" or method == "UPDATE" or method == "SUBSCRIBE" or \
+                method == "NOTIFY" or method == "REFER":
+            headers.append(("Contact", self.local_contact))
         headers.extend(extra)
         return uri, headers, dest
 

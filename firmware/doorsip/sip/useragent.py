@@ -87,7 +87,7 @@ out what the UA queues. Times are ticks in ms (compat.ticks_ms/ticks_diff arithm
   Commands queue datagrams too: drain ua.datagrams() after calling one.
 """
 from doorsip.compat import ticks_add, ticks_diff
-from doorsip.sip.dialog import Dialog, request_key, response_key, uri_dest
+from doorsip.sip.dialog import Dialog, request_headers, request_key, response_key, uri_dest
 from doorsip.sip.errors import SIPError
 from doorsip.sip.message import build_request, build_response, parse
 from doorsip.sip.transaction import ACCEPTED, ICT, IST, TransactionError
@@ -236,18 +236,14 @@ class UserAgent:
             default_dest = uri_dest(uri)
         except SIPError:
             raise UAError("not a SIP URI: %r" % (uri,))
-        headers = [("Via", "SIP/2.0/UDP %s:%d;branch=%s;rport" % (self.local_host, self.local_port,
-                                                                 branch)),
-                   ("Max-Forwards", "70")]
+        routes = ()
         if self.proxy:
             # An outbound proxy is a loose-routing first hop (RFC 3261 8.1.2).
-            headers.append(("Route", "<sip:%s:%d;lr>" % self.proxy))
+            routes = ["<sip:%s:%d;lr>" % self.proxy]
             default_dest = self.proxy
-        headers.append(("From", self._from_header(from_tag)))
-        headers.append(("To", to))
-        headers.append(("Call-ID", call_id))
-        headers.append(("CSeq", "%d %s" % (cseq, method)))
-        if method in ("INVITE", "REGISTER"):
+        headers = request_headers(method, cseq, self.local_host, self.local_port, branch, routes,
+                                  self._from_header(from_tag), to, call_id)
+        if method == "INVITE" or method == "REGISTER":
             headers.append(("Contact", self.contact))
         if method == "INVITE":
             headers.append(("Allow", ALLOW))
