@@ -1,6 +1,6 @@
 # RFC 3261 section 17 transactions (and the RFC 6026 Accepted state), driven by hand:
 # bytes and times in, datagrams and TU callbacks out.
-from support import raises
+from support import raises, skip
 
 from doorsip.sip import transaction as T
 from doorsip.sip.message import build_request, build_response, parse
@@ -322,3 +322,23 @@ def test_acked_invite_server_is_reaped_when_full():
     tx.ack_received(2)
     lay.server(other, PEER, 3)
     assert tx.terminated()
+
+
+def test_private_copies_of_the_constants_agree():
+    # useragent.py spells out ICT, IST and ACCEPTED as private const()s (inlined by
+    # MicroPython, where imported names would be globals): they must be these.
+    here = globals().get("__file__", "tests/unit/test_sip_transaction.py").replace("\\", "/")
+    sip = (here.rsplit("/", 1)[0] if "/" in here else ".") + "/../../firmware/doorsip/sip/"
+    found = {}
+    try:
+        with open(sip + "useragent.py") as f:
+            for line in f:
+                line = line.split("#")[0].strip()
+                if line.startswith("_") and " = const(" in line and line.endswith(")"):
+                    name, value = line.split(" = const(")
+                    found[name[1:]] = int(value[:-1], 0)
+    except OSError:
+        skip("firmware sources not found next to the tests")
+    assert sorted(found) == ["ACCEPTED", "ICT", "IST"], found
+    for name in found:
+        assert getattr(T, name) == found[name], name

@@ -53,7 +53,8 @@ def request_headers(method, cseq, local_host, local_port, branch, route_set, loc
 def uri_dest(uri):
     """(host, port) a request for this URI goes to (no DNS SRV: port 5060 by default)."""
     parsed = parse_uri(uri)
-    if parsed.scheme not in ("sip", "sips") or not parsed.host:
+    scheme = parsed.scheme
+    if (scheme != "sip" and scheme != "sips") or not parsed.host:
         raise SIPError(400, "Bad Request (not a SIP URI)")
     return (parsed.params.get("maddr") or parsed.host, parsed.port or 5060)
 
@@ -118,7 +119,8 @@ class Dialog:
     def check_remote_cseq(self, msg):
         """12.2.2: a request with a lower CSeq than the last one is refused with 500."""
         num = msg.cseq[0]
-        if msg.method in ("ACK", "CANCEL"):
+        method = msg.method
+        if method == "ACK" or method == "CANCEL":
             return None
         if self.remote_seq is not None and num <= self.remote_seq:
             return 500

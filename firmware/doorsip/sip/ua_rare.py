@@ -75,15 +75,15 @@ def refuse(ua, data, msg, source, exc):
         else:
             reply = None
         if reply is not None:
-            ua._send(reply, source)
+            ua.layer.out.append((reply, source))
     except Exception:
         pass
 
 
 def busy(ua, msg, source):
     # Transaction table full: refuse statelessly; the client may retry (21.5.4).
-    ua._send(build_response(msg, 503, None, [("Retry-After", "5")], b"", new_tag()),
-             _reply_addr(msg, source))
+    ua.layer.out.append((build_response(msg, 503, None, [("Retry-After", "5")], b"", new_tag()),
+                         _reply_addr(msg, source)))
 
 
 def request_failed(ua, msg, tx, now_ms, exc):
@@ -164,7 +164,7 @@ def ack_and_bye(ua, call, msg, now_ms, keep):
     if keep:
         call.dialog = d
     data, dest = d.ack(msg.cseq[0], ua.local_host, ua.local_port)
-    ua._send(data, dest)
+    ua.layer.out.append((data, dest))
     data, dest, branch, _ = d.request("BYE", ua.local_host, ua.local_port)
     try:
         ua._client("BYE", data, branch, dest, None, now_ms)
@@ -271,10 +271,10 @@ def _reinvite_response(ua, call, msg, now_ms):
         return
     if status < 300:
         if d.ack_cseq == msg.cseq[0] and d.ack_data is not None:
-            ua._send(d.ack_data, d.ack_dest)   # retransmitted 2xx
+            ua.layer.out.append((d.ack_data, d.ack_dest))   # retransmitted 2xx
             return
         data, dest = d.ack(msg.cseq[0], ua.local_host, ua.local_port)
-        ua._send(data, dest)
+        ua.layer.out.append((data, dest))
         d.refresh_target(msg)
         call.local_sdp = call.pending_sdp
         if msg.body:

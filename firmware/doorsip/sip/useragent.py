@@ -86,16 +86,22 @@ out what the UA queues. Times are ticks in ms (compat.ticks_ms/ticks_diff arithm
     while (event := ua.next_event()) is not None: app.handle(event)
   Commands queue datagrams too: drain ua.datagrams() after calling one.
 """
-from doorsip.compat import ticks_add, ticks_diff
+from doorsip.compat import const, ticks_add, ticks_diff
 from doorsip.sip.dialog import Dialog, request_headers, request_key, response_key, uri_dest
 from doorsip.sip.errors import SIPError
 from doorsip.sip.message import build_request, build_response, parse
-from doorsip.sip.transaction import ACCEPTED, ICT, IST, TransactionError
+from doorsip.sip.transaction import TransactionError
 from doorsip.sip.uri import new_branch, new_call_id, new_tag
 
 # Rarely taken paths live in ua_register.py (registration), ua_cancel.py (CANCEL, ring
 # limit) and ua_rare.py (re-INVITE, OPTIONS requests, unusual requests, timeouts,
 # malformed input), imported on first use: a plain call never loads them.
+
+# transaction.py's ICT, IST and ACCEPTED as private consts: inlined, where imported
+# names would be globals of this module (test_sip_transaction checks they agree).
+_ICT = const(0)
+_IST = const(2)
+_ACCEPTED = const(6)
 
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY, MESSAGE"
 ACCEPT = "application/sdp, application/dtmf-relay, application/dtmf, text/plain"
@@ -208,9 +214,6 @@ class UserAgent:
             return []
         self.layer.out = []
         return out
-
-    def _send(self, data, dest):
-        self.layer.out.append((data, dest))
 
     def _event(self, kind, call=None, **fields):
         # Bounded: an app that stops draining loses the oldest events, not the heap.
@@ -380,7 +383,7 @@ class UserAgent:
         ACK bytes, destination and To tag moved onto the transaction (tx_response)."""
         d = call.dialog
         for tx in (call.invite_tx, call.reinvite_tx):
-            if tx is not None and tx.kind == ICT and tx.state == ACCEPTED:
+            if tx is not None and tx.kind == _ICT and tx.state == _ACCEPTED:
                 tx.owner = None
                 if d is not None and d.ack_data is not None and d.ack_cseq == tx.cseq:
                     tx.ack = d.ack_data
@@ -484,10 +487,10 @@ class UserAgent:
             if call is not None:   # "register" or "options"
                 from doorsip.sip.ua_rare import other_response
                 other_response(self, tx, msg)
-            elif tx.ack is not None and tx.state == ACCEPTED and 200 <= msg.status < 300 \
+            elif tx.ack is not None and tx.state == _ACCEPTED and 200 <= msg.status < 300 \
                     and msg.to_tag == tx.to_tag:
                 # The INVITE of an ended call (see _detach): its 2xx again, ACK again.
-                self._send(tx.ack, tx.dest)
+                self.layer.out.append((tx.ack, tx.dest))
             return
         now_ms = self.now
         method = tx.method
@@ -496,7 +499,7 @@ class UserAgent:
             if status >= 200 and method != "CANCEL":
                 if method == "BYE":
                     self._ended(call, call.end_reason or "local_bye", status)
-                elif status in (408, 481):
+                elif status == 408 or status == 481:
                     # 12.2.1.2: the dialog is gone on the far side.
                     self._ended(call, "dialog_gone", status)
             return
@@ -528,7 +531,7 @@ class UserAgent:
             d = call.dialog
             if call.state == "confirmed" or call.state == "ended":
                 if d is not None and d.remote_tag == msg.to_tag and d.ack_data is not None:
-                    self._send(d.ack_data, d.ack_dest)  # retransmitted 2xx: ACK again
+                    self.layer.out.append((d.ack_data, d.ack_dest))  # retransmitted 2xx: ACK again
                 elif call.state == "confirmed":
                     from doorsip.sip.ua_rare import ack_and_bye
                     ack_and_bye(self, call, msg, now_ms, False)   # a second fork answered
@@ -544,14 +547,14 @@ class UserAgent:
                 call.dialog = d
             d.confirm(msg)
             data, dest = d.ack(call.invite_cseq, self.local_host, self.local_port)
-            self._send(data, dest)
+            self.layer.out.append((data, dest))
             self._dialogs[d.key] = call
             call.state = "confirmed"
             call.status = status
             call.remote_sdp = msg.body
             self._event("answered", call, status=status, body=msg.body)
             return
-        if status in (401, 407) and self.digest is not None:
+        if (status == 401 or status == 407) and self.digest is not None:
             from doorsip.sip.ua_rare import auth_retry
             if auth_retry(self, call, msg, now_ms):
                 return
@@ -583,7 +586,7 @@ class UserAgent:
             if tx is not None:
                 self.layer.response(tx, msg, now_ms)
             elif call is not None and call.dialog.ack_data is not None:
-                self._send(call.dialog.ack_data, call.dialog.ack_dest)
+                self.layer.out.append((call.dialog.ack_data, call.dialog.ack_dest))
             else:
                 self.stats["stray"] += 1
         except Exception as exc:
@@ -610,7 +613,7 @@ class UserAgent:
         tx = layer.match_request(msg)
         if tx is not None:
             layer.request(tx, msg, now_ms)   # retransmission or non-2xx ACK: absorbed
-            if method == "ACK" and tx.state == ACCEPTED:
+            if method == "ACK" and tx.state == _ACCEPTED:
                 # An RFC 2543 peer's ACK for our 2xx can match the INVITE transaction
                 # (17.2.3 fallback); it still belongs to the dialog (13.3.1.4).
                 self._receive_ack(msg, now_ms)
@@ -642,7 +645,7 @@ class UserAgent:
                     if method == "BYE":
                         self._respond(tx, msg, 200, now_ms)
                         itx = call.invite_tx
-                        if itx is not None and itx.kind == IST and itx.last_status < 200:
+                        if itx is not None and itx.kind == _IST and itx.last_status < 200:
                             # 15.1.2: BYE before our final response: the INVITE gets 487.
                             itx.respond(build_response(itx.request, 487, None, (), b"",
                                                        call.local_tag),
