@@ -326,6 +326,32 @@ def test_invite_with_401_auth_retry():
     assert ld.has("answered")
 
 
+def test_a_station_with_a_registrar_never_loads_ua_rare():
+    # Registration, OPTIONS keepalives and the digest retry of a challenged INVITE
+    # live in ua_register.py: a station behind a PBX keeps that module resident and
+    # never needs ua_rare.py (the rare paths' code) in its normal life.
+    import sys
+    sys.modules.pop("doorsip.sip.ua_rare", None)
+    net, reg, door, ld = registrar_pair()
+    flat_ua = net.ua("flat", port=5062)
+    gate = AuthGate(flat_ua, {"door100": "secret100"})
+    net.add(FLAT, gate)
+    lf = EventLog(flat_ua)
+    door.register(net.now)
+    assert net.run_until(lambda: ld.has("registered"), 5000)
+    door.options(FLAT_URI, net.now)
+    assert net.run_until(lambda: ld.has("options_response"), 5000)
+    assert ld.first("options_response").status == 200
+    call = door.invite(FLAT_URI, OFFER, net.now)
+    auto_answer(net, flat_ua, lf)
+    assert net.run_until(lambda: ld.has("answered"), 5000) and gate.challenged == 1
+    door.bye(call, net.now)
+    assert net.run_until(lambda: ld.has("call_ended"), 5000)
+    net.run(40000)
+    assert "doorsip.sip.ua_rare" not in sys.modules
+    no_errors(door, flat_ua)
+
+
 def test_invite_timeout_timer_b_when_nobody_answers():
     net, door, flat, ld, lf = pair()
     call = door.invite("sip:nobody@127.0.0.1:5999", OFFER, net.now)

@@ -1,16 +1,16 @@
 """Rarely taken paths of the user agent, imported on first use only (a plain call,
-INVITE 180 200 ACK INFO BYE, never loads it): re-INVITE both ways, digest retry of
-an INVITE, a 2xx we do not want, OPTIONS requests, out-of-dialog and unusual
+INVITE 180 200 ACK INFO BYE, never loads it, nor does a station's life with a
+registrar: REGISTER, OPTIONS keepalives and the digest retry of an INVITE are in
+ua_register.py): re-INVITE both ways, a 2xx we do not want, out-of-dialog and unusual
 in-dialog requests, transaction timeouts, answers to malformed requests (CANCEL is
 in ua_cancel.py). Functions take the UserAgent (useragent.py documents the behaviour).
 """
-from doorsip.compat import forget
 from doorsip.sip.dialog import Dialog
 from doorsip.sip.errors import SIPError
 from doorsip.sip.message import build_response, parse
 from doorsip.sip.transaction import CALLING, IST, PROCEEDING
-from doorsip.sip.uri import new_call_id, new_tag
-from doorsip.sip.useragent import ACCEPT, ALLOW, Call, UAError, _reply_addr
+from doorsip.sip.uri import new_tag
+from doorsip.sip.useragent import ALLOW, Call, UAError, _reply_addr
 
 # Methods we know but do not implement: 405 with Allow (8.2.1). Others: 501.
 _KNOWN_UNSUPPORTED = ("REGISTER", "PRACK", "UPDATE", "REFER", "PUBLISH")
@@ -181,22 +181,6 @@ def other_invite_response(ua, tx, call, msg, now_ms):
         ack_and_bye(ua, call, msg, now_ms, False)
 
 
-def auth_retry(ua, call, msg, now_ms):
-    """A 401/407 to our INVITE: True when it was sent again with credentials."""
-    if call.cancel_wanted or call.auth_tries >= 2:   # credentials tried per call
-        return False
-    from doorsip.sip import auth as digest   # for this challenge only
-    try:
-        auth = digest.authorize_all(ua.digest, msg, "INVITE", call.target, call.local_sdp)
-    finally:
-        forget("doorsip.sip.auth")
-    if not auth:
-        return False
-    call.auth_tries += 1
-    ua._send_invite(call, auth, now_ms)
-    return True
-
-
 def timeout(ua, tx):
     """Timer B, F or H, or our 2xx never ACKed (transaction layer's tx_timeout)."""
     owner = tx.owner
@@ -226,26 +210,6 @@ def timeout(ua, tx):
             ua._ended(call, call.end_reason or "local_bye", 408)
         elif tx.method != "CANCEL":
             ua._ended(call, "dialog_gone", 408)
-
-
-def other_response(ua, tx, msg):
-    """A response for a REGISTER or OPTIONS client transaction."""
-    owner = tx.owner
-    if owner == "register":
-        from doorsip.sip.ua_register import response
-        response(ua, tx, msg, ua.now)
-    elif owner == "options":
-        if msg.status >= 200:
-            ua._event("options_response", status=msg.status, reason=msg.reason,
-                      call_id=msg.call_id)
-
-
-def options(ua, target, now_ms):
-    call_id = new_call_id(ua.local_host)
-    data, branch, dest, _ = ua._out_of_dialog("OPTIONS", target, "<%s>" % target,
-                                              call_id, new_tag(), 1, [("Accept", ACCEPT)])
-    ua._client("OPTIONS", data, branch, dest, "options", now_ms)
-    return call_id
 
 
 # ---------------------------------------------------------------- re-INVITE

@@ -1,11 +1,16 @@
-"""The user agent's registration client (RFC 3261 10.2), imported on first use only,
-so a station without a registrar keeps it loaded only while its UserAgent is built.
+"""The user agent's registration client (RFC 3261 10.2) and what else a station with a
+registrar runs while it lives: OPTIONS keepalives and the digest retry of a challenged
+INVITE (so such a station never needs ua_rare.py). Imported on first use only: a
+station without a registrar keeps it loaded only while its UserAgent is built.
 Functions take the UserAgent:
 setup(ua, ...)                      UserAgent(...): the constructor's work, at boot
 from_config(cls, sip, local_host, now_ms=0, **extra)   UserAgent.from_config
 start(ua, now_ms, expires, active)  register() / unregister()
 refresh(ua, now_ms)                 the refresh or retry timer expired
 response(ua, tx, msg, now_ms)       a response to a REGISTER (msg None: timer F)
+other_response(ua, tx, msg)         a response to a REGISTER or an OPTIONS
+options(ua, target, now_ms)         ua.options()
+auth_retry(ua, call, msg, now_ms)   a 401/407 to our INVITE: True when sent again
 """
 from doorsip.compat import const, forget, ticks_add
 from doorsip.sip.errors import SIPError
@@ -167,6 +172,43 @@ def _failed(ua, status, reason, now_ms):
     if ua._reg_active and was:
         ua._reg_deadline = ticks_add(now_ms, ua._reg_retry)
         ua._reg_retry = min(ua._reg_retry * 2, _REG_RETRY_MAX)
+
+
+# ---------------------------------------------------------------- keepalive, INVITE digest
+def other_response(ua, tx, msg):
+    """A response for a REGISTER or OPTIONS client transaction."""
+    owner = tx.owner
+    if owner == "register":
+        response(ua, tx, msg, ua.now)
+    elif owner == "options":
+        if msg.status >= 200:
+            ua._event("options_response", status=msg.status, reason=msg.reason,
+                      call_id=msg.call_id)
+
+
+def options(ua, target, now_ms):
+    from doorsip.sip.useragent import ACCEPT
+    call_id = new_call_id(ua.local_host)
+    data, branch, dest, _ = ua._out_of_dialog("OPTIONS", target, "<%s>" % target,
+                                              call_id, new_tag(), 1, [("Accept", ACCEPT)])
+    ua._client("OPTIONS", data, branch, dest, "options", now_ms)
+    return call_id
+
+
+def auth_retry(ua, call, msg, now_ms):
+    """A 401/407 to our INVITE: True when it was sent again with credentials."""
+    if call.cancel_wanted or call.auth_tries >= 2:   # credentials tried per call
+        return False
+    from doorsip.sip import auth as digest   # for this challenge only
+    try:
+        auth = digest.authorize_all(ua.digest, msg, "INVITE", call.target, call.local_sdp)
+    finally:
+        forget("doorsip.sip.auth")
+    if not auth:
+        return False
+    call.auth_tries += 1
+    ua._send_invite(call, auth, now_ms)
+    return True
 
 
 # ---------------------------------------------------------------- boot

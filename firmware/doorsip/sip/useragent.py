@@ -93,9 +93,11 @@ from doorsip.sip.message import build_request, build_response, parse
 from doorsip.sip.transaction import TransactionError
 from doorsip.sip.uri import new_branch, new_call_id, new_tag
 
-# Rarely taken paths live in ua_register.py (registration), ua_cancel.py (CANCEL, ring
-# limit) and ua_rare.py (re-INVITE, OPTIONS requests, unusual requests, timeouts,
-# malformed input), imported on first use: a plain call never loads them.
+# Rarely taken paths live in ua_register.py (construction at boot; with a registrar:
+# registration, OPTIONS keepalives, the digest retry of an INVITE), ua_cancel.py
+# (CANCEL, ring limit) and ua_rare.py (re-INVITE, unusual requests, timeouts,
+# malformed input), imported on first use: a plain call never loads them, and a
+# station with a registrar keeps only ua_register.py.
 
 # transaction.py's ICT, IST and ACCEPTED as private consts: inlined, where imported
 # names would be globals of this module (test_sip_transaction checks they agree).
@@ -318,7 +320,7 @@ class UserAgent:
         reinvite(self, call, body, self._time(now_ms))
 
     def options(self, target, now_ms=None):
-        from doorsip.sip.ua_rare import options
+        from doorsip.sip.ua_register import options
         return options(self, target, self._time(now_ms))
 
     # ---------------------------------------------------------------- outgoing calls
@@ -344,7 +346,7 @@ class UserAgent:
         return call
 
     def _send_invite(self, call, headers, now_ms):
-        # headers: credentials answering a challenge (ua_rare.auth_retry), else ()
+        # headers: credentials answering a challenge (ua_register.auth_retry), else ()
         call.invite_cseq += 1
         extra = list(call.extra_headers)
         extra.extend(headers)
@@ -485,7 +487,7 @@ class UserAgent:
         call = tx.owner
         if not isinstance(call, Call):
             if call is not None:   # "register" or "options"
-                from doorsip.sip.ua_rare import other_response
+                from doorsip.sip.ua_register import other_response
                 other_response(self, tx, msg)
             elif tx.ack is not None and tx.state == _ACCEPTED and 200 <= msg.status < 300 \
                     and msg.to_tag == tx.to_tag:
@@ -555,7 +557,7 @@ class UserAgent:
             self._event("answered", call, status=status, body=msg.body)
             return
         if (status == 401 or status == 407) and self.digest is not None:
-            from doorsip.sip.ua_rare import auth_retry
+            from doorsip.sip.ua_register import auth_retry
             if auth_retry(self, call, msg, now_ms):
                 return
         call.cancel_deadline = None
