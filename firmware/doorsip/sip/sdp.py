@@ -27,6 +27,9 @@ Bodies are bytes in and out; parsed values are str. Public API:
 from doorsip.compat import const, random_bytes
 from doorsip.sip.errors import text as _t
 
+# Single bytes are searched for as ints (bytes.find(47) finds "/"; both interpreters take it):
+# each distinct bytes constant costs ~80 B of code heap.
+
 # Largest body accepted: an SDP that fits one UDP datagram is far smaller, and a
 # bound keeps a hostile body from filling the ESP32 heap.
 _MAX_BODY = const(8192)
@@ -175,7 +178,7 @@ def parse(body):
         pos = 0
         # Lines are walked by index so that skipped lines cost no allocation.
         while pos < n:
-            stop = body.find(b"\n", pos)
+            stop = body.find(10, pos)  # LF
             if stop < 0:
                 stop = n
             line = pos
@@ -205,7 +208,7 @@ def parse(body):
                 name = _text(body[i:j]).lower()
                 i = _skip(body, j, stop, True)
                 j = _skip(body, i, stop, False)
-                slash = body.find(b"/", i, j)
+                slash = body.find(47, i, j)  # "/"
                 port = _int(body, i, j if slash < 0 else slash, 65535)
                 if port is None:
                     raise SdpError(_E_M_PORT)
@@ -237,7 +240,8 @@ def parse(body):
                 if parts[2][0] == 47:  # "/"
                     raise SdpError(_E_C_ADDRESS)
                 target = media or sdp
-                target.connection = _text(parts[2].split(b"/")[0])
+                slash = parts[2].find(47)  # "/"
+                target.connection = _text(parts[2] if slash < 0 else parts[2][:slash])
                 target.addrtype = "IP4" if addrtype == b"ip4" else "IP6"
             elif kind == 111:  # o=
                 try:
@@ -267,7 +271,7 @@ def parse(body):
 def _attribute(body, start, end, media):
     # Only the attributes used below are looked at; the rest are skipped without
     # keeping anything (RFC 4566 5.13: unknown attributes are ignored).
-    colon = body.find(b":", start, end)
+    colon = body.find(58, start, end)  # ":"
     name_end = end if colon < 0 else colon
     if name_end - start > 8:
         return  # longer than any name looked at
@@ -287,17 +291,17 @@ def _attribute(body, start, end, media):
             media.ptime = ptime
         return
     # rtpmap and fmtp start with a payload type of this m= line (RFC 4566 6)
-    space = body.find(b" ", i, end)
+    space = body.find(32, i, end)
     pt = _int(body, i, space, 127)
     if space < 0 or pt not in media.payload_types:
         return
     i = _skip(body, space, end, True)
     if name == b"rtpmap":
         # a=rtpmap:<pt> <encoding name>/<clock rate>[/<channels>]
-        slash = body.find(b"/", i, end)
+        slash = body.find(47, i, end)
         if slash <= i:
             return
-        slash2 = body.find(b"/", slash + 1, end)
+        slash2 = body.find(47, slash + 1, end)
         rate = _int(body, slash + 1, end if slash2 < 0 else slash2, 1000000)
         channels = 1 if slash2 < 0 else _int(body, slash2 + 1, end, 255)
         if rate is None or not channels:

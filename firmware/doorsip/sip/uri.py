@@ -347,7 +347,8 @@ class Via:
     __getattr__ = NameAddr.__getattr__  # .branch
 
     def __str__(self):
-        return "SIP/2.0/" + self.transport + " " + Uri.hostport(self) + _params_text(self.params, "branch")
+        return ("SIP/2.0/" + self.transport + " " + Uri.hostport(self)
+                + _params_text(self.params, "branch"))
 
     __repr__ = Uri.__repr__
 
