@@ -26,20 +26,21 @@ from doorsip.sip.message import build_response
 # Rare paths (the ACK of a non-2xx, RFC 2543 matching keys, the text of an illegal
 # transition error) live in tx_rare.py, imported on first use.
 
-# Transaction kinds.
-ICT = const(0)   # INVITE client, 17.1.1
-NICT = const(1)  # non-INVITE client, 17.1.2
-IST = const(2)   # INVITE server, 17.2.1
-NIST = const(3)  # non-INVITE server, 17.2.2
+# Transaction kinds and states. Only the names other modules and the tests use are
+# public (a public const() is also a global of this module: heap on MicroPython);
+# states below COMPLETED are the ones still waiting for a final response.
+ICT = const(0)    # INVITE client, 17.1.1
+_NICT = const(1)  # non-INVITE client, 17.1.2
+IST = const(2)    # INVITE server, 17.2.1
+_NIST = const(3)  # non-INVITE server, 17.2.2
 
-# States.
-CALLING = const(1)
-TRYING = const(2)
+_CALLING = const(1)
+_TRYING = const(2)
 PROCEEDING = const(3)
 COMPLETED = const(4)
 CONFIRMED = const(5)
 ACCEPTED = const(6)   # RFC 6026: after a 2xx, absorbs retransmissions
-TERMINATED = const(7)
+_TERMINATED = const(7)
 
 # Inputs. For client transactions 1XX/2XX/FINAL are received responses; for server
 # transactions they are responses the TU sends.
@@ -82,70 +83,70 @@ def _row(kind, state, event, target, actions):
     _TABLE[i + 1] = actions
 
 
-_row(ICT, CALLING, _IN_RETX, CALLING, _RESEND | _BACKOFF)          # timer A
-_row(ICT, CALLING, _IN_TIMEOUT, TERMINATED, _TIMEOUT)              # timer B
-_row(ICT, CALLING, _IN_1XX, PROCEEDING, _PASS)
-_row(ICT, CALLING, _IN_2XX, ACCEPTED, _PASS)
-_row(ICT, CALLING, _IN_FINAL, COMPLETED, _SEND_ACK | _PASS)
+_row(ICT, _CALLING, _IN_RETX, _CALLING, _RESEND | _BACKOFF)            # timer A
+_row(ICT, _CALLING, _IN_TIMEOUT, _TERMINATED, _TIMEOUT)                # timer B
+_row(ICT, _CALLING, _IN_1XX, PROCEEDING, _PASS)
+_row(ICT, _CALLING, _IN_2XX, ACCEPTED, _PASS)
+_row(ICT, _CALLING, _IN_FINAL, COMPLETED, _SEND_ACK | _PASS)
 _row(ICT, PROCEEDING, _IN_1XX, PROCEEDING, _PASS)
 _row(ICT, PROCEEDING, _IN_2XX, ACCEPTED, _PASS)
 _row(ICT, PROCEEDING, _IN_FINAL, COMPLETED, _SEND_ACK | _PASS)
 _row(ICT, COMPLETED, _IN_1XX, COMPLETED, 0)
 _row(ICT, COMPLETED, _IN_2XX, COMPLETED, 0)
-_row(ICT, COMPLETED, _IN_FINAL, COMPLETED, _SEND_ACK)              # retransmitted final: ACK again
-_row(ICT, COMPLETED, _IN_END, TERMINATED, 0)                       # timer D
+_row(ICT, COMPLETED, _IN_FINAL, COMPLETED, _SEND_ACK)                  # retransmitted final: ACK again
+_row(ICT, COMPLETED, _IN_END, _TERMINATED, 0)                          # timer D
 _row(ICT, ACCEPTED, _IN_1XX, ACCEPTED, 0)
-_row(ICT, ACCEPTED, _IN_2XX, ACCEPTED, _PASS)                      # TU re-ACKs (13.2.2.4)
+_row(ICT, ACCEPTED, _IN_2XX, ACCEPTED, _PASS)                          # TU re-ACKs (13.2.2.4)
 _row(ICT, ACCEPTED, _IN_FINAL, ACCEPTED, 0)
-_row(ICT, ACCEPTED, _IN_END, TERMINATED, 0)                        # timer M (RFC 6026)
+_row(ICT, ACCEPTED, _IN_END, _TERMINATED, 0)                           # timer M (RFC 6026)
 
-_row(NICT, TRYING, _IN_RETX, TRYING, _RESEND | _BACKOFF)            # timer E
-_row(NICT, TRYING, _IN_TIMEOUT, TERMINATED, _TIMEOUT)               # timer F
-_row(NICT, TRYING, _IN_1XX, PROCEEDING, _PASS)
-_row(NICT, TRYING, _IN_2XX, COMPLETED, _PASS)
-_row(NICT, TRYING, _IN_FINAL, COMPLETED, _PASS)
-_row(NICT, PROCEEDING, _IN_RETX, PROCEEDING, _RESEND | _BACKOFF)
-_row(NICT, PROCEEDING, _IN_TIMEOUT, TERMINATED, _TIMEOUT)
-_row(NICT, PROCEEDING, _IN_1XX, PROCEEDING, _PASS)
-_row(NICT, PROCEEDING, _IN_2XX, COMPLETED, _PASS)
-_row(NICT, PROCEEDING, _IN_FINAL, COMPLETED, _PASS)
-_row(NICT, COMPLETED, _IN_1XX, COMPLETED, 0)
-_row(NICT, COMPLETED, _IN_2XX, COMPLETED, 0)
-_row(NICT, COMPLETED, _IN_FINAL, COMPLETED, 0)
-_row(NICT, COMPLETED, _IN_END, TERMINATED, 0)                       # timer K
+_row(_NICT, _TRYING, _IN_RETX, _TRYING, _RESEND | _BACKOFF)            # timer E
+_row(_NICT, _TRYING, _IN_TIMEOUT, _TERMINATED, _TIMEOUT)               # timer F
+_row(_NICT, _TRYING, _IN_1XX, PROCEEDING, _PASS)
+_row(_NICT, _TRYING, _IN_2XX, COMPLETED, _PASS)
+_row(_NICT, _TRYING, _IN_FINAL, COMPLETED, _PASS)
+_row(_NICT, PROCEEDING, _IN_RETX, PROCEEDING, _RESEND | _BACKOFF)
+_row(_NICT, PROCEEDING, _IN_TIMEOUT, _TERMINATED, _TIMEOUT)
+_row(_NICT, PROCEEDING, _IN_1XX, PROCEEDING, _PASS)
+_row(_NICT, PROCEEDING, _IN_2XX, COMPLETED, _PASS)
+_row(_NICT, PROCEEDING, _IN_FINAL, COMPLETED, _PASS)
+_row(_NICT, COMPLETED, _IN_1XX, COMPLETED, 0)
+_row(_NICT, COMPLETED, _IN_2XX, COMPLETED, 0)
+_row(_NICT, COMPLETED, _IN_FINAL, COMPLETED, 0)
+_row(_NICT, COMPLETED, _IN_END, _TERMINATED, 0)                        # timer K
 
-_row(IST, PROCEEDING, _IN_REQUEST, PROCEEDING, _RESEND)            # last provisional again
+_row(IST, PROCEEDING, _IN_REQUEST, PROCEEDING, _RESEND)                # last provisional again
 _row(IST, PROCEEDING, _IN_RETX, PROCEEDING, _SEND_100)
 _row(IST, PROCEEDING, _IN_1XX, PROCEEDING, _SEND)
 _row(IST, PROCEEDING, _IN_2XX, ACCEPTED, _SEND)
 _row(IST, PROCEEDING, _IN_FINAL, COMPLETED, _SEND)
-_row(IST, PROCEEDING, _IN_ACK, PROCEEDING, 0)                      # stray ACK: ignore
+_row(IST, PROCEEDING, _IN_ACK, PROCEEDING, 0)                          # stray ACK: ignore
 _row(IST, COMPLETED, _IN_REQUEST, COMPLETED, _RESEND)
-_row(IST, COMPLETED, _IN_RETX, COMPLETED, _RESEND | _BACKOFF)      # timer G
-_row(IST, COMPLETED, _IN_TIMEOUT, TERMINATED, _TIMEOUT)            # timer H
+_row(IST, COMPLETED, _IN_RETX, COMPLETED, _RESEND | _BACKOFF)          # timer G
+_row(IST, COMPLETED, _IN_TIMEOUT, _TERMINATED, _TIMEOUT)               # timer H
 _row(IST, COMPLETED, _IN_ACK, CONFIRMED, 0)
 _row(IST, CONFIRMED, _IN_REQUEST, CONFIRMED, 0)
 _row(IST, CONFIRMED, _IN_ACK, CONFIRMED, 0)
-_row(IST, CONFIRMED, _IN_END, TERMINATED, 0)                       # timer I
+_row(IST, CONFIRMED, _IN_END, _TERMINATED, 0)                          # timer I
 # Accepted: RFC 6026 7.1. The 2xx retransmission RFC 3261 13.3.1.4 gives the UAS
 # core runs here on the same timer machinery until the TU reports the ACK.
 _row(IST, ACCEPTED, _IN_REQUEST, ACCEPTED, _RESEND)
 _row(IST, ACCEPTED, _IN_ACK, ACCEPTED, 0)
 _row(IST, ACCEPTED, _IN_RETX, ACCEPTED, _RESEND | _BACKOFF)
-_row(IST, ACCEPTED, _IN_TIMEOUT, ACCEPTED, _TIMEOUT | _STOP)       # no ACK within 64*T1
+_row(IST, ACCEPTED, _IN_TIMEOUT, ACCEPTED, _TIMEOUT | _STOP)           # no ACK within 64*T1
 _row(IST, ACCEPTED, _IN_TU_ACK, ACCEPTED, _STOP)
-_row(IST, ACCEPTED, _IN_END, TERMINATED, 0)                        # timer L
+_row(IST, ACCEPTED, _IN_END, _TERMINATED, 0)                           # timer L
 
-_row(NIST, TRYING, _IN_REQUEST, TRYING, 0)
-_row(NIST, TRYING, _IN_1XX, PROCEEDING, _SEND)
-_row(NIST, TRYING, _IN_2XX, COMPLETED, _SEND)
-_row(NIST, TRYING, _IN_FINAL, COMPLETED, _SEND)
-_row(NIST, PROCEEDING, _IN_REQUEST, PROCEEDING, _RESEND)
-_row(NIST, PROCEEDING, _IN_1XX, PROCEEDING, _SEND)
-_row(NIST, PROCEEDING, _IN_2XX, COMPLETED, _SEND)
-_row(NIST, PROCEEDING, _IN_FINAL, COMPLETED, _SEND)
-_row(NIST, COMPLETED, _IN_REQUEST, COMPLETED, _RESEND)
-_row(NIST, COMPLETED, _IN_END, TERMINATED, 0)                       # timer J
+_row(_NIST, _TRYING, _IN_REQUEST, _TRYING, 0)
+_row(_NIST, _TRYING, _IN_1XX, PROCEEDING, _SEND)
+_row(_NIST, _TRYING, _IN_2XX, COMPLETED, _SEND)
+_row(_NIST, _TRYING, _IN_FINAL, COMPLETED, _SEND)
+_row(_NIST, PROCEEDING, _IN_REQUEST, PROCEEDING, _RESEND)
+_row(_NIST, PROCEEDING, _IN_1XX, PROCEEDING, _SEND)
+_row(_NIST, PROCEEDING, _IN_2XX, COMPLETED, _SEND)
+_row(_NIST, PROCEEDING, _IN_FINAL, COMPLETED, _SEND)
+_row(_NIST, COMPLETED, _IN_REQUEST, COMPLETED, _RESEND)
+_row(_NIST, COMPLETED, _IN_END, _TERMINATED, 0)                        # timer J
 
 # Timers armed on entering a state: (retransmission, timeout, end), each one of:
 _Z = const(0)      # cleared
@@ -157,7 +158,7 @@ _T64 = const(5)    # 64*T1
 _D32 = const(6)    # timer D: at least 32 s on UDP
 _T100 = const(7)   # 200 ms before an automatic 100 Trying
 
-_ENTRY = bytearray(4 * _STATES * 3)   # TERMINATED and unused cells: all cleared
+_ENTRY = bytearray(4 * _STATES * 3)   # _TERMINATED and unused cells: all cleared
 
 
 def _entry(kind, state, retx, timeout, end):
@@ -167,26 +168,26 @@ def _entry(kind, state, retx, timeout, end):
     _ENTRY[i + 2] = end
 
 
-_entry(ICT, CALLING, _T1, _T64, _Z)
+_entry(ICT, _CALLING, _T1, _T64, _Z)
 _entry(ICT, PROCEEDING, _Z, _Z, _Z)
 _entry(ICT, COMPLETED, _Z, _Z, _D32)
 _entry(ICT, ACCEPTED, _Z, _Z, _T64)
-# NICT Proceeding: timer E continues with T2 (17.1.2.2), timer F keeps running.
-_entry(NICT, TRYING, _T1, _T64, _Z)
-_entry(NICT, PROCEEDING, _T2, _KEEP, _Z)
-_entry(NICT, COMPLETED, _Z, _Z, _T4)
+# _NICT Proceeding: timer E continues with T2 (17.1.2.2), timer F keeps running.
+_entry(_NICT, _TRYING, _T1, _T64, _Z)
+_entry(_NICT, PROCEEDING, _T2, _KEEP, _Z)
+_entry(_NICT, COMPLETED, _Z, _Z, _T4)
 _entry(IST, PROCEEDING, _T100, _Z, _Z)
 _entry(IST, COMPLETED, _T1, _T64, _Z)
 _entry(IST, CONFIRMED, _Z, _Z, _T4)
 _entry(IST, ACCEPTED, _T1, _T64, _T64)
-_entry(NIST, TRYING, _Z, _Z, _Z)
-_entry(NIST, PROCEEDING, _Z, _Z, _Z)
-_entry(NIST, COMPLETED, _Z, _Z, _T64)
+_entry(_NIST, _TRYING, _Z, _Z, _Z)
+_entry(_NIST, PROCEEDING, _Z, _Z, _Z)
+_entry(_NIST, COMPLETED, _Z, _Z, _T64)
 
 # Frozen as bytes under the same names (each module-level name is a qstr for good).
 _TABLE = bytes(_TABLE)
 _ENTRY = bytes(_ENTRY)
-del _row, _entry
+del _row, _entry, const   # const() runs at import only (never on MicroPython): one global fewer
 
 
 class TransactionError(Exception):
@@ -194,7 +195,7 @@ class TransactionError(Exception):
 
 
 class Transaction:
-    """One transaction; kind is ICT, NICT, IST or NIST."""
+    """One transaction; kind is ICT, _NICT, IST or _NIST."""
 
     # Fields a transaction may never set are class-level defaults: an instance's
     # attribute table only grows for what it sets. On MicroPython the table takes
@@ -224,7 +225,7 @@ class Transaction:
         #                         (dropped once nothing can be sent any more)
 
     def terminated(self):
-        return self.state == TERMINATED
+        return self.state == _TERMINATED
 
     # -- TU entry points (server side) --
     def respond(self, data, status, now_ms, to_tag=None):
@@ -297,11 +298,11 @@ class Transaction:
                     # An INVITE server whose 2xx was ACKed (or never will be): RFC 6026
                     # 7.1 absorbs a retransmitted INVITE, nothing is resent any more.
                     self.last = None
-                if self.kind == NICT or (self.kind == IST and new != COMPLETED):
+                if self.kind == _NICT or (self.kind == IST and new != COMPLETED):
                     # Nothing left to send (non-INVITE client Completed, INVITE server
                     # Confirmed or Accepted): the destination goes too.
                     self.dest = None
-        if new == TERMINATED:
+        if new == _TERMINATED:
             layer._remove(self)
 
     def _enter(self, state, now_ms):
@@ -360,7 +361,7 @@ class TransactionLayer:
     def _remove(self, tx):
         if self._txs.get(tx.key) is tx:
             del self._txs[tx.key]
-        tx.state = TERMINATED
+        tx.state = _TERMINATED
 
     def _add(self, tx, state, now_ms):
         txs = self._txs
@@ -391,8 +392,8 @@ class TransactionLayer:
         if key in self._txs:
             raise TransactionError("branch already in use")
         invite = method == "INVITE"
-        tx = Transaction(self, ICT if invite else NICT, method, key, now_ms, data, dest)
-        self._add(tx, CALLING if invite else TRYING, now_ms)
+        tx = Transaction(self, ICT if invite else _NICT, method, key, now_ms, data, dest)
+        self._add(tx, _CALLING if invite else _TRYING, now_ms)
         self.out.append((data, dest))
         return tx
 
@@ -402,11 +403,11 @@ class TransactionLayer:
         if key in self._txs:
             raise TransactionError("request already has a transaction")
         invite = msg.method == "INVITE"
-        tx = Transaction(self, IST if invite else NIST, msg.method, key, now_ms, msg,
+        tx = Transaction(self, IST if invite else _NIST, msg.method, key, now_ms, msg,
                          dest)
         if invite:
             tx.cseq = msg.cseq[0]
-        return self._add(tx, PROCEEDING if invite else TRYING, now_ms)
+        return self._add(tx, PROCEEDING if invite else _TRYING, now_ms)
 
     def match_response(self, msg):
         branch = msg.via.params.get("branch")
@@ -447,7 +448,7 @@ class TransactionLayer:
     def on_timer(self, now_ms):
         """Run every timer due at now_ms, earliest first within each transaction."""
         for tx in list(self._txs.values()):
-            while tx.state != TERMINATED:
+            while tx.state != _TERMINATED:
                 which = -1
                 best = None
                 # Ties: retransmission, then timeout, then end (a due timeout wins over

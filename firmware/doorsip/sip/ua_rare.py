@@ -8,7 +8,7 @@ in ua_cancel.py). Functions take the UserAgent (useragent.py documents the behav
 from doorsip.sip.dialog import Dialog
 from doorsip.sip.errors import SIPError
 from doorsip.sip.message import build_response, parse
-from doorsip.sip.transaction import CALLING, IST, PROCEEDING
+from doorsip.sip.transaction import COMPLETED, IST
 from doorsip.sip.uri import new_tag
 from doorsip.sip.useragent import ALLOW, Call, UAError, _reply_addr
 
@@ -215,7 +215,7 @@ def timeout(ua, tx):
 # ---------------------------------------------------------------- re-INVITE
 def _reinvite_pending(call):
     tx = call.reinvite_tx
-    return tx is not None and tx.state in (CALLING, PROCEEDING)
+    return tx is not None and tx.state < COMPLETED   # Calling or Proceeding
 
 
 def reinvite(ua, call, body, now_ms):

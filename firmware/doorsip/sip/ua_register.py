@@ -14,7 +14,7 @@ auth_retry(ua, call, msg, now_ms)   a 401/407 to our INVITE: True when sent agai
 """
 from doorsip.compat import const, forget, ticks_add
 from doorsip.sip.errors import SIPError
-from doorsip.sip.transaction import PROCEEDING, TRYING, TransactionLayer
+from doorsip.sip.transaction import COMPLETED, TransactionLayer
 from doorsip.sip.uri import new_call_id, new_tag, parse_name_addr
 
 _MAX_AUTH_TRIES = const(2)      # credentials tried per REGISTER before giving up
@@ -52,7 +52,7 @@ def refresh(ua, now_ms):
     ua._reg_deadline = None
     tx = ua._reg_tx
     # Not while a REGISTER still waits for its final response (Completed only lingers).
-    if ua._reg_active and not (tx is not None and tx.state in (TRYING, PROCEEDING)):
+    if ua._reg_active and not (tx is not None and tx.state < COMPLETED):
         auth = ()
         if ua.digest is not None:
             from doorsip.sip import auth as digest   # for this request only
