@@ -77,9 +77,11 @@ class RtcpSession:
         self.rtt_ms = None
         self.bye = False
 
-    def _clock(self, now_ms, interval_ms=0):
-        # Elapsed ms; with interval_ms the next report is scheduled 0.5 .. 1.5 x
-        # interval_ms from now (6.3.1), the first one at half the interval (6.2).
+    def due(self, now_ms, interval_ms=0):
+        # True when a report is due. Also the session's clock (elapsed ms in
+        # ._elapsed); with interval_ms (build_report) the next report is scheduled
+        # 0.5 .. 1.5 x interval_ms from now (6.3.1), the first one at half the
+        # interval (6.2). One method for both: a def costs heap.
         if self._last_ms is not None:
             self._elapsed += ticks_diff(now_ms, self._last_ms)
         elif not interval_ms:
@@ -88,14 +90,12 @@ class RtcpSession:
         if interval_ms:
             r = random_bytes(1)[0]
             self._next = self._elapsed + interval_ms // 2 + interval_ms * r // 255
-        return self._elapsed
-
-    def due(self, now_ms):
-        return self._clock(now_ms) >= self._next
+        return self._elapsed >= self._next
 
     def build_report(self, now_ms):
         """A compound SR or RR + SDES packet; the next one is scheduled."""
-        elapsed = self._clock(now_ms, self.interval_ms)
+        self.due(now_ms, self.interval_ms)
+        elapsed = self._elapsed
         buf = self._buf
         sender = self.sender
         receiver = self.receiver
@@ -176,7 +176,8 @@ class RtcpSession:
             return 0
         if self.remote is None:
             self.remote = source
-        elapsed = self._clock(now_ms)
+        self.due(now_ms)
+        elapsed = self._elapsed
         ours = self.sender.ssrc if self.sender is not None else None
         mask = 0
         off = 0
