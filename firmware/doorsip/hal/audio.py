@@ -51,4 +51,4 @@ def open_audio(audio, mic=None, speaker=None, machine=None):
     try:
         return audio_open.open_audio(audio, mic, speaker, machine)
     finally:
-        forget("doorsip.hal.audio_open")
+        forget(audio_open.__name__)

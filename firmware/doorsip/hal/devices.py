@@ -37,6 +37,14 @@ Devices (time is a ticks_ms value passed in as now_ms, or the backend's clock):
 """
 from doorsip.compat import Closing, const, forget, schedule, ticks_add, ticks_diff
 
+# mpy-cross keeps a string literal longer than 10 characters as a str object of its
+# own (about 64 bytes of heap each, for good) unless that name was already read as an
+# identifier earlier in the file; then it is a qstr, shared with app/intercom and
+# devices_setup. This block never runs and compiles to nothing: it only names the long
+# names used below.
+if 0:
+    registering = registration_failed = make_button = None
+
 # LED patterns: durations alternately on and off, starting with on, repeated; none
 # is steady off, a single 0 steady on. Distinct rhythms so a pattern can be told
 # from a glance at the door: fast = attention, slow = waiting, mostly-on = all is
@@ -44,8 +52,11 @@ from doorsip.compat import Closing, const, forget, schedule, ticks_add, ticks_di
 # in _PATTERN_NAMES in turn, a count, then that many durations in units of 50 ms.
 # Reading it allocates nothing (Led.pattern may run with the heap locked).
 # devices.PATTERNS builds the {name: durations in ms} dict on request.
-_PATTERN_NAMES = ("off", "on", "booting", "registering", "registered", "registration_failed",
-                  "ringing", "calling", "in_call", "door_open", "error")
+# The names are a list, not a tuple: mpy-cross stores a tuple of constants as one
+# object whose strings are str objects of their own (~48 bytes each); a list is built
+# at import from the names as qstrs (the ones app/intercom passes in).
+_PATTERN_NAMES = ["off", "on", "booting", "registering", "registered", "registration_failed",
+                  "ringing", "calling", "in_call", "door_open", "error"]
 _PATTERN_STEPS = (b"\x00"                       # off
                   b"\x01\x00"                   # on
                   b"\x02\x02\x02"               # booting: 100, 100
@@ -291,8 +302,9 @@ def __getattr__(name):
     # Boot-time and test helpers (make_pins, make_button, make_relay, make_led,
     # poll_task) and PATTERNS ({name: durations in ms} of every LED pattern) live
     # in devices_setup; not cached here so it can be forgotten.
-    if name not in ("make_pins", "make_button", "make_relay", "make_led", "poll_task",
-                    "PATTERNS"):
+    # (Compared one by one: a tuple of the names would hold six str objects.)
+    if not (name == "make_pins" or name == "make_button" or name == "make_relay"
+            or name == "make_led" or name == "poll_task" or name == "PATTERNS"):
         raise AttributeError(name)
     from doorsip.hal import devices_setup
     return getattr(devices_setup, name)
@@ -315,7 +327,7 @@ class Hardware(Closing):
         try:
             devices_setup.build(self, board, config, pins, pin_options)
         finally:
-            forget("doorsip.hal.devices_setup")
+            forget(devices_setup.__name__)
 
     def when_pressed(self, button):
         # every button's when_pressed: on_button(name, the poll's now_ms)
@@ -349,7 +361,7 @@ class Hardware(Closing):
             try:
                 button = devices_setup.add_button(self, name)
             finally:
-                forget("doorsip.hal.devices_setup")
+                forget(devices_setup.__name__)
         # The SimPin knows its number (board.py may be released after boot).
         level = button._on_level
         self.pins.drive(button.pin.pin, level if down else 1 - level)
