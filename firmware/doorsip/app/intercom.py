@@ -57,7 +57,9 @@ def uri_key(uri):
         gt = uri.find(">", lt)
         uri = uri[lt + 1:gt if gt > 0 else len(uri)]
     colon = uri.find(":")
-    if colon >= 0 and uri[:colon].lower() in ("sip", "sips"):
+    # (Two comparisons: a tuple of constant strings would hold str objects for good.)
+    scheme = uri[:colon].lower() if colon >= 0 else None
+    if scheme == "sip" or scheme == "sips":
         uri = uri[colon + 1:]
     for sep in ";?>":
         cut = uri.find(sep)
@@ -383,4 +385,6 @@ class Intercom:
 
     # ---- status (the registration's: sim_console) ------------------------------------
     def state_name(self):
-        return ("idle", "calling", "ringing", "in_call")[self.state]
+        # A list made per call (status requests only): a tuple of the four constant
+        # strings would hold four str objects for good.
+        return ["idle", "calling", "ringing", "in_call"][self.state]
