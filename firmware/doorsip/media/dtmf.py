@@ -29,9 +29,12 @@ Receive and the per-tick send allocate nothing (tests/mpy/test_dtmf_heap_lock.py
 from doorsip.compat import const, ticks_add, ticks_diff
 
 DIGITS = "0123456789*#ABCD"
-# Preallocated one-character strings: indexing a tuple returns an existing object,
-# indexing a str makes a new one (MicroPython too).
-_DIGIT_STR = const(("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#", "A", "B", "C", "D"))
+# DIGITS[code] is the digit's one-character string without allocating: MicroPython
+# hands out a one-character string as its qstr (CPython caches them), so once the
+# sixteen are interned (here, at import: iterating DIGITS interns each) the receive
+# path allocates nothing. A tuple of the sixteen constant strings would hold sixteen
+# str objects (~0.9 KB of heap with the tuple).
+tuple(DIGITS)
 
 CONTENT_DTMF_RELAY = "application/dtmf-relay"
 _CONTENT_DTMF = const("application/dtmf")
@@ -164,7 +167,7 @@ class Rfc4733Receiver:
         if self._head == len(self._queue):
             self._head = 0
         self._count -= 1
-        return _DIGIT_STR[code]
+        return DIGITS[code]
 
     def _report(self):
         self._reported = True
@@ -308,14 +311,14 @@ def parse_info(content_type, body):
                 if sep and key.strip().lower() == b"signal":
                     token = value.strip()
                     if len(token) == 2 and token.isdigit() and int(token) < _EVENT_COUNT:
-                        return _DIGIT_STR[int(token)]
+                        return DIGITS[int(token)]
                     break
         elif media == _CONTENT_DTMF:
             token = body.strip()
         if token is None or len(token) != 1:
             return None
         code = DIGITS.find(token.decode().upper())
-        return _DIGIT_STR[code] if code >= 0 else None
+        return DIGITS[code] if code >= 0 else None
     except (ValueError, TypeError, AttributeError, UnicodeError):
         return None
 
@@ -327,9 +330,9 @@ def info_body(digit, duration_ms=160, content_type=CONTENT_DTMF_RELAY):
         raise ValueError("duration_ms must be 1-65535")
     media = _media_type(content_type)
     if media == CONTENT_DTMF_RELAY:
-        return ("Signal=%s\r\nDuration=%d\r\n" % (_DIGIT_STR[code], duration_ms)).encode()
+        return ("Signal=%s\r\nDuration=%d\r\n" % (DIGITS[code], duration_ms)).encode()
     if media == _CONTENT_DTMF:
-        return _DIGIT_STR[code].encode()
+        return DIGITS[code].encode()
     raise ValueError("unsupported DTMF content type: %s" % media)
 
 
