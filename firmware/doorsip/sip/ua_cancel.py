@@ -5,7 +5,7 @@ from doorsip.compat import ticks_add, ticks_diff
 from doorsip.sip.message import build_request, build_response
 from doorsip.sip.transaction import TransactionError
 from doorsip.sip.uri import new_tag
-from doorsip.sip.useragent import Call, UAError, _reply_addr
+from doorsip.sip.useragent import Call, UAError
 
 
 def cancel(ua, call, now_ms):
@@ -66,7 +66,7 @@ def call_timers(ua, call, now_ms):
 def receive_cancel(ua, msg, source, now_ms):
     invite_tx = ua.layer.match_cancel(msg)
     try:
-        tx = ua.layer.server(msg, _reply_addr(msg, source), now_ms)
+        tx = ua.layer.server(msg, ua._reply_addr(msg), now_ms)
     except TransactionError:
         from doorsip.sip.ua_rare import busy
         busy(ua, msg, source)

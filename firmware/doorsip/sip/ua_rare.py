@@ -10,7 +10,7 @@ from doorsip.sip.errors import SIPError
 from doorsip.sip.message import build_response, parse
 from doorsip.sip.transaction import COMPLETED, IST
 from doorsip.sip.uri import new_tag
-from doorsip.sip.useragent import ALLOW, Call, UAError, _reply_addr
+from doorsip.sip.useragent import ALLOW, Call, UAError
 
 # Methods we know but do not implement: 405 with Allow (8.2.1). Others: 501.
 _KNOWN_UNSUPPORTED = ("REGISTER", "PRACK", "UPDATE", "REFER", "PUBLISH")
@@ -71,7 +71,7 @@ def refuse(ua, data, msg, source, exc):
             reply = reject_unparseable(data, status, reason)
         elif msg.method is not None and msg.method != "ACK":
             reply = build_response(msg, status, reason)
-            source = _reply_addr(msg, source)
+            source = ua._reply_addr(msg)
         else:
             reply = None
         if reply is not None:
@@ -83,7 +83,7 @@ def refuse(ua, data, msg, source, exc):
 def busy(ua, msg, source):
     # Transaction table full: refuse statelessly; the client may retry (21.5.4).
     ua.layer.out.append((build_response(msg, 503, None, [("Retry-After", "5")], b"", new_tag()),
-                         _reply_addr(msg, source)))
+                         ua._reply_addr(msg)))
 
 
 def request_failed(ua, msg, tx, now_ms, exc):

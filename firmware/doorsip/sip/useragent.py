@@ -104,6 +104,7 @@ from doorsip.sip.uri import new_branch, new_call_id, new_tag
 _ICT = const(0)
 _IST = const(2)
 _ACCEPTED = const(6)
+del const   # const() runs at import only (never on MicroPython): one global fewer
 
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY, MESSAGE"
 ACCEPT = "application/sdp, application/dtmf-relay, application/dtmf, text/plain"
@@ -172,17 +173,6 @@ class Call:
 
     def __repr__(self):
         return "<Call %d %s %s>" % (self.id, self.direction, self.state)
-
-
-def _reply_addr(msg, source):
-    # 18.2.2 with RFC 3581: to received/rport if stamped, else the sent-by port.
-    via = msg.via
-    params = via.params
-    host = params.get("received") or via.host
-    rport = params.get("rport")
-    if rport and rport.isdigit():
-        return (host, int(rport))
-    return (host, via.port or 5060)
 
 
 class UserAgent:
@@ -606,6 +596,17 @@ class UserAgent:
             except Exception:
                 pass
 
+    def _reply_addr(self, msg):
+        # 18.2.2 with RFC 3581: to received/rport if stamped, else the sent-by port.
+        # (A method, not a module function: the class dict has room, the module's not.)
+        via = msg.via
+        params = via.params
+        host = params.get("received") or via.host
+        rport = params.get("rport")
+        if rport and rport.isdigit():
+            return (host, int(rport))
+        return (host, via.port or 5060)
+
     def _respond(self, tx, msg, status, now_ms, headers=(), body=b"", to_tag=None, reason=None):
         tx.respond(build_response(msg, status, reason, headers, body, to_tag), status, now_ms)
 
@@ -628,7 +629,7 @@ class UserAgent:
             receive_cancel(self, msg, source, now_ms)
             return
         try:
-            tx = layer.server(msg, _reply_addr(msg, source), now_ms)
+            tx = layer.server(msg, self._reply_addr(msg), now_ms)
         except TransactionError:
             from doorsip.sip.ua_rare import busy
             busy(self, msg, source)
