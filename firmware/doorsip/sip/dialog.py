@@ -11,7 +11,6 @@ dialog.request(method, local_host, local_port, headers=(), body=b"") -> (bytes, 
 dialog.ack(cseq, local_host, local_port, body=b"", headers=()) -> (bytes, dest)  (2xx ACK, new branch)
 dest is (host str, port int); a host name is left for the runtime to resolve.
 """
-from doorsip.compat import random_bytes
 from doorsip.sip.errors import SIPError
 from doorsip.sip.message import build_request
 from doorsip.sip.uri import new_branch, parse_name_addr, parse_uri
@@ -27,11 +26,6 @@ def request_key(msg):
 def response_key(msg):
     """Key of the dialog a response to our request belongs to (From tag is ours)."""
     return "%s\n%s\n%s" % (msg.call_id, msg.from_tag, msg.to_tag or "")
-
-
-def _contact_uri(msg):
-    contacts = msg.headers("Contact")
-    return parse_name_addr(contacts[0]).uri if contacts else None
 
 
 def request_headers(method, cseq, local_host, local_port, branch, route_set, local_header,
@@ -86,10 +80,11 @@ class Dialog:
         # 12.1.2: route set = Record-Route of the response, reversed.
         routes = response.headers("Record-Route")
         routes.reverse()
-        return cls(response.call_id, parse_name_addr(from_header).params.get("tag"),
-                   response.to_tag,
-                   from_header, response.header("To"), _contact_uri(response) or target,
-                   routes, cseq, None, local_contact, response.status < 200)
+        d = cls(response.call_id, parse_name_addr(from_header).params.get("tag"),
+                response.to_tag, from_header, response.header("To"), target, routes, cseq,
+                None, local_contact, response.status < 200)
+        d.refresh_target(response)   # the Contact's URI, if any, else the Request-URI
+        return d
 
     @classmethod
     def uas(cls, request, local_tag, local_contact):
@@ -97,9 +92,10 @@ class Dialog:
         to = request.header("To")
         if request.to_tag is None:
             to = to + ";tag=" + local_tag
-        return cls(request.call_id, local_tag, request.from_tag, to,
-                   request.header("From"), _contact_uri(request) or "", request.headers("Record-Route"),
-                   None, request.cseq[0], local_contact, False)
+        d = cls(request.call_id, local_tag, request.from_tag, to, request.header("From"), "",
+                request.headers("Record-Route"), None, request.cseq[0], local_contact, False)
+        d.refresh_target(request)   # the Contact's URI (parsed: may raise SIPError)
+        return d
 
     def confirm(self, response):
         """A 2xx arrived for this (possibly early) dialog: 13.2.2.4, 12.2.1.2."""
@@ -112,9 +108,11 @@ class Dialog:
         self.refresh_target(response)
 
     def refresh_target(self, msg):
-        uri = _contact_uri(msg)
-        if uri:
-            self.remote_target = uri
+        contacts = msg.headers("Contact")
+        if contacts:
+            uri = parse_name_addr(contacts[0]).uri
+            if uri:
+                self.remote_target = uri
 
     def check_remote_cseq(self, msg):
         """12.2.2: a request with a lower CSeq than the last one is refused with 500."""
@@ -152,6 +150,7 @@ class Dialog:
         """Build an in-dialog request (not ACK/CANCEL): the local CSeq goes up by one."""
         if self.local_seq is None:
             # 12.2.1.1: any value below 2**31; random so a restarted UA does not collide.
+            from doorsip.compat import random_bytes   # here: one module global fewer
             b = random_bytes(2)
             self.local_seq = (b[0] << 8 | b[1]) + 1
         self.local_seq += 1
