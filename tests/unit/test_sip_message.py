@@ -355,3 +355,37 @@ def test_build_response_keeps_existing_to_tag_and_custom_reason():
     response = parse(build_response(request, 486, "Busy Now", to_tag="new", body=b"x"))
     assert response.to_tag == "old" and response.reason == "Busy Now" and response.body == b"x"
     assert parse(build_response(request, 299)).reason == "Unknown"
+
+
+def test_error_texts_line_up():
+    # The texts are lines of errors._TEXT named by _E_* const()s in uri.py, message.py and
+    # sdp.py: the first and last line of each module's range, and the paired ones.
+    from doorsip.sip import parse_uri, parse_via
+    from doorsip.sip.sdp import build_offer, parse as parse_sdp
+    assert raises(SIPError, parse_uri, "sip:h;a=").reason == "Bad Request (parameter value)"
+    assert raises(SIPError, parse_uri, "sip:h:70000").reason == "Bad Request (URI port)"
+    assert raises(SIPError, parse_via, "SIP/2.0/UDP h:x").reason == "Bad Request (Via sent-by port)"
+    assert raises(SIPError, parse_via, "SIP/2.0/U@P h").reason == "Bad Request (Via transport)"
+    head = b"SIP/2.0 200 OK\nVia: SIP/2.0/UDP h, ,\n" + b"".join(REQUIRED[1:]) + b"CSeq: 1 INVITE\n"
+    assert raises(SIPError, parse, _msg(head)).reason == "Bad Request (empty list element)"
+    for i, what in enumerate(("Via", "From", "To", "Call-ID")):
+        head = b"".join(REQUIRED[:i] + REQUIRED[i + 1:]) + b"CSeq: 1 OPTIONS\n"
+        err = raises(SIPError, parse, _msg(b"OPTIONS sip:b@example.com SIP/2.0\n" + head))
+        assert err.reason == "Bad Request (missing %s)" % what
+    err = raises(SIPError, parse, _msg(b"OPTIONS sip:b@example.com SIP/2.0\n" + b"".join(REQUIRED)))
+    assert err.reason == "Bad Request (missing CSeq)"
+    assert raises(SIPError, parse, b"X" * 9000).reason == "Message Too Large"
+    assert str(raises(ValueError, build_request, "OPTIONS", "sip:b", [("X", "a\nb")])) == "line break in X"
+    assert raises(Exception, parse_sdp, b"v=1\r\n").reason == "no v=0"
+    assert str(raises(ValueError, build_offer, "h", 1, ("PCMU",), 95)) == "telephone-event needs a dynamic PT"
+
+
+def test_character_sets_written_out_agree():
+    # message.py and uri.py spell their byte sets out whole (code heap); they are these unions.
+    from doorsip.sip import message, uri
+    token = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~"
+    assert sorted(uri._TOKEN) == sorted(token) and uri._TOKEN[:62] == token[:62]
+    assert sorted(uri._TOKEN[:65]) == sorted(token[:62] + b"+-.")
+    assert uri._HOST == token[:62] + b"-._"
+    assert sorted(message._PARAMS) == sorted(token + b";=:[]")
+    assert message._URI == uri._HOST + b"!~*'()%;/?:@&=+$,[]"

@@ -29,7 +29,7 @@ build_request(method, uri, headers, body=b"") -> bytes (headers: (name, value) s
 """
 from doorsip.compat import const
 from doorsip.sip.errors import SIPError, bad_request as _bad, text as _t
-from doorsip.sip.uri import _HOST, _TOKEN, is_token, parse_name_addr, parse_via
+from doorsip.sip.uri import _HOST, _TOKEN, _only, parse_name_addr, parse_via
 
 _MAX_MESSAGE = const(8192)  # bytes; larger datagrams get 513 (RFC 3261 21.5.14)
 _MAX_LINES = const(100)  # header lines (513 above); a real message has 10-40
@@ -80,9 +80,10 @@ _MAX_FORWARDS = const(36 | 2)
 
 # RFC 3261 25.1 token characters, and the sets the fast validators accept (bytes.strip(set)
 # leaves nothing when every byte belongs to the set: a C-speed membership test).
-_PARAMS = _TOKEN + b";=:[]"
+# (Written out whole: one bytes object each, not a piece and the concatenation.) _TOKEN + ";=:[]":
+_PARAMS = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.+!%*_`'~;=:[]"
 # URI characters (RFC 3261 25.1: unreserved, reserved, escaped, IPv6 brackets).
-_URI = _HOST + b"!~*'()%;/?:@&=+$,[]"
+_URI = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._!~*'()%;/?:@&=+$,[]"
 
 
 # Header codes, code = (id << 2) | flags (_LIST 1: headers() splits it; _SINGLE 2: one only).
@@ -206,7 +207,7 @@ class Message:
         line = self._lines[slots[0]]
         value = line[line.find(58) + 1:].strip()
         if code & _LIST and value:
-            return _text(_split_list(value)[0])
+            return _text(_split_list(value, False)[0])
         return _text(value)
 
     def headers(self, name):
@@ -217,7 +218,7 @@ class Message:
             line = self._lines[i]
             value = line[line.find(58) + 1:].strip()
             if code & _LIST:
-                for part in _split_list(value):
+                for part in _split_list(value, False):
                     out.append(_text(part))
             else:
                 out.append(_text(value))
@@ -325,7 +326,7 @@ def _text(value):
         return out.decode()
 
 
-def _split_list(value, check=False):
+def _split_list(value, check):
     """Split a header value at commas outside quoted strings and <...> (RFC 3261 7.3.1);
     empty elements are dropped, or rejected when check is true."""
     if 44 not in value:
@@ -656,7 +657,7 @@ def _finish(out, headers, body):
 
 def build_request(method, uri, headers, body=b""):
     """Serialize a request; headers are (name, value) str pairs, Content-Length is added."""
-    if not is_token(method) or " " in uri or "\r" in uri or "\n" in uri:
+    if not _only(method, _TOKEN) or " " in uri or "\r" in uri or "\n" in uri:
         raise ValueError(_t(_E_BAD_REQUEST_LINE))
     return _finish([method, " ", uri, " SIP/2.0\r\n"], headers, body)
 

@@ -67,9 +67,6 @@ _E_ADDRESS = const(72)  # "bad SDP address"
 _E_DIRECTION = const(73)  # "bad direction "
 _E_DTMF_PT = const(74)  # "telephone-event needs a dynamic PT"
 
-_PCMU = ("PCMU", 8000, 1)
-_PCMA = ("PCMA", 8000, 1)
-_TEL = ("TELEPHONE-EVENT", 8000, 1)
 # RFC 3551 table 4: the static payload types (0-18) we can name without an rtpmap, the
 # name of pt at _STATIC[4 * pt:4 * pt + 4] (one string, not a dict of tuples: code heap).
 _STATIC = "PCMU        GSM G723            PCMAG722                                G729"
@@ -235,7 +232,7 @@ def parse(body):
                 if len(parts) != 3:
                     raise SdpError(_E_C)
                 addrtype = parts[1].lower()
-                if parts[0].lower() != b"in" or addrtype not in (b"ip4", b"ip6"):
+                if parts[0].lower() != b"in" or (addrtype != b"ip4" and addrtype != b"ip6"):
                     raise SdpError(_E_C_NOT_IP, 488)
                 if parts[2][0] == 47:  # "/"
                     raise SdpError(_E_C_ADDRESS)
@@ -310,7 +307,10 @@ def _attribute(body, start, end, media):
         if rate == 8000 and channels == 1:
             # encoding names are case-insensitive (RFC 4855 3)
             name = body[i:slash].lower() if slash - i <= 15 else None
-            enc = {b"pcmu": _PCMU, b"pcma": _PCMA, b"telephone-event": _TEL}.get(name, ())
+            name = {b"pcmu": "PCMU", b"pcma": "PCMA",
+                    b"telephone-event": "TELEPHONE-EVENT"}.get(name)
+            if name:
+                enc = (name, 8000, 1)
         media.rtpmap[pt] = enc
     elif name == b"fmtp":
         # kept for mirroring telephone-event's event list (RFC 4733 2.4.1)

@@ -45,23 +45,22 @@ _E_VIA_TRANSPORT = const(23)
 # RFC 3261 25.1: token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~").
 # Character sets as bytes: bytes.strip(set) leaves nothing when every byte belongs to the set,
 # a C-speed membership test (message.py uses them too).
-_TOKEN = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~"
-_HOST = _TOKEN[:62] + b"-._"
+# Ordered so that slices are the smaller sets: _TOKEN[:62] alphanumerics, _TOKEN[:65] a URI
+# scheme's characters (RFC 3261 25.1: ALPHA *(ALPHA / DIGIT / "+" / "-" / "." )). Written out
+# whole, each set is one bytes object of code heap, not two (a piece and the concatenation).
+_TOKEN = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.+!%*_`'~"
+_HOST = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._"
 _WS = " \t\r\n"
 # Text is never indexed one character at a time here (text[i], for ch in text): MicroPython
 # interns every 1-character string so made, for good, and hostile input could fill the heap
 # with distinct characters. Slices, find and startswith do not.
 
 
-def is_token(text):
-    """True if text is a non-empty RFC 3261 token."""
-    return bool(text) and _only(text, _TOKEN)
-
-
 def _only(text, table):
-    """True if every character of text is one of the (ASCII) bytes in table."""
+    """True if text is not empty and every character of it is one of the (ASCII) bytes in
+    table; _only(text, _TOKEN): text is an RFC 3261 token."""
     try:
-        return not text.encode().strip(table)
+        return bool(text) and not text.encode().strip(table)
     except UnicodeError:  # lone surrogates (CPython)
         return False
 
@@ -135,7 +134,7 @@ def _quoted_end(text, start):
         i = escape + 2  # a quoted-pair: the next character is taken as is
 
 
-def _params_text(params, name=None):
+def _params_text(params, name):
     """';name[=value]...' in order, the parameter called name (if any) moved to the front."""
     out = []
     for key in params:
@@ -219,7 +218,7 @@ def parse_uri(text):
     if colon <= 0 or not text[:1].isalpha():
         raise _bad(_E_SCHEME)
     scheme = text[:colon].lower()
-    if not _only(scheme, _TOKEN[:62] + b"+-."):
+    if not _only(scheme, _TOKEN[:65]):
         raise _bad(_E_SCHEME)
     if _has_ws(text) or "<" in text or ">" in text:
         raise _bad(_E_URI_CHARS)
@@ -312,7 +311,7 @@ def parse_name_addr(text):
             # Unquoted display name: *(token LWS) (RFC 3261 25.1).
             display = s[:lt].strip()
             for word in display.split():
-                if not is_token(word):
+                if not _only(word, _TOKEN):
                     raise _bad(_E_DISPLAY)
     if lt >= 0:
         gt = s.find(">", lt)
@@ -364,7 +363,7 @@ def parse_via(text):
         raise _bad(_E_VIA_PROTOCOL)
     rest = s[s2 + 1:].strip()
     parts = rest.split(None, 1)
-    if len(parts) != 2 or not is_token(parts[0]):
+    if len(parts) != 2 or not _only(parts[0], _TOKEN):
         raise _bad(_E_VIA_TRANSPORT)
     transport = parts[0].upper()
     sent = parts[1]

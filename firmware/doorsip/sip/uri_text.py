@@ -41,7 +41,7 @@ def _uri_text(uri):
         if uri.password is not None:
             out += ":" + uri.password
         out += "@"
-    out += uri.hostport() + _params_text(uri.params)
+    out += uri.hostport() + _params_text(uri.params, None)
     if uri.headers:
         out += "?" + "&".join(k + "=" + v for k, v in uri.headers.items())
     return out
