@@ -3,10 +3,6 @@ non-2xx final response (17.1.1.3), RFC 2543 request matching keys (17.2.3) and t
 text of an illegal transition error."""
 from doorsip.sip.message import build_request, parse
 
-STATE_NAMES = ("", "calling", "trying", "proceeding", "completed", "confirmed", "accepted",
-               "terminated")
-
-
 def build_ack(request, response):
     """The ACK (bytes) of an INVITE client transaction's non-2xx final response."""
     # 17.1.1.3: same Request-URI, Call-ID, From, CSeq number and top Via as the
@@ -31,5 +27,8 @@ def key_2543(msg, method):
 
 
 def illegal(tx, event):
+    # The names split out of one string each: constant tuples of strings would cost a
+    # string object per name for as long as this module stays loaded.
     return "illegal input %d in state %s of %s transaction" % (
-        event, STATE_NAMES[tx.state], ("ICT", "NICT", "IST", "NIST")[tx.kind])
+        event, " calling trying proceeding completed confirmed accepted terminated".split(" ")[
+            tx.state], "ICT NICT IST NIST".split(" ")[tx.kind])

@@ -9,7 +9,7 @@ from doorsip.sip.useragent import Call, UAError
 
 
 def cancel(ua, call, now_ms):
-    if call.direction != "out" or call.state in ("confirmed", "ended"):
+    if call.direction != "out" or call.state == "confirmed" or call.state == "ended":
         raise UAError("cancel: call %d is %s" % (call.id, call.state))
     if call.cancel_wanted:
         return
@@ -24,7 +24,8 @@ def send_cancel(ua, call, now_ms):
     # INVITE, and its Route headers.
     headers = []
     for name, value in call.invite_headers:
-        if name in ("Via", "Route", "From", "To", "Call-ID", "Max-Forwards"):
+        if name == "Via" or name == "Route" or name == "From" or name == "To" or \
+                name == "Call-ID" or name == "Max-Forwards":
             headers.append((name, value))
     headers.append(("CSeq", "%d CANCEL" % call.invite_cseq))
     data = build_request("CANCEL", call.target, headers)

@@ -12,8 +12,9 @@ from doorsip.sip.transaction import COMPLETED, IST
 from doorsip.sip.uri import new_tag
 from doorsip.sip.useragent import ALLOW, Call, UAError
 
-# Methods we know but do not implement: 405 with Allow (8.2.1). Others: 501.
-_KNOWN_UNSUPPORTED = ("REGISTER", "PRACK", "UPDATE", "REFER", "PUBLISH")
+# Methods we know but do not implement get 405 with Allow (8.2.1), others 501. Here
+# and below, method names are compared one by one: constant tuples of strings would
+# cost a string object per name while this module is loaded.
 
 
 # ---------------------------------------------------------------- malformed input
@@ -107,7 +108,9 @@ def _refuse_method(ua, tx, msg, now_ms, to_tag):
     if method == "SUBSCRIBE":
         ua._respond(tx, msg, 489, now_ms, to_tag=to_tag)     # RFC 6665 8.2.1: no events
     else:
-        ua._respond(tx, msg, 405 if method in _KNOWN_UNSUPPORTED else 501, now_ms,
+        known = method == "REGISTER" or method == "PRACK" or method == "UPDATE" or \
+            method == "REFER" or method == "PUBLISH"
+        ua._respond(tx, msg, 405 if known else 501, now_ms,
                     [("Allow", ALLOW)], to_tag=to_tag)
 
 
@@ -121,12 +124,12 @@ def out_of_dialog(ua, msg, tx, now_ms):
                     to_tag=new_tag())
     elif method == "INVITE":   # a body that is not SDP
         ua._respond(tx, msg, 415, now_ms, [("Accept", "application/sdp")], to_tag=new_tag())
-    elif method in ("MESSAGE", "NOTIFY"):
+    elif method == "MESSAGE" or method == "NOTIFY":
         ua._respond(tx, msg, 200, now_ms, to_tag=new_tag())
         if method == "MESSAGE":
             ua._event("message", uri=msg.from_addr.uri, content_type=msg.header("Content-Type"),
                       body=msg.body)
-    elif method in ("BYE", "INFO"):
+    elif method == "BYE" or method == "INFO":
         ua._respond(tx, msg, 481, now_ms, to_tag=new_tag())
     else:
         _refuse_method(ua, tx, msg, now_ms, new_tag())
@@ -146,7 +149,7 @@ def in_dialog(ua, call, msg, tx, now_ms):
                         [("Retry-After", "1")] if call.state != "confirmed" else ())
             return
         _incoming_reinvite(ua, call, msg, tx, now_ms)
-    elif method in ("NOTIFY", "MESSAGE"):
+    elif method == "NOTIFY" or method == "MESSAGE":
         ua._respond(tx, msg, 200, now_ms)
         if method == "MESSAGE":
             ua._event("message", call, uri=call.remote_uri,
@@ -244,7 +247,7 @@ def _reinvite_response(ua, call, msg, now_ms):
         if msg.body:
             call.remote_sdp = msg.body
         ua._event("call_updated", call, status=status, body=msg.body)
-    elif status in (408, 481):
+    elif status == 408 or status == 481:
         ua._ended(call, "dialog_gone", status)   # 12.2.1.2
     else:
         # 14.1: the session is unchanged (491 glare: the app may try again later).

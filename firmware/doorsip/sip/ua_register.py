@@ -117,7 +117,7 @@ def response(ua, tx, msg, now_ms):
         return
     auth = None
     client = ua.digest
-    challenged = status in (401, 407)
+    challenged = status == 401 or status == 407
     # auth.py is imported for this response only (then forgotten): to answer a challenge,
     # or for a success to clear its failure memory when there is any (auth.py's client
     # list: [2] realms -> per-realm list, [3] challenges answered, [4] stale retries).
