@@ -83,14 +83,8 @@ def init_station(s, config, board, events, mic, speaker):
         # RTCP on the next port up (RFC 3550 11).
         s.rtcp_sock = netio.open_udp(s.rtp_port + 1)
 
-        # Take the SIP receiver's block, then import the code every call needs.
-        #
-        # MicroPython's heap does not move objects: code imported mid-call lands
-        # between packet buffers and call state and, once those are freed, leaves
-        # the free heap in pieces too small for one SIP datagram (measured: 35 KB
-        # free, not 1.5 KB in one piece). Imported now, while the heap is whole
-        # (boot() released the validator first), the code sits in one compact run
-        # and a call only allocates data.
+        # The blocks a call needs, taken while the heap is whole (boot() imported
+        # the call code already: see _import_station_code).
         import gc
         gc.collect()
         from doorsip.media.stream import PacketReceiver
@@ -102,8 +96,6 @@ def init_station(s, config, board, events, mic, speaker):
         # had cut up the heap could not find one (measured: the second call's
         # media failed to start in a 208K heap).
         s.jitter_ring = bytearray(_JITTER_RING)
-        from doorsip.sip import sdp  # noqa: F401  (sys.modules keeps them)
-        from doorsip.media import dtmf, g711, jitter, rtcp, rtp, stream  # noqa: F401
     except BaseException:
         s.close()  # relays stay off, nothing half-open
         raise
@@ -112,6 +104,27 @@ def init_station(s, config, board, events, mic, speaker):
     s.ua.reinvite_answerer = s.answer_reinvite  # hold/resume applied to the media
     # the station is the policy's phone (see app/intercom.py)
     s.policy = Intercom(config, s, s.hw, events, now)
+
+
+def _import_station_code():
+    """Import the code every call needs, now that the validator is gone and the
+    heap is whole: it sits in one compact run below everything the station
+    allocates later. MicroPython's heap does not move objects: code imported after
+    the devices, sockets and receive blocks, or mid-call, lands between them and,
+    once they are freed, leaves the free heap in pieces too small for one SIP
+    datagram (measured: 35 KB free, not 1.5 KB in one piece). Measured with two
+    door calls: imported here instead of inside init_station (SDP and media after
+    the SIP receiver's block), they pass in a 216K heap where they failed 4 times
+    in 4."""
+    import gc
+    gc.collect()
+    from doorsip.sip import useragent, sdp  # noqa: F401  (sys.modules keeps them)
+    gc.collect()
+    from doorsip.media import dtmf, g711, jitter, rtcp, rtp, stream  # noqa: F401
+    gc.collect()
+    from doorsip.app import intercom  # noqa: F401
+    from doorsip.hal import devices, audio  # noqa: F401
+    gc.collect()
 
 
 def boot(cls, argv, events):
@@ -149,6 +162,7 @@ def boot(cls, argv, events):
         sys.stderr.write("doorsip run: error: %s\n" % exc)
         return 2
     try:
+        _import_station_code()
         station = cls(cfg, board, events, opts["mic"], opts["speaker"])
     except KeyboardInterrupt:
         return 0
