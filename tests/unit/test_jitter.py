@@ -321,3 +321,22 @@ def test_a_lent_ring_is_used_and_serves_the_next_call_afresh():
     assert play(second) == (GOT_FRAME, 10)
     e = raises(ValueError, make, ring=bytearray(15 * SPF))
     assert "ring" in str(e)
+
+
+def test_a_lent_ring_copies_packets_instead_of_holding_them():
+    # Without a ring of its own the buffer keeps a reference to each bytes packet
+    # (no copy); with a lent ring it copies, so no packet stays alive in the heap.
+    codes = bytes(range(40, 40 + SPF))
+    packet = b"\x80" * 12 + codes
+    out_own, out_lent = bytearray(2 * SPF), bytearray(2 * SPF)
+    own = J.JitterBuffer(g711.ulaw_decode_into, g711.SILENCE_ULAW)
+    ring = bytearray(16 * SPF)
+    lent = J.JitterBuffer(g711.ulaw_decode_into, g711.SILENCE_ULAW, ring=ring)
+    for jb in (own, lent):
+        jb.put(0, packet, 12, SPF)
+        jb.put(SPF, packet, 12, SPF)
+    assert ring[:SPF] == codes and ring[SPF:2 * SPF] == codes
+    assert own.get_into(out_own) == GOT_FRAME and lent.get_into(out_lent) == GOT_FRAME
+    expected = bytearray(2 * SPF)
+    g711.ulaw_decode_into(codes, expected, SPF)
+    assert out_own == expected and out_lent == expected

@@ -185,6 +185,43 @@ def test_receiver_drains_a_burst_in_order_and_survives_garbage():
     assert receiver.received == 26 and receiver.errors == 1
 
 
+class _TightSocket:
+    """A socket in a fragmented heap: recvfrom(n) raises MemoryError for n above
+    `fits` (as MicroPython does when no n-byte block is free), EAGAIN when empty."""
+
+    def __init__(self, datagrams, fits):
+        self.queue = list(datagrams)
+        self.fits = fits
+        self.sizes = []
+
+    def recvfrom(self, n):
+        import errno
+        self.sizes.append(n)
+        if n > self.fits:
+            raise MemoryError("no %d-byte block" % n)
+        if not self.queue:
+            raise OSError(errno.EAGAIN)
+        return self.queue.pop(0)[:n], ("127.0.0.1", 5060)
+
+
+def test_receiver_in_a_tight_heap_falls_back_and_keeps_its_reserve():
+    got = []
+    # nothing queued, no 4 KB block: no datagram, no error, the reserve kept
+    rx = PacketReceiver(_TightSocket([], fits=1500), lambda d, a: got.append(d),
+                        bufsize=4096, reserve=True)
+    assert rx.drain() == 0 and rx.errors == 0 and rx._reserve is not None
+    # a datagram that fits one MTU: received whole through the fallback size
+    rx.sock = _TightSocket([b"x" * 900], fits=1500)
+    assert rx.drain() == 1 and got == [b"x" * 900] and rx.errors == 0
+    assert rx.sock.sizes[:3] == [4096, 4096, 1500]
+    # the reserve is taken again at once after the receive (len: a real 4 KB block)
+    assert rx._reserve is not None and len(rx._reserve) == 4096
+    # no block for even one MTU: the datagram is read truncated, dropped, counted
+    rx.sock = _TightSocket([b"y" * 900], fits=16)
+    assert rx.drain() == 1 and rx.errors == 1 and len(got) == 1
+    assert rx.sock.queue == []  # consumed: not re-read forever
+
+
 def test_paced_loopback_stream_delivers_every_frame():
     rx, prx, tx, _ptx = udp_pair(36000)
     dest = netio.resolve("127.0.0.1", prx)

@@ -4,6 +4,7 @@ JitterBuffer(decode_into, silence_code=0xFF, frame_samples=160, frame_ms=20,
              slots=16, start_ms=40, min_ms=20, max_ms=200, ring=None)
     ring: a bytearray of slots * frame_samples bytes to use as the ring (a
         station lends one block to every call), or None for one of its own.
+        With a lent ring every payload is copied into it (see below).
     .put(timestamp, buf, offset, length) -> 0 stored | 1 duplicate | 2 late |
         3 resync (a new stream: started over) | 4 bad (PUT_BAD). timestamp: the
         RTP timestamp (any width; the low 30 bits are used, see rtp.py). A payload
@@ -19,7 +20,10 @@ JitterBuffer(decode_into, silence_code=0xFF, frame_samples=160, frame_ms=20,
 The ring holds codes (one byte per sample), decoded on the way out. Memory is
 slots * frame_samples bytes, allocated once (or lent by the caller); put and get
 allocate nothing. With this package's G.711 decoders a full frame arriving in an
-immutable bytes object is not copied: the slot keeps a reference to the packet (at most `slots` held).
+immutable bytes object is not copied: the slot keeps a reference to the packet
+(at most `slots` held) -- unless the ring was lent: a station in a small
+MicroPython heap copies, so a packet is garbage once stored instead of pinning
+a piece of a heap that never moves objects while it waits to be played.
 Playout starts once start_ms of audio is held. A late packet grows the target
 by one frame (up to max_ms) and holds playout one frame; after 5 s without one
 the target shrinks by a frame (down to min_ms) and a frame is dropped. A missing
@@ -57,6 +61,7 @@ class JitterBuffer:
         # no copy. Other decoders get a copy in the ring.
         at = unchecked(decode_into)
         self._decode_at = None if at is decode_into else at
+        self._by_reference = self._decode_at is not None and ring is None
         self._decode = decode_into
         self.frame_samples = frame_samples
         self.frame_ms = frame_ms
@@ -172,7 +177,7 @@ class JitterBuffer:
         k = d // spf
         stored = False
         full = self._full
-        by_reference = self._decode_at is not None and type(buf) is bytes
+        by_reference = self._by_reference and type(buf) is bytes
         while length > 0:
             n = spf if length > spf else length
             slot = (self._head + k) % self._slots

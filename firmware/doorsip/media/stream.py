@@ -145,44 +145,16 @@ class PacketReceiver(_Task):
 
     def drain(self):
         """Hand every queued datagram (at most max_per_wake) to handle; the count."""
-        sock = self.sock
         handle = self.handle
-        bufsize = self.bufsize
         count = 0
-        if self.reserve and self._reserve is None:
-            try:  # taken again once the datagram that used it is garbage
-                self._reserve = bytearray(bufsize)
-            except MemoryError:
-                pass
         while count < self.max_per_wake:
-            try:
-                got = netio.recvfrom_nowait(sock, bufsize)
-            except MemoryError:
-                # A fragmented MicroPython heap may lack one contiguous receive
-                # buffer: collect and retry; failing that, drop the datagram
-                # (read it truncated) rather than let the receiver die deaf.
-                import gc
-                self._reserve = None  # its block is now free: the datagram fits there
-                gc.collect()
-                # Then a buffer of one Ethernet MTU (nearly every SIP datagram fits,
-                # and a fragmented heap more often has that in one piece), then a
-                # token read that drops the datagram.
-                got = False
-                for size in (bufsize, 1500, 16):
-                    try:
-                        got = netio.recvfrom_nowait(sock, size)
-                    except MemoryError:
-                        continue
-                    if size == 16:
-                        got = False
-                    break
-                if got is False:
-                    self.errors += 1
-                    count += 1
-                    continue
+            got = self._receive()
             if got is None:
                 break
             count += 1
+            if got is False:
+                self.errors += 1
+                continue
             try:
                 handle(got[0], got[1])
             except (ValueError, MemoryError):
@@ -191,6 +163,42 @@ class PacketReceiver(_Task):
                 self.errors += 1
         self.received += count
         return count
+
+    def _receive(self):
+        """(data, addr) of one queued datagram; None when none is queued; False
+        when one was dropped for want of memory."""
+        sock = self.sock
+        bufsize = self.bufsize
+        try:
+            got = netio.recvfrom_nowait(sock, bufsize)
+        except MemoryError:
+            # A fragmented MicroPython heap may lack one contiguous receive buffer:
+            # give the reserve's block back and collect, then try a buffer of one
+            # Ethernet MTU (nearly every SIP datagram fits, and a fragmented heap
+            # more often has that in one piece), then a token read that drops the
+            # datagram rather than let the receiver die deaf.
+            import gc
+            self._reserve = None
+            gc.collect()
+            got = False
+            for size in (bufsize, 1500, 16):
+                try:
+                    got = netio.recvfrom_nowait(sock, size)
+                except MemoryError:
+                    continue
+                if size == 16 and got is not None:
+                    got = False  # read truncated: dropped
+                break
+        if self.reserve and self._reserve is None:
+            # Taken again at once, before handle() allocates anything: the receive
+            # buffer recvfrom() just freed (in the reserve's block) left it whole.
+            # Measured: retaken after handle(), the block was already cut up, and
+            # every later receive ran the costly path above.
+            try:
+                self._reserve = bytearray(bufsize)
+            except MemoryError:
+                pass
+        return got
 
     async def run(self):
         """Receive until cancelled."""
