@@ -79,7 +79,7 @@ def _send(ua, expires, auth, now_ms):
     extra.extend(auth)
     data, branch, dest, _ = ua._out_of_dialog(
         "REGISTER", "sip:" + ua.domain, "<%s>" % ua.aor, ua._reg_call_id, ua._reg_tag,
-        ua._reg_cseq, extra, dest=ua.proxy or ua.registrar)
+        ua._reg_cseq, extra, b"", None, ua.proxy or ua.registrar)
     ua._reg_sent_expires = expires
     ua._reg_tx = ua._client("REGISTER", data, branch, dest, "register", now_ms)
 
@@ -190,7 +190,8 @@ def options(ua, target, now_ms):
     from doorsip.sip.useragent import ACCEPT
     call_id = new_call_id(ua.local_host)
     data, branch, dest, _ = ua._out_of_dialog("OPTIONS", target, "<%s>" % target,
-                                              call_id, new_tag(), 1, [("Accept", ACCEPT)])
+                                              call_id, new_tag(), 1, [("Accept", ACCEPT)], b"",
+                                              None, None)
     ua._client("OPTIONS", data, branch, dest, "options", now_ms)
     return call_id
 

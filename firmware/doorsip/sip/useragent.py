@@ -224,8 +224,9 @@ class UserAgent:
             return '"%s" <%s>;tag=%s' % (self.display_name.replace('"', ""), self.aor, tag)
         return "<%s>;tag=%s" % (self.aor, tag)
 
-    def _out_of_dialog(self, method, uri, to, call_id, from_tag, cseq, extra=(), body=b"",
-                       content_type=None, dest=None):
+    def _out_of_dialog(self, method, uri, to, call_id, from_tag, cseq, extra, body, content_type,
+                       dest):
+        # Every argument positional (callers: _send_invite, ua_register): no defaults tuple.
         branch = new_branch()
         try:
             default_dest = uri_dest(uri)
@@ -342,7 +343,7 @@ class UserAgent:
         extra.extend(headers)
         data, branch, dest, headers = self._out_of_dialog(
             "INVITE", call.target, "<%s>" % call.target, call.call_id, call.local_tag,
-            call.invite_cseq, extra, call.local_sdp, "application/sdp")
+            call.invite_cseq, extra, call.local_sdp, "application/sdp", None)
         call.invite_headers = headers
         call.invite_branch = branch
         call.provisional = False
@@ -383,7 +384,7 @@ class UserAgent:
                     tx.to_tag = d.remote_tag
 
     # ---------------------------------------------------------------- in-dialog, both ways
-    def _in_dialog(self, call, method, now_ms, headers=(), body=b""):
+    def _in_dialog(self, call, method, now_ms, headers, body):
         if call.state != "confirmed" or call.dialog is None:
             raise UAError("call %d is not answered" % call.id)
         try:
@@ -413,7 +414,7 @@ class UserAgent:
     def _send_bye(self, call, now_ms):
         call.bye_pending = False
         try:
-            self._in_dialog(call, "BYE", now_ms)
+            self._in_dialog(call, "BYE", now_ms, (), b"")
         except UAError:
             self._ended(call, call.end_reason)   # no way to reach the peer: end locally
 
