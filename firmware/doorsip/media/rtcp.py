@@ -18,7 +18,7 @@ RtcpSession(sender, receiver, cname=b"doorsip", interval_ms=5000)
 The NTP timestamps count from the session's own clock (6.4.1 allows a clock
 that is not wallclock time); round-trip times only need it to be steady.
 """
-from struct import pack_into
+from struct import pack_into, unpack_from
 
 from doorsip.compat import const, random_bytes, ticks_diff
 
@@ -34,21 +34,6 @@ _PT_RR = const(201)
 _PT_SDES = const(202)
 _PT_BYE = const(203)
 _NTP_1970 = const(2208988800)  # NTP seconds at the Unix epoch, a plausible base
-
-
-def _u32(buf, off):
-    return (buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]
-
-
-def _fill(buf, off, data, end):
-    # data at buf[off:], zeros up to end (padding); returns end.
-    for c in data:
-        buf[off] = c
-        off += 1
-    while off < end:
-        buf[off] = 0
-        off += 1
-    return end
 
 
 class RtcpSession:
@@ -128,12 +113,14 @@ class RtcpSession:
                       receiver.extended_max & 0xFFFFFFFF, receiver.jitter_units, lsr, dlsr)
             off += 24
         # SDES with the CNAME: every compound packet carries one (6.1, 6.5.1); the
-        # item list ends with a null octet, then pads to 32 bits.
+        # item list ends with a null octet, then pads to 32 bits (struct's "Ns"
+        # pads with zeros).
         n = len(self.cname)
         size = (14 + n) & ~3
-        pack_into(">BBHIBB", buf, off, 0x81, _PT_SDES, size // 4 - 1, ssrc, 1, n)
+        pack_into(">BBHIBB%ds" % (size - 10), buf, off, 0x81, _PT_SDES, size // 4 - 1, ssrc,
+                  1, n, bytes(self.cname))
         self.sent += 1
-        return memoryview(buf)[:_fill(buf, off + 10, self.cname, off + size)]
+        return memoryview(buf)[:off + size]
 
     def build_bye(self, now_ms, reason=b""):
         """A report followed by BYE for our SSRC (6.6), reason optional."""
@@ -142,9 +129,11 @@ class RtcpSession:
         off = len(self.build_report(now_ms))
         buf = self._buf
         size = (12 + n) & ~3 if n else 8
-        pack_into(">BBHIB", buf, off, 0x81, _PT_BYE, size // 4 - 1,
-                  self.sender.ssrc if self.sender is not None else 0, n)
-        return memoryview(buf)[:_fill(buf, off + 9, reason, off + size) if n else off + 8]
+        # The reason's length octet, the reason, zeros to 32 bits (none: no octet).
+        pack_into(">BBHIB%ds" % (size - 9 if n else 0), buf, off, 0x81, _PT_BYE,
+                  size // 4 - 1, self.sender.ssrc if self.sender is not None else 0, n,
+                  bytes(reason))
+        return memoryview(buf)[:off + size]
 
     def on_packet(self, buf, n, source, now_ms):
         """Check and apply one compound RTCP datagram; a mask of what it held."""
@@ -188,9 +177,9 @@ class RtcpSession:
             blocks = -1
             if pt == _PT_SR:
                 mask |= _RTCP_SR
-                self._lsr = ((_u32(buf, off + 8) & 0xFFFF) << 16) | (_u32(buf, off + 12) >> 16)
+                ntp_hi, ntp_lo, _, self.peer_packets = unpack_from(">IIII", buf, off + 8)
+                self._lsr = ((ntp_hi & 0xFFFF) << 16) | (ntp_lo >> 16)
                 self._lsr_at = elapsed
-                self.peer_packets = _u32(buf, off + 20)
                 blocks = off + 28
             elif pt == _PT_RR:
                 mask |= _RTCP_RR
@@ -201,7 +190,7 @@ class RtcpSession:
                 mask |= _RTCP_BYE
                 peer = self.receiver.ssrc if self.receiver is not None else None
                 for i in range(count):
-                    if peer is None or _u32(buf, off + 4 + 4 * i) == peer:
+                    if peer is None or unpack_from(">I", buf, off + 4 + 4 * i)[0] == peer:
                         self.bye = True
             else:
                 mask |= _RTCP_OTHER
@@ -211,14 +200,13 @@ class RtcpSession:
             # The report blocks of an SR or RR: what the far end says of our stream.
             for i in range(count):
                 b = blocks + 24 * i
-                if _u32(buf, b) != ours:
+                ssrc, lost, _, jitter, lsr, dlsr = unpack_from(">IIIIII", buf, b)
+                if ssrc != ours:
                     continue
-                self.peer_fraction_lost = buf[b + 4]
-                lost = (buf[b + 5] << 16) | (buf[b + 6] << 8) | buf[b + 7]
+                self.peer_fraction_lost = lost >> 24
+                lost &= 0xFFFFFF
                 self.peer_lost = lost - 0x1000000 if lost & 0x800000 else lost
-                self.peer_jitter = _u32(buf, b + 12)
-                lsr = _u32(buf, b + 16)
-                dlsr = _u32(buf, b + 20)
+                self.peer_jitter = jitter
                 if lsr:
                     # 6.4.1: round trip = arrival - LSR - DLSR, in 1/65536 s; the
                     # middle 32 bits of the NTP time of now (as in build_report).
