@@ -447,7 +447,7 @@ def _parse(data, max_size):
         if not method or method.strip(_TOKEN):
             raise _bad(_E_METHOD)
         # The Request-URI is a bare URI: no <>, no whitespace, a scheme (RFC 3261 7.1, 19.1).
-        if uri.find(58) <= 0 or uri.find(60) >= 0 or uri.find(62) >= 0 or b"\t" in uri:
+        if uri.find(58) <= 0 or uri.find(60) >= 0 or uri.find(62) >= 0 or uri.find(9) >= 0:
             raise _bad(_E_REQUEST_URI)
         msg.method = method.decode()
         msg.uri = _text(uri)
@@ -461,10 +461,10 @@ def _parse(data, max_size):
     for _ in range(codes.count(-1)):
         i = codes.index(-1, i + 1)
         line = lines[i]
-        if line[:1] == b" " or line[:1] == b"\t":
+        if line and (line[0] == 32 or line[0] == 9):  # SP or HTAB
             # Folded lines (RFC 3261 7.3.1): CRLF plus whitespace is one SP. Rare: unfold and
             # parse the result (it has no continuation line left).
-            head = data[pos:end].replace(eol + b" ", b" ").replace(eol + b"\t", b" ")
+            head = data[pos:end].replace(eol + b" ", b" ").replace(eol + b" \t"[1:], b" ")
             return _parse(head + eol + eol + rest if blank >= 0 else head, max_size)
         colon = line.find(58)
         if colon < 0:
@@ -614,30 +614,30 @@ def _check_address(msg, value, code):
 # -- building ---------------------------------------------------------------------------------
 
 # RFC 3261 21 reason phrases, "\n<code><phrase>" entries in one bytes object (no dict).
-_REASONS = (
-    b"\n100Trying\n180Ringing\n181Call Is Being Forwarded\n182Queued\n183Session Progress\n"
-    b"200OK\n202Accepted\n300Multiple Choices\n301Moved Permanently\n"
-    b"302Moved Temporarily\n400Bad Request\n401Unauthorized\n403Forbidden\n404Not Found\n"
-    b"405Method Not Allowed\n406Not Acceptable\n407Proxy Authentication Required\n"
-    b"408Request Timeout\n410Gone\n413Request Entity Too Large\n"
-    b"415Unsupported Media Type\n416Unsupported URI Scheme\n420Bad Extension\n"
-    b"421Extension Required\n423Interval Too Brief\n480Temporarily Unavailable\n"
-    b"481Call/Transaction Does Not Exist\n482Loop Detected\n483Too Many Hops\n"
-    b"484Address Incomplete\n486Busy Here\n487Request Terminated\n488Not Acceptable Here\n"
-    b"491Request Pending\n500Server Internal Error\n501Not Implemented\n"
-    b"503Service Unavailable\n504Server Time-out\n505Version Not Supported\n"
-    b"513Message Too Large\n600Busy Everywhere\n603Decline\n604Does Not Exist Anywhere\n"
-    b"606Not Acceptable\n"
+_REASONS = (  # str: reason_phrase slices it, and its "\n%d" is a qstr (b"\n%d" a heap object)
+    "\n100Trying\n180Ringing\n181Call Is Being Forwarded\n182Queued\n183Session Progress\n"
+    "200OK\n202Accepted\n300Multiple Choices\n301Moved Permanently\n"
+    "302Moved Temporarily\n400Bad Request\n401Unauthorized\n403Forbidden\n404Not Found\n"
+    "405Method Not Allowed\n406Not Acceptable\n407Proxy Authentication Required\n"
+    "408Request Timeout\n410Gone\n413Request Entity Too Large\n"
+    "415Unsupported Media Type\n416Unsupported URI Scheme\n420Bad Extension\n"
+    "421Extension Required\n423Interval Too Brief\n480Temporarily Unavailable\n"
+    "481Call/Transaction Does Not Exist\n482Loop Detected\n483Too Many Hops\n"
+    "484Address Incomplete\n486Busy Here\n487Request Terminated\n488Not Acceptable Here\n"
+    "491Request Pending\n500Server Internal Error\n501Not Implemented\n"
+    "503Service Unavailable\n504Server Time-out\n505Version Not Supported\n"
+    "513Message Too Large\n600Busy Everywhere\n603Decline\n604Does Not Exist Anywhere\n"
+    "606Not Acceptable\n"
 )
 
 
 def reason_phrase(status):
     """The RFC 3261 21 reason phrase for status ('' if unknown)."""
-    i = _REASONS.find(b"\n%d" % status) if 99 < status < 1000 else -1
+    i = _REASONS.find("\n%d" % status) if 99 < status < 1000 else -1
     if i < 0:
         return ""
     i += 4
-    return _REASONS[i:_REASONS.find(10, i)].decode()
+    return _REASONS[i:_REASONS.find("\n", i)]
 
 
 def _finish(out, headers, body):

@@ -71,9 +71,13 @@ _E_DTMF_PT = const(74)  # "telephone-event needs a dynamic PT"
 # name of pt at _STATIC[4 * pt:4 * pt + 4] (one string, not a dict of tuples: code heap).
 _STATIC = "PCMU        GSM G723            PCMAG722                                G729"
 _DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
-# The same, as a=<direction> is written: all four are 8 bytes long, found at 8 * index
-# (one bytes object, not four: code heap).
-_DIRECTION_NAMES = b"sendrecvsendonlyrecvonlyinactive"
+# The a= names looked at, 8 bytes apart (LF-padded: no name holds an LF), the k-th at 8 * k:
+# 0-3 the directions above, then ptime (4), rtpmap (5), fmtp (6). Each is found first where
+# it stands and nothing else is found at a multiple of 8 followed by LF (or 8 long). One
+# bytes object instead of seven (code heap).
+_ATTRIBUTES = b"sendrecvsendonlyrecvonlyinactiveptime\n\n\nrtpmap\n\nfmtp\n\n\n\n"
+# The encodings we can use (rtpmap names, lower-case), LF-terminated, one bytes object.
+_ENCODINGS = b"pcmu\npcma\ntelephone-event\n"
 # RTP profiles we can answer; SRTP (RTP/SAVP) is not implemented.
 _RTP = ("RTP/AVP", "RTP/AVPF")
 
@@ -273,16 +277,17 @@ def _attribute(body, start, end, media):
     if name_end - start > 8:
         return  # longer than any name looked at
     name = body[start:name_end].lower()
-    if len(name) == 8:
-        # each of the four is found first where it stands (a multiple of 8), nothing else is
-        i = _DIRECTION_NAMES.find(name)
-        if i >= 0 and not i & 7:
-            media.direction = _DIRECTIONS[i >> 3]
-            return
+    kind = _ATTRIBUTES.find(name)
+    if kind < 0 or kind & 7 or (len(name) < 8 and _ATTRIBUTES[kind + len(name)] != 10):
+        return  # not a name looked at
+    kind >>= 3
+    if kind < 4:
+        media.direction = _DIRECTIONS[kind]
+        return
     if colon < 0 or not media.payload_types:
         return  # rtpmap/fmtp/ptime matter for RTP media lines only
     i = _skip(body, colon + 1, end, True)
-    if name == b"ptime":
+    if kind == 4:  # ptime
         ptime = _int(body, i, end, 1000)
         if ptime:
             media.ptime = ptime
@@ -293,7 +298,7 @@ def _attribute(body, start, end, media):
     if space < 0 or pt not in media.payload_types:
         return
     i = _skip(body, space, end, True)
-    if name == b"rtpmap":
+    if kind == 5:  # rtpmap
         # a=rtpmap:<pt> <encoding name>/<clock rate>[/<channels>]
         slash = body.find(47, i, end)
         if slash <= i:
@@ -304,15 +309,14 @@ def _attribute(body, start, end, media):
         if rate is None or not channels:
             return
         enc = ()
-        if rate == 8000 and channels == 1:
+        if rate == 8000 and channels == 1 and slash - i <= 15:
             # encoding names are case-insensitive (RFC 4855 3)
-            name = body[i:slash].lower() if slash - i <= 15 else None
-            name = {b"pcmu": "PCMU", b"pcma": "PCMA",
-                    b"telephone-event": "TELEPHONE-EVENT"}.get(name)
-            if name:
-                enc = (name, 8000, 1)
+            name = body[i:slash].lower()
+            k = _ENCODINGS.find(name)
+            if k >= 0 and (k == 0 or _ENCODINGS[k - 1] == 10) and _ENCODINGS[k + len(name)] == 10:
+                enc = (name.decode().upper(), 8000, 1)
         media.rtpmap[pt] = enc
-    elif name == b"fmtp":
+    else:  # fmtp
         # kept for mirroring telephone-event's event list (RFC 4733 2.4.1)
         if len(media.fmtp) < _MAX_FMTP and end - i <= _MAX_FMTP_LEN:
             try:
