@@ -644,7 +644,7 @@ def _finish(out, headers, body):
     """Append the (name, value) header fields and Content-Length (computed from the body, any
     given one is dropped) to out, then the body: the datagram as bytes."""
     for name, value in headers:
-        if name.lower() in ("content-length", "l"):
+        if _code(name.lower()) == _CONTENT_LENGTH:  # "content-length" or "l" in any case
             continue
         text = name + ": " + value
         # A CR or LF inside a name or value would inject header lines.

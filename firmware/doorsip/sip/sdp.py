@@ -329,9 +329,11 @@ def _local_direction(remote, direction):
     """Our direction, mirroring the peer's (RFC 3264 6.1) within what we want."""
     r = remote.direction
     # RFC 3264 8.4 (RFC 2543 hold): c=0.0.0.0 means the peer wants no media sent to it
-    r_receives = r in ("sendrecv", "recvonly") and remote.connection != "0.0.0.0"
-    sends = direction in ("sendrecv", "sendonly") and r_receives
-    receives = direction in ("sendrecv", "recvonly") and r in ("sendrecv", "sendonly")
+    # (== tests, not `in` a tuple: each tuple constant costs code heap)
+    r_receives = (r == "sendrecv" or r == "recvonly") and remote.connection != "0.0.0.0"
+    sends = (direction == "sendrecv" or direction == "sendonly") and r_receives
+    receives = ((direction == "sendrecv" or direction == "recvonly")
+                and (r == "sendrecv" or r == "sendonly"))
     if sends:
         return "sendrecv" if receives else "sendonly"
     return "recvonly" if receives else "inactive"
@@ -355,7 +357,7 @@ def _codecs(codecs):
     for name in codecs:
         names.append(name.upper())
     for name in names:
-        if name not in ("PCMU", "PCMA"):
+        if name != "PCMU" and name != "PCMA":
             raise ValueError(_t(_E_CODEC) + name)
     return names
 
