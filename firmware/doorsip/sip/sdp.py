@@ -235,15 +235,17 @@ def parse(body):
                 parts = body[start:stop].split()
                 if len(parts) != 3:
                     raise SdpError(_E_C)
-                addrtype = parts[1].lower()
-                if parts[0].lower() != b"in" or (addrtype != b"ip4" and addrtype != b"ip6"):
+                # One bytes constant, not three: nettype "in" at 0, addrtype "ip4" at 3, "ip6" at 7.
+                addrtype = b"in ip4 ip6".find(parts[1].lower())
+                if (len(parts[0]) != 2 or b"in ip4 ip6".find(parts[0].lower()) != 0
+                        or len(parts[1]) != 3 or (addrtype != 3 and addrtype != 7)):
                     raise SdpError(_E_C_NOT_IP, 488)
                 if parts[2][0] == 47:  # "/"
                     raise SdpError(_E_C_ADDRESS)
                 target = media or sdp
                 slash = parts[2].find(47)  # "/"
                 target.connection = _text(parts[2] if slash < 0 else parts[2][:slash])
-                target.addrtype = "IP4" if addrtype == b"ip4" else "IP6"
+                target.addrtype = "IP4" if addrtype == 3 else "IP6"
             elif kind == 111:  # o=
                 try:
                     fields = body[start:stop].decode().split()
@@ -378,7 +380,7 @@ def _head(ip, session_id, session_version, timing):
 def _audio(out, port, formats, codecs, dtmf_pt, fmtp, ptime, direction, proto):
     if dtmf_pt is not None:
         formats.append(dtmf_pt)
-        codecs.append("telephone-event")
+        codecs.append("TELEPHONE-EVENT".lower())  # (a constant the module has)
     line = "m=audio %d %s" % (port, proto)
     for pt in formats:
         line += " %d" % pt
