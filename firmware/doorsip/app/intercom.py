@@ -101,8 +101,13 @@ class Intercom:
         self.indoor = config.get("indoor") or {}
         incoming = config.get("incoming") or {}
         allow = incoming.get("allow") or ()
-        # None: anyone may call ("*")
-        self.allow = None if "*" in allow else [uri_key(u) for u in allow]
+        # None: anyone may call ("*"). A loop, not a comprehension: a comprehension
+        # is a function of its own (heap).
+        self.allow = None
+        if "*" not in allow:
+            self.allow = []
+            for u in allow:
+                self.allow.append(uri_key(u))
         # registration
         sip = config.get("sip") or {}
         self.uses_registrar = bool(sip.get("registrar"))

@@ -115,7 +115,12 @@ class SimPins:
         return p.level
 
     def levels(self, pin):
-        return [entry[2] for entry in self.history if entry[1] == pin]
+        # A loop, not a comprehension: a comprehension is a function of its own (heap).
+        out = []
+        for entry in self.history:
+            if entry[1] == pin:
+                out.append(entry[2])
+        return out
 
     def has_pin(self, pin):
         return pin in self._pins
