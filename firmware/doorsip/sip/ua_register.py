@@ -17,6 +17,11 @@ from doorsip.sip.errors import SIPError
 from doorsip.sip.transaction import COMPLETED, TransactionLayer
 from doorsip.sip.uri import new_call_id, new_tag, parse_name_addr
 
+# Names read here first make the same string literals below qstrs, not str objects
+# of their own (see useragent.py); the block never runs and compiles to nothing.
+if 0:
+    events_dropped = options_response = registration_failed = unregistered = None
+
 _MAX_AUTH_TRIES = const(2)      # credentials tried per REGISTER before giving up
 _REG_RETRY_MIN = const(30000)   # ms before retrying a failed registration, doubling...
 _REG_RETRY_MAX = const(300000)  # ...up to 5 minutes
@@ -68,7 +73,7 @@ def refresh(ua, now_ms):
                     # (fresh nonce, 30 s or more later: not a loop).
                     digest.reset(ua.digest)
             finally:
-                forget("doorsip.sip.auth")
+                forget(digest.__name__)
         _send(ua, ua._reg_expires, auth, now_ms)
 
 
@@ -130,7 +135,7 @@ def response(ua, tx, msg, now_ms):
             else:
                 digest.note_response(client, msg)
         finally:
-            forget("doorsip.sip.auth")
+            forget(digest.__name__)
     if status < 300:
         ua._reg_auth_tries = 0
         ua._reg_retry = _REG_RETRY_MIN
@@ -204,7 +209,7 @@ def auth_retry(ua, call, msg, now_ms):
     try:
         auth = digest.authorize_all(ua.digest, msg, "INVITE", call.target, call.local_sdp)
     finally:
-        forget("doorsip.sip.auth")
+        forget(digest.__name__)
     if not auth:
         return False
     call.auth_tries += 1
@@ -265,7 +270,7 @@ def setup(ua, user, domain, local_host, local_port=5060, auth_user=None, passwor
     ua.registered = False
     ua._reg_deadline = None     # refresh or retry
     if ua.registrar is None:
-        forget("doorsip.sip.ua_register")
+        forget(__name__)   # this module
 
 
 def from_config(cls, sip, local_host, now_ms=0, **extra):
