@@ -96,6 +96,10 @@ def init_station(s, config, board, events, mic, speaker):
         # had cut up the heap could not find one (measured: the second call's
         # media failed to start in a 208K heap).
         s.jitter_ring = bytearray(_JITTER_RING)
+        # The in-band DTMF detector (its code and tables), if configured, for the
+        # same reason: built at the first call it failed for want of a 2 KB block
+        # in the demo's 192K heap.
+        s.prepare_inband()
     except BaseException:
         s.close()  # relays stay off, nothing half-open
         raise

@@ -20,8 +20,11 @@ class ToneIn(AudioIn):
             raise AudioError("tone: need 1+ frequencies and amplitude * count <= 32767")
         import math
         from array import array
-        self._table = array("h", [int(32767 * math.sin(2 * math.pi * i / _SINE_SIZE))
-                                  for i in range(_SINE_SIZE)])
+        # Filled in place: a list of the 512 values first would be an 8 KB block on
+        # MicroPython's 64-bit unix port, taken and dropped while the station boots.
+        table = self._table = array("h", bytes(2 * _SINE_SIZE))
+        for i in range(_SINE_SIZE):
+            table[i] = int(32767 * math.sin(2 * math.pi * i / _SINE_SIZE))
         self._steps = []
         for hz in freqs:
             if not 0 < hz < RATE // 2:

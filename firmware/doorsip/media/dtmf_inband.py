@@ -180,8 +180,11 @@ class InbandDetector:
             self.enabled = False
             self.reason = "no viper emitter: in-band DTMF disabled (too slow in plain Python)"
         # Hann window in Q15 (n + 0.5 keeps both ends above zero).
-        self._win = array.array("H", [int(round(32767 * 0.5 * (1 - math.cos(2 * math.pi * (n + 0.5) / _N))))
-                                      for n in range(_N)])
+        # Filled in place: a list of the 160 values first would be a 2 KB block
+        # on MicroPython's 64-bit unix port, for nothing.
+        win = self._win = array.array("H", bytes(2 * _N))
+        for n in range(_N):
+            win[n] = int(round(32767 * 0.5 * (1 - math.cos(2 * math.pi * (n + 0.5) / _N))))
         self._xw = array.array("h", bytes(2 * _N))
         self._info = array.array("i", [0, 0])
         freqs = _ROWS + _COLS
