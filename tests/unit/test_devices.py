@@ -445,10 +445,30 @@ def test_hardware_builds_indoor_buttons_for_indoor_role():
     pressed = []
     hw = Hardware(_sim_board(), validate({"role": "indoor", "indoor": {"hangup_button": "end"}}),
                   on_button=lambda n, t: pressed.append(n), now_ms=0)
-    assert sorted(hw.buttons) == ["answer", "bell", "end", "open"]
+    # the sim board takes any name: only the config's buttons are built up front
+    assert sorted(hw.buttons) == ["answer", "end", "open"]
     hw.press("end")
     hw.poll(40)
     hw.press("end", False)
     hw.poll(80)
     assert pressed == ["end"]
+    # a board button the config does not name still works, built at its first press
+    hw.press("bell")
+    hw.poll(120)
+    hw.press("bell", False)
+    hw.poll(160)
+    assert pressed == ["end", "bell"] and "bell" in hw.buttons
+    hw.close()
+
+
+def test_a_fixed_board_builds_all_its_buttons():
+    from doorsip.config import validate
+    from doorsip.board import validate_board
+    board = validate_board({"runtime": "any", "march": None, "pins": "sim",
+                            "buttons": {"bell": {"pin": 1, "active_low": True, "pull": "up"},
+                                        "spare": {"pin": 2, "active_low": True, "pull": "up"}},
+                            "relays": {"door": {"pin": 3, "active_low": False}},
+                            "leds": {}, "audio": {"backend": "sim"}})
+    hw = Hardware(board, validate({"buttons": {"bell": {"call": ["sip:a@b"]}}}), now_ms=0)
+    assert sorted(hw.buttons) == ["bell", "spare"]
     hw.close()
