@@ -33,8 +33,11 @@ def request_headers(method, cseq, local_host, local_port, branch, route_set, loc
     """The header list every request we send starts with (8.1.1, 12.2.1.1): Via (with
     rport, RFC 3581), Max-Forwards, the Route values, From, To, Call-ID, CSeq.
     useragent.py builds its out-of-dialog requests with it too."""
+    # Max-Forwards from a local: a pair of literals would be a constant tuple, kept for
+    # good with str objects of its own.
+    hops = "70"
     headers = [("Via", "SIP/2.0/UDP %s:%d;branch=%s;rport" % (local_host, local_port, branch)),
-               ("Max-Forwards", "70")]
+               ("Max-Forwards", hops)]
     for route in route_set:
         headers.append(("Route", route))
     headers.append(("From", local_header))

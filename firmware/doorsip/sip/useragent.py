@@ -459,7 +459,10 @@ class UserAgent:
             extra.append(("Allow", ALLOW))
         extra.extend(headers)
         if body:
-            extra.append(("Content-Type", "application/sdp"))
+            # Built at run time: a pair of literals would be a constant tuple, kept with
+            # str objects of its own for good.
+            sdp_type = "application/sdp"
+            extra.append(("Content-Type", sdp_type))
         tag = call.local_tag if status > 100 else None
         data = build_response(req, status, reason, extra, body, tag)
         try:
@@ -732,9 +735,12 @@ class UserAgent:
                 raise
 
     def _answer_options(self, tx, msg, now_ms, to_tag):
-        # 11.2: what we would do with an INVITE; used by PBXs as a keepalive.
+        # 11.2: what we would do with an INVITE; used by PBXs as a keepalive. (An empty
+        # Supported from a local: ("Supported", "") would be a constant tuple kept for
+        # good with str objects of its own.)
+        empty = ""
         self._respond(tx, msg, 200, now_ms, [("Allow", ALLOW), ("Accept", ACCEPT),
-                                             ("Supported", ""), ("Contact", self.contact)],
+                                             ("Supported", empty), ("Contact", self.contact)],
                       to_tag=to_tag)
 
     def _receive_ack(self, msg, now_ms):
