@@ -342,3 +342,15 @@ def test_private_copies_of_the_constants_agree():
     assert sorted(found) == ["ACCEPTED", "ICT", "IST"], found
     for name in found:
         assert getattr(T, name) == found[name], name
+
+
+def test_errors_only_a_bug_causes_keep_their_texts():
+    # Their texts live in tx_rare.py (loaded for them only); the messages are unchanged.
+    tu, lay, data, tx = start_client("OPTIONS")
+    exc = raises(T.TransactionError, tx.respond, b"SIP/2.0 200 OK\r\n\r\n", 200, 1)
+    assert str(exc) == "respond() on a client transaction"
+    exc = raises(T.TransactionError, lay.client, "OPTIONS", data, "z9hG4bKabc1", DEST, 1)
+    assert str(exc) == "branch already in use"
+    tu, lay, msg, tx = start_server("OPTIONS")
+    exc = raises(T.TransactionError, lay.server, msg, PEER, 1)
+    assert str(exc) == "request already has a transaction"

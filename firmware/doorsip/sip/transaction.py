@@ -23,8 +23,8 @@ tx.to_tag, and tx.dest while something may still be resent.
 from doorsip.compat import const, ticks_add, ticks_diff
 from doorsip.sip.message import build_response
 
-# Rare paths (the ACK of a non-2xx, RFC 2543 matching keys, the text of an illegal
-# transition error) live in tx_rare.py, imported on first use.
+# Rare paths (the ACK of a non-2xx, RFC 2543 matching keys, the texts of errors only a
+# bug can cause) live in tx_rare.py, imported on first use.
 
 # Transaction kinds and states. Only the names other modules and the tests use are
 # public (a public const() is also a global of this module: heap on MicroPython);
@@ -231,7 +231,8 @@ class Transaction:
     def respond(self, data, status, now_ms, to_tag=None):
         """Send a response built by the TU (bytes) through this server transaction."""
         if self.kind < IST:
-            raise TransactionError("respond() on a client transaction")
+            from doorsip.sip.tx_rare import bug
+            raise TransactionError(bug(0))   # "respond() on a client transaction"
         self.last_status = status
         if to_tag:
             self.to_tag = to_tag
@@ -390,7 +391,8 @@ class TransactionLayer:
         """Start a client transaction for request bytes `data` and send them."""
         key = "c\n%s\n%s" % (branch, method)
         if key in self._txs:
-            raise TransactionError("branch already in use")
+            from doorsip.sip.tx_rare import bug
+            raise TransactionError(bug(1))   # "branch already in use"
         invite = method == "INVITE"
         tx = Transaction(self, ICT if invite else _NICT, method, key, now_ms, data, dest)
         self._add(tx, _CALLING if invite else _TRYING, now_ms)
@@ -401,7 +403,8 @@ class TransactionLayer:
         """Start a server transaction for a new request (not ACK) and return it."""
         key = server_key(msg)
         if key in self._txs:
-            raise TransactionError("request already has a transaction")
+            from doorsip.sip.tx_rare import bug
+            raise TransactionError(bug(2))   # "request already has a transaction"
         invite = msg.method == "INVITE"
         tx = Transaction(self, IST if invite else _NIST, msg.method, key, now_ms, msg,
                          dest)

@@ -1,6 +1,6 @@
 """Rarely taken paths of transaction.py, imported on first use only: the ACK of a
 non-2xx final response (17.1.1.3), RFC 2543 request matching keys (17.2.3) and the
-text of an illegal transition error."""
+texts of the errors only a bug can cause (an illegal transition, bug(k))."""
 from doorsip.sip.message import build_request, parse
 
 def build_ack(request, response):
@@ -32,3 +32,10 @@ def illegal(tx, event):
     return "illegal input %d in state %s of %s transaction" % (
         event, " calling trying proceeding completed confirmed accepted terminated".split(" ")[
             tx.state], "ICT NICT IST NIST".split(" ")[tx.kind])
+
+
+def bug(k):
+    """Text k of a TransactionError only a bug can cause (one string: no str object
+    per text while this module is loaded)."""
+    return ("respond() on a client transaction\nbranch already in use\n"
+            "request already has a transaction").split("\n")[k]

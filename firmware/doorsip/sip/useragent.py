@@ -228,9 +228,9 @@ class UserAgent:
         return self.now
 
     def _from_header(self, tag):
-        if self.display_name:
-            return '"%s" <%s>;tag=%s' % (self.display_name.replace('"', ""), self.aor, tag)
-        return "<%s>;tag=%s" % (self.aor, tag)
+        # One long format (a str object) for both forms; the display part is a qstr.
+        name = self.display_name
+        return "%s<%s>;tag=%s" % ('"%s" ' % name.replace('"', "") if name else "", self.aor, tag)
 
     def _out_of_dialog(self, method, uri, to, call_id, from_tag, cseq, extra, body, content_type,
                        dest):
