@@ -662,18 +662,25 @@ def test_bad_command_input_is_a_clear_error():
     from support import raises
     from doorsip.sip.useragent import UAError
     net, door, flat, ld, lf = pair()
-    raises(UAError, door.invite, "not a uri", OFFER, net.now)
+    assert str(raises(UAError, door.invite, "not a uri", OFFER, net.now)) == \
+        "not a SIP URI: 'not a uri'"
     raises(UAError, door.invite, "sip:flat@127.0.0.1\r\nX: y", OFFER, net.now)
     raises(UAError, door.options, "mailto:x", net.now)
     raises(UAError, door.register, net.now)          # no registrar configured
     assert door.calls == [] and door.datagrams() == []
     call = door.invite(FLAT_URI, OFFER, net.now)
-    raises(UAError, door.bye, call, net.now)          # not answered yet
-    raises(UAError, door.answer, call, 200, ANSWER, net.now)   # not an incoming call
-    raises(UAError, door.send_info, call, "text/plain", b"x", net.now)
+    exc = raises(UAError, door.bye, call, net.now)          # not answered yet
+    assert str(exc) == "call %d is not answered" % call.id
+    exc = raises(UAError, door.answer, call, 200, ANSWER, net.now)   # not an incoming call
+    assert str(exc) == "answer: call %d cannot be answered now" % call.id
+    exc = raises(UAError, door.send_info, call, "text/plain", b"x", net.now)
+    assert str(exc) == "call %d is not answered" % call.id
     net.run_until(lambda: lf.has("incoming_call"), 1000)
-    raises(UAError, flat.answer, lf.first("incoming_call").call, 99, b"", net.now)
+    exc = raises(UAError, flat.answer, lf.first("incoming_call").call, 99, b"", net.now)
+    assert str(exc) == "answer: 99 is not a SIP status"
     raises(UAError, flat.answer, lf.first("incoming_call").call, 700, b"", net.now)
+    door.max_calls = 1
+    assert str(raises(UAError, door.invite, FLAT_URI, OFFER, net.now)) == "too many calls"
 
 
 def test_callee_bye_waits_for_the_ack():

@@ -112,6 +112,11 @@ if 0:
 _ICT = const(0)
 _IST = const(2)
 _ACCEPTED = const(6)
+
+# The texts of the UAErrors raised here, line k picked where raised: one string
+# object instead of one per text (a heap object of 56-88 bytes each, for good).
+_TEXTS = const("not a SIP URI: %r\ntoo many calls\ncall %d is not answered\n"
+               "answer: call %d cannot be answered now\nanswer: %r is not a SIP status")
 del const   # const() runs at import only (never on MicroPython): one global fewer
 
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY, MESSAGE"
@@ -239,7 +244,7 @@ class UserAgent:
         try:
             default_dest = uri_dest(uri)
         except SIPError:
-            raise UAError("not a SIP URI: %r" % (uri,))
+            raise UAError(_TEXTS.split("\n")[0] % (uri,))   # not a SIP URI: %r
         routes = ()
         if self.proxy:
             # An outbound proxy is a loose-routing first hop (RFC 3261 8.1.2).
@@ -326,7 +331,7 @@ class UserAgent:
     def invite(self, target, body, now_ms=None, headers=()):
         now_ms = self._time(now_ms)
         if len(self._calls) >= self.max_calls:
-            raise UAError("too many calls")
+            raise UAError(_TEXTS.split("\n")[1])   # too many calls
         call = Call(self._next_id, "out", new_call_id(self.local_host))
         self._next_id += 1
         self._calls[call.id] = call
@@ -394,7 +399,7 @@ class UserAgent:
     # ---------------------------------------------------------------- in-dialog, both ways
     def _in_dialog(self, call, method, now_ms, headers, body):
         if call.state != "confirmed" or call.dialog is None:
-            raise UAError("call %d is not answered" % call.id)
+            raise UAError(_TEXTS.split("\n")[2] % call.id)   # call %d is not answered
         try:
             data, dest, branch, cseq = call.dialog.request(method, self.local_host,
                                                            self.local_port, headers, body)
@@ -409,7 +414,7 @@ class UserAgent:
         if call.ending:
             return
         if call.state != "confirmed" or call.dialog is None:
-            raise UAError("call %d is not answered" % call.id)
+            raise UAError(_TEXTS.split("\n")[2] % call.id)   # call %d is not answered
         call.ending = True
         call.end_reason = "local_bye"
         if call.awaiting_ack:
@@ -445,9 +450,9 @@ class UserAgent:
         now_ms = self._time(now_ms)
         tx = call.invite_tx
         if call.direction != "in" or tx is None or call.state == "ended" or tx.last_status >= 200:
-            raise UAError("answer: call %d cannot be answered now" % call.id)
+            raise UAError(_TEXTS.split("\n")[3] % call.id)   # answer: ... cannot be answered now
         if not 100 <= status <= 699:
-            raise UAError("answer: %r is not a SIP status" % (status,))
+            raise UAError(_TEXTS.split("\n")[4] % (status,))   # answer: %r is not a SIP status
         req = tx.request
         extra = []
         if 100 < status < 300:
