@@ -68,13 +68,14 @@ _STOP = const(128)        # stop retransmission and timeout timers
 # listed is an illegal transition and raises TransactionError: for network inputs every
 # legal case, including "absorb and ignore", is listed explicitly.
 # Compiled at import into one flat bytes table (two bytes, new state and actions, per
-# (kind, state, input) cell; new state 0xFF marks an illegal transition). Rows are
-# calls, not tuple literals: on MicroPython constant tuples of a module stay in its
-# constant table for good (about 4 KB here), while import-time bytecode is freed.
+# (kind, state, input) cell; new state 0, which no transition enters, marks an illegal
+# one, so the table starts as zeros). Rows are calls, not tuple literals: on MicroPython
+# constants of a module (tuples, bytes) stay in its constant table for good (about 4 KB
+# here), while import-time bytecode is freed.
 _INPUTS = const(9)
 _STATES = const(8)
-_ILLEGAL = const(0xFF)
-_TABLE = bytearray(b"\xff\x00" * (4 * _STATES * _INPUTS))
+_ILLEGAL = const(0)
+_TABLE = bytearray(2 * 4 * _STATES * _INPUTS)
 
 
 def _row(kind, state, event, target, actions):
