@@ -5,7 +5,7 @@ API (the runtime glue and media/stream.py use only these):
   open_udp_free(host, first, last) -> (sock, port)  first free port in a range
   await readable(sock)                           wait until a datagram is queued
   await recvfrom(sock, bufsize) -> (data, addr)  waits; addr is a native sockaddr
-  recvfrom_nowait(sock, bufsize) -> (data, addr) or None
+  recvfrom_nowait(sock, bufsize, first=0) -> (data, addr) or None
   recv_into_nowait(sock, buf) -> n or None       one datagram copied into buf
   sendto(sock, data, addr) -> bool               False when dropped (EAGAIN, ...)
   addr_text(addr) -> (host str, port int)        the ONE native-address-to-text place
@@ -87,10 +87,32 @@ def open_udp(port, host="0.0.0.0"):
     return sock
 
 
-def recvfrom_nowait(sock, bufsize):
-    """(data, addr) for one queued datagram, or None when none is queued."""
+# MSG_PEEK's value on Linux and the BSDs, where the MicroPython unix port runs
+# (its socket module does not name it). 0 once a port turned the flags down.
+_peek = 2
+
+
+def recvfrom_nowait(sock, bufsize, first=0):
+    """(data, addr) for one queued datagram, or None when none is queued.
+
+    first (0: off): peek at the datagram with a first-byte buffer, and read it
+    with a bufsize one only if it is that long. MicroPython's unix port takes a
+    whole bufsize block from the heap for every recvfrom(), then copies what came:
+    a SIP receiver ready for 4 KB datagrams needs a free 4 KB block for every
+    200-byte one, which a fragmented heap often lacks. Ports whose recvfrom()
+    takes no flags (the ESP32's) read with bufsize at once."""
+    global _peek
     while True:
         try:
+            if first and _peek:
+                try:
+                    got = sock.recvfrom(first, _peek)
+                except TypeError:
+                    _peek = 0
+                    continue
+                if len(got[0]) < first:
+                    sock.recvfrom(1)  # all of it was in the peek: consume it
+                    return got
             return sock.recvfrom(bufsize)
         except OSError as exc:
             code = exc.args[0] if exc.args else None

@@ -12,6 +12,7 @@ from doorsip.compat import const, forget, ticks_ms
 _LOCALHOST = const("127.0.0.1")
 _LOOPBACK_NET = const("127.")
 _LOCALHOST_NAME = const("localhost")
+_SIP_FIRST = const(1500)
 _JITTER_RING = const(16 * 160)  # jitter.JitterBuffer's default slots * frame_samples
 
 
@@ -88,9 +89,13 @@ def init_station(s, config, board, events, mic, speaker):
         import gc
         gc.collect()
         from doorsip.media.stream import PacketReceiver
-        # The SIP receiver and its 4 KB reserve block (see PacketReceiver), taken
-        # while the heap is whole.
-        s.sip_rx = PacketReceiver(s.sip_sock, s._on_sip, bufsize=4096, reserve=True)
+        # The SIP receiver, ready for 4 KB datagrams but peeking with one of
+        # Ethernet's MTU first (nearly every SIP datagram fits), and its reserve
+        # block of that size (see PacketReceiver), taken while the heap is whole.
+        # Measured with three door calls in a 192K heap: 4096-byte receives and
+        # reserve passed 0 times in 6, 2048-byte ones 4 in 6.
+        s.sip_rx = PacketReceiver(s.sip_sock, s._on_sip, bufsize=4096, reserve=True,
+                                  first=_SIP_FIRST)
         # The jitter buffer's ring, lent to every call's MediaSession: a 2.5 KB
         # block allocated once here, where a call made after lingering transactions
         # had cut up the heap could not find one (measured: the second call's

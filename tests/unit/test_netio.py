@@ -34,6 +34,33 @@ def test_sendto_recvfrom_and_addr_text():
         b.close()
 
 
+def test_peeking_receive_takes_each_datagram_whole_and_once():
+    # recvfrom_nowait(first=): a datagram shorter than first comes from the peek,
+    # a longer one is read again with bufsize; each is consumed exactly once.
+    a, pa, b, pb = udp_pair(31100)
+    try:
+        dest = netio.resolve("127.0.0.1", pa)
+        small, big = b"s" * 200, bytes(range(256)) * 12  # 200 and 3,072 bytes
+        for data in (small, big, small + b"!"):
+            assert netio.sendto(b, data, dest)
+        got = []
+        from doorsip.compat import sleep_ms
+        for _ in range(200):
+            one = netio.recvfrom_nowait(a, 4096, 1500)
+            if one is not None:
+                got.append(one[0])
+                assert netio.addr_text(one[1]) == ("127.0.0.1", pb)
+                if len(got) == 3:
+                    break
+            else:
+                sleep_ms(1)
+        assert got == [small, big, small + b"!"]
+        assert netio.recvfrom_nowait(a, 4096, 1500) is None
+    finally:
+        a.close()
+        b.close()
+
+
 def _recv_into_within(sock, buf, ms):
     """recv_into_nowait polled every millisecond, at most ms times: n, or None."""
     from doorsip.compat import sleep_ms

@@ -8,11 +8,14 @@ PacedSender(produce, deliver=None, frame_ms=20, max_late=3, on_skip=None)
     timestamp keeps counting sampling instants even when nothing is sent).
     Counters: frames (slots elapsed), sent, skipped, overdue (frames sent late),
     reanchored (the clock jumped: the schedule restarted from now).
-PacketReceiver(sock, handle, bufsize=600, max_per_wake=8, reserve=False)
+PacketReceiver(sock, handle, bufsize=600, max_per_wake=8, reserve=False, first=0)
     Waits until sock is readable, then drains it: handle(data, addr) per datagram
     until EAGAIN, at most max_per_wake per wake before yielding to other tasks.
-    reserve=True holds one bufsize block back for the day the heap has no other
-    piece that large (the SIP socket: a lost 200 OK stalls a call for 32 s).
+    first: peek with a buffer that small first (netio.recvfrom_nowait): the
+    bufsize block is then needed only for a datagram that long.
+    reserve=True holds one block (first, else bufsize bytes) back for the day the
+    heap has no other piece that large (the SIP socket: a lost 200 OK stalls a
+    call for 32 s).
     Counters: received, errors (handle raised ValueError: a malformed datagram, or
     a datagram dropped for want of memory).
 Both: start() -> task, await stop() (cancel and wait; safe to call twice), cancel()
@@ -128,7 +131,7 @@ class PacedSender(_Task):
 
 
 class PacketReceiver(_Task):
-    def __init__(self, sock, handle, bufsize=600, max_per_wake=8, reserve=False):
+    def __init__(self, sock, handle, bufsize=600, max_per_wake=8, reserve=False, first=0):
         if max_per_wake < 1:
             raise ValueError("max_per_wake must be >= 1")
         self.sock = sock
@@ -141,7 +144,8 @@ class PacketReceiver(_Task):
         # port has recvfrom_into), and MicroPython's heap never moves objects: one
         # block taken while the heap is still whole is the sure place for it.
         self.reserve = reserve
-        self._reserve = bytearray(bufsize) if reserve else None
+        self.first = first
+        self._reserve = bytearray(first or bufsize) if reserve else None
 
     def drain(self):
         """Hand every queued datagram (at most max_per_wake) to handle; the count."""
@@ -170,34 +174,45 @@ class PacketReceiver(_Task):
         sock = self.sock
         bufsize = self.bufsize
         try:
-            got = netio.recvfrom_nowait(sock, bufsize)
+            got = netio.recvfrom_nowait(sock, bufsize, self.first)
         except MemoryError:
-            # A fragmented MicroPython heap may lack one contiguous receive buffer:
-            # give the reserve's block back and collect, then try a buffer of one
-            # Ethernet MTU (nearly every SIP datagram fits, and a fragmented heap
-            # more often has that in one piece), then a token read that drops the
-            # datagram rather than let the receiver die deaf.
-            import gc
-            self._reserve = None
-            gc.collect()
-            got = False
-            for size in (bufsize, 1500, 16):
-                try:
-                    got = netio.recvfrom_nowait(sock, size)
-                except MemoryError:
-                    continue
-                if size == 16 and got is not None:
-                    got = False  # read truncated: dropped
-                break
+            got = self._receive_tight(sock, bufsize)
         if self.reserve and self._reserve is None:
             # Taken again at once, before handle() allocates anything: the receive
             # buffer recvfrom() just freed (in the reserve's block) left it whole.
             # Measured: retaken after handle(), the block was already cut up, and
-            # every later receive ran the costly path above.
+            # every later receive ran the costly path below.
             try:
-                self._reserve = bytearray(bufsize)
+                self._reserve = bytearray(self.first or bufsize)
             except MemoryError:
                 pass
+        return got
+
+    def _receive_tight(self, sock, bufsize):
+        # A fragmented MicroPython heap lacks one contiguous receive buffer. First
+        # collect with the reserve still held: the garbage may leave a block. Only
+        # then give the reserve's block back: it is now the one block that fits,
+        # so recvfrom()'s buffer goes there and the datagram's copy elsewhere, and
+        # the block is whole again to be retaken below. (Released first, as it
+        # was, the buffer took a hole the garbage had left and the copy, kept by
+        # the transaction, went into the reserve's block: it was lost for good.)
+        # Then a buffer of one Ethernet MTU (nearly every SIP datagram fits), then
+        # a token read that drops the datagram rather than let the receiver die
+        # deaf.
+        import gc
+        gc.collect()
+        got = False
+        for size in (bufsize, bufsize, 1500, 16):
+            try:
+                got = netio.recvfrom_nowait(sock, size, self.first if size == bufsize else 0)
+            except MemoryError:
+                if self._reserve is not None:
+                    self._reserve = None
+                    gc.collect()
+                continue
+            if size == 16 and got is not None:
+                got = False  # read truncated: dropped
+            break
         return got
 
     async def run(self):
