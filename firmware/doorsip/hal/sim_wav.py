@@ -1,9 +1,9 @@
-"""WAV (RIFF/WAVE) header reading and writing for hal/sim_audio's WavIn/WavOut,
+"""WavIn/WavOut (hal/sim_audio's, see there) and their WAV (RIFF/WAVE) header code,
 loaded when a WAV file is opened (a station on silence never loads it)."""
 import struct
 
 from doorsip.compat import const
-from doorsip.hal.audio import RATE, AudioError
+from doorsip.hal.audio import FRAME_BYTES, RATE, AudioError, AudioIn, AudioOut
 
 _WAVE_PCM = const(1)
 _WAVE_EXTENSIBLE = const(0xFFFE)
@@ -70,3 +70,86 @@ def header(data_len):
     h[36:40] = b"data"
     struct.pack_into("<I", h, 40, data_len)
     return h
+
+
+class WavIn(AudioIn):
+    def __init__(self, path, loop=False):
+        self.path = path
+        self.loop = loop
+        self.ended = False
+        self.frames = 0
+        self._f = open(path, "rb")
+        try:
+            self._data_start, self._data_len = parse_header(self._f, path)
+        except Exception:
+            self._f.close()
+            raise
+        if self._data_len < 2 and loop:
+            raise AudioError("%s: no samples to loop over" % path)
+        self._left = self._data_len
+
+    def read_into(self, buf):
+        view = self.frame_view(buf)
+        f = self._f
+        if self._left >= FRAME_BYTES:
+            n = f.readinto(view)
+            self._left -= n
+            if n == FRAME_BYTES:
+                self.frames += 1
+                return FRAME_BYTES
+        else:
+            n = 0
+        # The end of the data (rare): fill from the start again, or with silence.
+        while n < FRAME_BYTES:
+            if self._left <= 0:
+                if not self.loop:
+                    self.ended = True
+                    for i in range(n, FRAME_BYTES):
+                        view[i] = 0
+                    break
+                f.seek(self._data_start)
+                self._left = self._data_len
+            want = FRAME_BYTES - n
+            if want > self._left:
+                want = self._left
+            got = f.readinto(view[n:n + want])
+            if not got:
+                self._left = 0
+                if not self.loop:
+                    continue
+                raise AudioError("%s: file shrank while reading" % self.path)
+            n += got
+            self._left -= got
+        self.frames += 1
+        return FRAME_BYTES
+
+    def close(self):
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+
+class WavOut(AudioOut):
+    def __init__(self, path):
+        self.path = path
+        self.frames = 0
+        self._f = open(path, "wb")
+        self._f.write(header(0))
+
+    def write(self, buf):
+        if self._f is None:
+            raise AudioError("%s: written after close" % self.path)
+        self._f.write(self.frame_view(buf))
+        self.frames += 1
+
+    def close(self):
+        """Write the final sizes into the header (RIFF and data chunk) and close."""
+        if self._f is None:
+            return
+        f = self._f
+        self._f = None
+        try:
+            f.seek(0)
+            f.write(header(self.frames * FRAME_BYTES))
+        finally:
+            f.close()
