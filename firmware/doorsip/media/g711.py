@@ -22,6 +22,11 @@ from doorsip.compat import const
 SILENCE_ULAW = const(0xFF)
 SILENCE_ALAW = const(0xD5)
 
+# The texts of the errors raised here, line k picked where raised: one string
+# object instead of four.
+_TEXTS = const("g711: buffer too short for n samples\ncopy: range outside the buffers\n"
+               "scale: bad length or gain\ng711: unknown codec %r")
+
 
 try:
     from doorsip.media import g711_viper
@@ -35,32 +40,32 @@ if g711_viper is not None:
     # error here, never a write past its end.
     def ulaw_encode_into(pcm, out, n):
         if n < 0 or len(pcm) < n + n or len(out) < n:
-            raise ValueError("g711: buffer too short for n samples")
+            raise ValueError(_TEXTS.split("\n")[0])  # buffer too short
         g711_viper.ulaw_encode_into(pcm, out, n)
 
     def alaw_encode_into(pcm, out, n):
         if n < 0 or len(pcm) < n + n or len(out) < n:
-            raise ValueError("g711: buffer too short for n samples")
+            raise ValueError(_TEXTS.split("\n")[0])  # buffer too short
         g711_viper.alaw_encode_into(pcm, out, n)
 
     def ulaw_decode_into(codes, out, n):
         if n < 0 or len(codes) < n or len(out) < n + n:
-            raise ValueError("g711: buffer too short for n samples")
+            raise ValueError(_TEXTS.split("\n")[0])  # buffer too short
         g711_viper.ulaw_decode(codes, 0, out, n)
 
     def alaw_decode_into(codes, out, n):
         if n < 0 or len(codes) < n or len(out) < n + n:
-            raise ValueError("g711: buffer too short for n samples")
+            raise ValueError(_TEXTS.split("\n")[0])  # buffer too short
         g711_viper.alaw_decode(codes, 0, out, n)
 
     def copy_into(dst, dst_off, src, src_off, n):
         if n < 0 or dst_off < 0 or src_off < 0 or dst_off + n > len(dst) or src_off + n > len(src):
-            raise ValueError("copy: range outside the buffers")
+            raise ValueError(_TEXTS.split("\n")[1])  # copy: range outside
         g711_viper.copy(dst, dst_off, src, src_off, n)
 
     def scale_into(pcm, n, gain16):
         if n < 0 or n + n > len(pcm) or not 0 <= gain16 <= 16:
-            raise ValueError("scale: bad length or gain")
+            raise ValueError(_TEXTS.split("\n")[2])  # scale: bad length or gain
         g711_viper.scale_into(pcm, n, gain16)
 
     # Unchecked: for callers that have checked the ranges themselves (jitter.py).
@@ -91,7 +96,7 @@ def codec_functions(name):
         return ulaw_encode_into, ulaw_decode_into, SILENCE_ULAW
     if name == "PCMA":
         return alaw_encode_into, alaw_decode_into, SILENCE_ALAW
-    raise ValueError("g711: unknown codec %r" % (name,))
+    raise ValueError(_TEXTS.split("\n")[3] % (name,))  # unknown codec
 
 
 def unchecked(function):
