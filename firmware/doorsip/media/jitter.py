@@ -50,12 +50,18 @@ _CALM_FRAMES = const(250)  # 5 s of 20 ms frames without a late packet
 _CONCEAL_FRAMES = const(3)
 _SLACK = const(2)          # frames held beyond the target before trimming
 
+# The texts of the errors raised here, line k picked where raised: one string
+# object instead of three.
+_TEXTS = const("jitter: need min <= start <= max and max shorter than the ring\n"
+               "jitter: the ring must hold slots * frame_samples bytes\n"
+               "jitter: output buffer shorter than a frame")
+
 
 class JitterBuffer:
     def __init__(self, decode_into, silence_code=0xFF, frame_samples=160, frame_ms=20,
                  slots=16, start_ms=40, min_ms=20, max_ms=200, ring=None):
         if not 0 < min_ms <= start_ms <= max_ms or max_ms // frame_ms + _SLACK >= slots:
-            raise ValueError("jitter: need min <= start <= max and max shorter than the ring")
+            raise ValueError(_TEXTS.split("\n")[0])  # need min <= start <= max ...
         # Our G.711 decoders come with an offset kernel: a frame is then decoded
         # straight from the packet it came in (an immutable bytes object), with
         # no copy. Other decoders get a copy in the ring.
@@ -72,7 +78,7 @@ class JitterBuffer:
         if ring is None:
             ring = bytearray(slots * frame_samples)
         elif len(ring) != slots * frame_samples:
-            raise ValueError("jitter: the ring must hold slots * frame_samples bytes")
+            raise ValueError(_TEXTS.split("\n")[1])  # the ring must hold ...
         data = ring
         self._data = data
         # One view per slot, made once: slicing at play time would allocate.
@@ -80,7 +86,9 @@ class JitterBuffer:
         self._views = None
         if self._decode_at is None:
             mv = memoryview(data)
-            self._views = [mv[i * frame_samples:(i + 1) * frame_samples] for i in range(slots)]
+            views = self._views = []
+            for i in range(slots):  # a loop: a comprehension is a function of its own
+                views.append(mv[i * frame_samples:(i + 1) * frame_samples])
         self._full = bytearray(slots)
         self._refs = [None] * slots   # where each slot's codes are: a packet or the ring
         self._offs = [0] * slots
@@ -213,7 +221,7 @@ class JitterBuffer:
         """Write the next frame (S16LE) into out; how it was made."""
         spf = self.frame_samples
         if len(out) < spf + spf:
-            raise ValueError("jitter: output buffer shorter than a frame")
+            raise ValueError(_TEXTS.split("\n")[2])  # output buffer shorter than a frame
         if not self._playing:
             if self._count and self.buffered() >= self._target:
                 self._playing = True
@@ -230,17 +238,13 @@ class JitterBuffer:
             if self._count > self._target + _SLACK and full[head]:
                 # More held than needed (a burst, or the sender's clock runs
                 # fast): drop a frame to bring the delay back.
-                self._discard(head)
-                self.skipped += 1
-                head = self._head
+                head = self._discard(head)
             if self._calm >= _CALM_FRAMES:
                 self._calm = 0
                 if self._target > self._min:
                     self._target -= 1
                     if full[head] and self._count > 1:
-                        self._discard(head)
-                        self.skipped += 1
-                        head = self._head
+                        head = self._discard(head)
         if not hold and full[head]:
             self._frame(head, out)
             full[head] = 0
@@ -275,10 +279,13 @@ class JitterBuffer:
         return kind
 
     def _discard(self, head):
+        # Drop the frame at head to shrink the delay; the new head.
         self._full[head] = 0
         self._count -= 1
-        self._head = (head + 1) % self._slots
+        self.skipped += 1
+        head = self._head = (head + 1) % self._slots
         self._play_ts = (self._play_ts + self.frame_samples) & _MASK30
+        return head
 
     def _frame(self, index, out):
         # Decode the codes of slot `index` into out; index -1: a frame of silence.
