@@ -28,6 +28,17 @@ except ImportError:
         sys.path.append(".frozen")
     import asyncio
 
+# Names over 10 characters used as strings below are qstrs (errno's are the
+# firmware's own; netio_extra's names are shared with it once loaded), not str
+# objects of this module's own, once a dead block names them first.
+if 0:
+    EHOSTUNREACH = ENETUNREACH = open_udp_free = recv_into_nowait = None
+
+# The texts of the errors raised here, line k picked where raised: one string
+# object instead of five (errors only: the split allocates).
+_TEXTS = ("bad UDP port %r\ncannot resolve %s\nno IPv4 address for %s\n"
+          "cannot bind UDP %s:%d\nnot a socket address: %r")
+
 # Errors after which a datagram is simply lost, as UDP allows (RFC 768): a full
 # send buffer, or ICMP feedback from an earlier datagram to a closed port.
 # EAGAIN stands for EWOULDBLOCK too: the same number on Linux, macOS and lwIP,
@@ -61,15 +72,16 @@ else:  # CPython
 def resolve(host, port):
     """Native IPv4 sockaddr for (host, port); OSError naming the host when unknown."""
     if not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError("bad UDP port %r" % (port,))
+        raise ValueError(_TEXTS.split("\n")[0] % (port,))  # bad UDP port
     try:
         infos = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)
     except OSError as exc:
-        raise OSError(exc.args[0] if exc.args else errno.ENOENT, "cannot resolve %s" % host)
+        raise OSError(exc.args[0] if exc.args else errno.ENOENT,
+                      _TEXTS.split("\n")[1] % host)  # cannot resolve
     for info in infos:
         if info[0] == socket.AF_INET:
             return info[-1]
-    raise OSError(errno.ENOENT, "no IPv4 address for %s" % host)
+    raise OSError(errno.ENOENT, _TEXTS.split("\n")[2] % host)  # no IPv4 address
 
 
 def open_udp(port, host="0.0.0.0"):
@@ -82,7 +94,7 @@ def open_udp(port, host="0.0.0.0"):
     except OSError as exc:
         sock.close()
         raise OSError(exc.args[0] if exc.args else errno.EADDRINUSE,
-                      "cannot bind UDP %s:%d" % (host, port))
+                      _TEXTS.split("\n")[3] % (host, port))  # cannot bind UDP
     sock.setblocking(False)
     return sock
 
@@ -138,7 +150,7 @@ def addr_text(addr):
     if isinstance(addr, tuple) or isinstance(addr, list):
         return str(addr[0]), int(addr[1])
     if not isinstance(addr, (bytes, bytearray)) or len(addr) < 8:
-        raise ValueError("not a socket address: %r" % (addr,))
+        raise ValueError(_TEXTS.split("\n")[4] % (addr,))  # not a socket address
     try:
         family, ip, port = socket.sockaddr(addr)
     except AttributeError:
@@ -151,7 +163,7 @@ def addr_text(addr):
 
 def __getattr__(name):
     # open_udp_free, recv_into_nowait, recvfrom: from netio_extra on first use.
-    if name not in ("open_udp_free", "recv_into_nowait", "recvfrom"):
+    if name != "open_udp_free" and name != "recv_into_nowait" and name != "recvfrom":
         raise AttributeError(name)
     from doorsip import netio_extra
     value = getattr(netio_extra, name)
