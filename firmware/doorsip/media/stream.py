@@ -36,6 +36,11 @@ _FRAME_BYTES = const(320)  # hal/audio.FRAME_BYTES: 20 ms of 8 kHz S16LE
 _KIND_DROPPED = const(0)   # rtp.KIND_DROPPED and KIND_EVENT (rtp loads at the first call)
 _KIND_EVENT = const(2)
 
+# The texts of the errors raised here, line k picked where raised: one string
+# object instead of three.
+_TEXTS = const("frame_ms must be 1..99999 and max_late >= 0\nmax_per_wake must be >= 1\n"
+               "no telephone-event payload type negotiated")
+
 
 class _Task:
     _task = None
@@ -69,7 +74,7 @@ class _Task:
 class PacedSender(_Task):
     def __init__(self, produce, deliver=None, frame_ms=_FRAME_MS, max_late=3, on_skip=None):
         if not 0 < frame_ms < 100000 or max_late < 0:
-            raise ValueError("frame_ms must be 1..99999 and max_late >= 0")
+            raise ValueError(_TEXTS.split("\n")[0])  # frame_ms must be ...
         self.produce = produce
         self.deliver = deliver
         self.on_skip = on_skip
@@ -133,7 +138,7 @@ class PacedSender(_Task):
 class PacketReceiver(_Task):
     def __init__(self, sock, handle, bufsize=600, max_per_wake=8, reserve=False, first=0):
         if max_per_wake < 1:
-            raise ValueError("max_per_wake must be >= 1")
+            raise ValueError(_TEXTS.split("\n")[1])  # max_per_wake must be >= 1
         self.sock = sock
         self.handle = handle
         self.bufsize = bufsize
@@ -150,9 +155,25 @@ class PacketReceiver(_Task):
     def drain(self):
         """Hand every queued datagram (at most max_per_wake) to handle; the count."""
         handle = self.handle
+        sock = self.sock
+        bufsize = self.bufsize
         count = 0
         while count < self.max_per_wake:
-            got = self._receive()
+            # One datagram: (data, addr); None when none is queued; False when one
+            # was dropped for want of memory.
+            try:
+                got = netio.recvfrom_nowait(sock, bufsize, self.first)
+            except MemoryError:
+                got = self._receive_tight(sock, bufsize)
+            if self.reserve and self._reserve is None:
+                # Taken again at once, before handle() allocates anything: the receive
+                # buffer recvfrom() just freed (in the reserve's block) left it whole.
+                # Measured: retaken after handle(), the block was already cut up, and
+                # every later receive ran the costly path below.
+                try:
+                    self._reserve = bytearray(self.first or bufsize)
+                except MemoryError:
+                    pass
             if got is None:
                 break
             count += 1
@@ -167,26 +188,6 @@ class PacketReceiver(_Task):
                 self.errors += 1
         self.received += count
         return count
-
-    def _receive(self):
-        """(data, addr) of one queued datagram; None when none is queued; False
-        when one was dropped for want of memory."""
-        sock = self.sock
-        bufsize = self.bufsize
-        try:
-            got = netio.recvfrom_nowait(sock, bufsize, self.first)
-        except MemoryError:
-            got = self._receive_tight(sock, bufsize)
-        if self.reserve and self._reserve is None:
-            # Taken again at once, before handle() allocates anything: the receive
-            # buffer recvfrom() just freed (in the reserve's block) left it whole.
-            # Measured: retaken after handle(), the block was already cut up, and
-            # every later receive ran the costly path below.
-            try:
-                self._reserve = bytearray(self.first or bufsize)
-            except MemoryError:
-                pass
-        return got
 
     def _receive_tight(self, sock, bufsize):
         # A fragmented MicroPython heap lacks one contiguous receive buffer. First
@@ -293,9 +294,12 @@ class MediaSession:
         The codec stays: a codec change needs a new session. Our direction says
         whether we send and play (RFC 3264 6.1); port 0 or c=0.0.0.0 stops sending.
         """
-        self.send = params.direction in ("sendrecv", "sendonly")
-        self.play = params.direction in ("sendrecv", "recvonly")
-        if not params.remote_port or params.remote_ip in ("0.0.0.0", "::"):
+        # Compared one by one: a constant tuple holds a str object per string.
+        direction = params.direction
+        self.send = direction == "sendrecv" or direction == "sendonly"
+        self.play = direction == "sendrecv" or direction == "recvonly"
+        ip = params.remote_ip
+        if not params.remote_port or ip == "0.0.0.0" or ip == "::":
             self.send = False
             return
         remote = netio.resolve(params.remote_ip, params.remote_port)
@@ -328,7 +332,7 @@ class MediaSession:
     def send_digit(self, digit, duration_ms=160):
         """Send digit as RFC 4733 events in place of audio (ValueError if not a digit)."""
         if self.dtmf_pt is None:
-            raise ValueError("no telephone-event payload type negotiated")
+            raise ValueError(_TEXTS.split("\n")[2])  # no telephone-event payload type
         self.dtmf_tx.start(digit, duration_ms, self.rtp_tx.timestamp)
 
     def next_digit(self):
