@@ -1,0 +1,194 @@
+"""The in-band DTMF detector's boot-time setup and plain-Python kernels.
+
+    setup(det, min_level_dbm0=-32, normal_twist_db=8, reverse_twist_db=4,
+          force_python=False, allow_slow=False)
+        fills an InbandDetector (dtmf_inband.py) with its tables, thresholds
+        and kernels (what InbandDetector's own arguments mean is told there)
+    window_frame, goertzel_powers: plain-Python twins of the goertzel_viper
+        kernels (allocation-free on MicroPython); _window_frame_cpython,
+        _goertzel_powers_cpython: the same integers, twice as fast on CPython
+
+InbandDetector() imports this module and, when it got the viper kernels,
+forgets it again (doorsip.compat.forget): with viper none of this code stays in
+the MicroPython heap. dtmf_inband.window_frame and the other names here remain
+reachable through dtmf_inband's module __getattr__.
+"""
+import array
+import math
+
+from doorsip.compat import MICROPYTHON, const
+
+_N = const(160)          # samples per frame (20 ms at 8 kHz)
+_PEAK_MAX = const(511)
+# Private const()s, floats and tuples too, are inlined by mpy-cross: no names
+# (qstrs, kept for good) and no module globals.
+_RATE = const(8000)
+_ROWS = const((697, 770, 852, 941))
+_COLS = const((1209, 1336, 1477, 1633))
+_SIDE = const(0.05)      # side filters at nominal * (1 +- 5 %): the boundary is at 2.5 %
+_FULL_SCALE_0DBM0 = const(22670)  # peak of a 0 dBm0 sine in 16-bit PCM (G.711: +3.17 dBm0 = 32636)
+_STRONG = const(0.75)    # share of the ideal tone-to-energy ratio for a full frame
+_WEAK = const(0.40)      # ... for a partly filled frame
+_HOLD = const(0.20)      # ... for a frame that only keeps a detected digit going
+_TWIST_ALLOWANCE_DB = const(1.5)  # measurement error allowed beyond the twist limits
+
+
+def window_frame(pcm, win, xw, info):
+    """Plain-Python twin of goertzel_viper.window_frame."""
+    peak = 0
+    i = 0
+    while i < _N * 2:
+        u = pcm[i] | (pcm[i + 1] << 8)
+        if u & 0x8000:
+            u = 0x10000 - u
+        if u > peak:
+            peak = u
+        i += 2
+    extra = 0
+    while (peak >> extra) > _PEAK_MAX:
+        extra += 1
+    shift = 15 + extra
+    energy = 0
+    i = 0
+    while i < _N:
+        v = pcm[2 * i] | (pcm[2 * i + 1] << 8)
+        if v & 0x8000:
+            v -= 0x10000
+        y = (v * win[i]) >> shift
+        xw[i] = y
+        energy += y * y
+        i += 1
+    info[0] = extra
+    info[1] = energy
+    return energy
+
+
+def goertzel_powers(xw, coefs, powers, count):
+    """Plain-Python twin of goertzel_viper.goertzel_powers."""
+    k = 0
+    while k < count:
+        ck = coefs[k]
+        s1 = 0
+        s2 = 0
+        i = 0
+        while i < _N:
+            s0 = xw[i] + ((ck * s1) >> 13) - s2
+            s2 = s1
+            s1 = s0
+            i += 1
+        s1 = s1 >> 4
+        s2 = s2 >> 4
+        pw = s1 * s1 + s2 * s2 - ((ck * s1) >> 13) * s2
+        if pw < 0:
+            pw = 0
+        powers[k] = pw
+        k += 1
+
+
+# The CPython twins below repeat the arithmetic of the plain kernels above on
+# purpose: those must allocate nothing on MicroPython (no unpacked tuple, while
+# loops), these unpack and iterate for twice the speed on CPython; tests/unit/
+# test_dtmf_inband.py checks that all of them compute the same integers.
+def _window_frame_cpython(pcm, win, xw, info):
+    """window_frame for CPython: the same integers, about twice as fast there."""
+    import struct
+    samples = struct.unpack_from("<160h", pcm)
+    peak = max(max(samples), -min(samples))
+    extra = 0
+    while (peak >> extra) > _PEAK_MAX:
+        extra += 1
+    shift = 15 + extra
+    energy = 0
+    i = 0
+    for v in samples:
+        y = (v * win[i]) >> shift
+        xw[i] = y
+        energy += y * y
+        i += 1
+    info[0] = extra
+    info[1] = energy
+    return energy
+
+
+def _goertzel_powers_cpython(xw, coefs, powers, count):
+    """goertzel_powers for CPython: the same integers, about twice as fast there."""
+    for k in range(count):
+        ck = coefs[k]
+        s1 = s2 = 0
+        for v in xw:
+            s1, s2 = v + ((ck * s1) >> 13) - s2, s1
+        s1 >>= 4
+        s2 >>= 4
+        pw = s1 * s1 + s2 * s2 - ((ck * s1) >> 13) * s2
+        powers[k] = pw if pw > 0 else 0
+
+
+def _coefs(scale):
+    # Goertzel coefficients 2*cos(w) in Q13 of the eight DTMF frequencies times
+    # scale (all filters are below fs/4, so > 0), filled in place.
+    out = array.array("i", bytes(4 * 8))
+    k = 0
+    for f in _ROWS + _COLS:
+        f = f * scale
+        out[k] = int(round(2 * math.cos(2 * math.pi * f / _RATE) * 8192))
+        k += 1
+    return out
+
+
+def setup(det, min_level_dbm0=-32, normal_twist_db=8, reverse_twist_db=4,
+          force_python=False, allow_slow=False):
+    """Fill det (an InbandDetector) with its kernels, tables and thresholds."""
+    det.implementation = "python"
+    det.enabled = True
+    det.reason = ""
+    if MICROPYTHON:
+        det._window_frame = window_frame  # no allocation per call
+        det._goertzel = goertzel_powers
+    else:
+        det._window_frame = _window_frame_cpython
+        det._goertzel = _goertzel_powers_cpython
+    if not force_python:
+        try:
+            from doorsip.media import goertzel_viper
+            det._window_frame = goertzel_viper.window_frame
+            det._goertzel = goertzel_viper.goertzel_powers
+            det.implementation = "viper"
+        except (ImportError, SyntaxError, NotImplementedError, AttributeError):
+            pass
+    if MICROPYTHON and det.implementation == "python" and not allow_slow:
+        det.enabled = False
+        det.reason = "no viper emitter: in-band DTMF disabled (too slow in plain Python)"
+    # Hann window in Q15 (n + 0.5 keeps both ends above zero).
+    # Filled in place: a list of the 160 values first would be a 2 KB block
+    # on MicroPython's 64-bit unix port, for nothing.
+    win = det._win = array.array("H", bytes(2 * _N))
+    for n in range(_N):
+        win[n] = int(round(32767 * 0.5 * (1 - math.cos(2 * math.pi * (n + 0.5) / _N))))
+    det._xw = array.array("h", bytes(2 * _N))
+    det._coefs = _coefs(1)
+    det._low = _coefs(1 - _SIDE)
+    det._high = _coefs(1 + _SIDE)
+    det._powers = array.array("i", bytes(4 * 8))
+    # The side filters' coefficients, overwritten by their powers (the kernels
+    # read a filter's coefficient before they write its power).
+    det._side = array.array("i", bytes(4 * 4))
+    # Power of a full-frame tone of amplitude A (scale 0) is (A / 2 * sum_w)**2 / 256;
+    # the frame energy of two such tones is A**2 * sum_w2. Thresholds in those units.
+    sum_w = 0.0
+    sum_w2 = 0.0
+    for w in win:
+        sum_w += w / 32768
+        sum_w2 += (w / 32768) ** 2
+    ideal = sum_w * sum_w / (2 * sum_w2) / 256  # (P_row + P_col) / energy for a clean tone
+    det._strong_q8 = int(ideal * _STRONG * 256)
+    det._weak_q8 = int(ideal * _WEAK * 256)
+    det._hold_q8 = int(ideal * _HOLD * 256)
+    amp = _FULL_SCALE_0DBM0 * 10 ** (min_level_dbm0 / 20)
+    det._level = int((amp / 2 * sum_w) ** 2 / 256)
+    # The nominal filter under-reads a tone 1.5 % off by up to 1.4 dB (Hann
+    # scalloping at 1633 Hz): allow that much on top of the accepted twist.
+    det._normal_q4 = int(round(16 * 10 ** ((normal_twist_db + _TWIST_ALLOWANCE_DB) / 10)))
+    det._reverse_q4 = int(round(16 * 10 ** ((reverse_twist_db + _TWIST_ALLOWANCE_DB) / 10)))
+    # The keypad's sixteen one-character strings become qstrs here (iterating
+    # interns each), so InbandDetector.process returns them without allocating.
+    tuple("123A456B789C*0#D")
