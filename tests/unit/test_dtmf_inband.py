@@ -278,7 +278,7 @@ def test_viper_and_python_kernels_identical():
     data = s.pcm()
     det = InbandDetector()
     win = det._win
-    coefs = array.array("i", list(det._coefs) + list(det._low) + list(det._high))
+    coefs = array.array("i", det._coefs)  # nominal, low side, high side
     for off in range(0, len(data), 320):
         frame = data[off:off + 320]
         xa = array.array("h", bytes(320))
@@ -348,23 +348,23 @@ def test_detected_through_g711_both_laws():
 def test_cpython_kernels_identical_to_plain():
     if MICROPYTHON:
         skip("the CPython variants use struct tuples and iterators")
-    from doorsip.media import dtmf_inband
+    from doorsip.media import goertzel_cpy
     s = Signal().digit("C", 40, twist_db=-2.0).add_noise(-15.0, seed=5)
     for _ in range(80):
         s.samples.append(32767.0)
         s.samples.append(-32768.0)
     data = s.pcm()
     det = InbandDetector(force_python=True)
-    coefs = array.array("i", list(det._coefs) + list(det._low) + list(det._high))
+    coefs = array.array("i", det._coefs)  # nominal, low side, high side
     for off in range(0, len(data), 320):
         frame = data[off:off + 320]
         xa, xb = array.array("h", bytes(320)), array.array("h", bytes(320))
         ia, ib = array.array("i", [0, 0]), array.array("i", [0, 0])
-        assert window_frame(frame, det._win, xa, ia) == dtmf_inband._window_frame_cpython(frame, det._win, xb, ib)
+        assert window_frame(frame, det._win, xa, ia) == goertzel_cpy.window_frame(frame, det._win, xb, ib)
         assert xa == xb and ia == ib
         pa, pb = array.array("i", bytes(96)), array.array("i", bytes(96))
         goertzel_powers(xa, coefs, pa, 24)
-        dtmf_inband._goertzel_powers_cpython(xb, coefs, pb, 24)
+        goertzel_cpy.goertzel_powers(xb, coefs, pb, 24)
         assert pa == pb
 
 
@@ -376,3 +376,21 @@ def test_harmonic_sound_with_harmonics_on_a_key_rejected():
     assert detect(Signal().tones(harmonics, 300)) == ""
     # the same two harmonics alone are a valid key
     assert detect(Signal().tones(((3 * f0, -10.0), (7 * f0, -10.0)), 100)) == "A"
+
+
+def test_purity_thresholds_follow_the_window():
+    # dtmf_inband keeps the strong/weak/hold thresholds as constants (Q8 shares
+    # 0.75/0.40/0.20 of a clean tone pair's (P_row + P_col) / energy): they must
+    # be what the detector's Hann window gives.
+    det = InbandDetector()
+    sum_w = 0.0
+    sum_w2 = 0.0
+    for w in det._win:
+        sum_w += w / 32768
+        sum_w2 += (w / 32768) ** 2
+    ideal = sum_w * sum_w / (2 * sum_w2) / 256
+    got = (int(ideal * 0.75 * 256), int(ideal * 0.40 * 256), int(ideal * 0.20 * 256))
+    assert got == (40, 21, 10), got
+    if not MICROPYTHON:  # private const()s are no module attributes on MicroPython
+        from doorsip.media import dtmf_inband
+        assert (dtmf_inband._STRONG_Q8, dtmf_inband._WEAK_Q8, dtmf_inband._HOLD_Q8) == got

@@ -40,6 +40,15 @@ from doorsip.compat import const, forget
 
 _FRAME_BYTES = const(320)
 _RELATIVE_PEAK = const(4)  # other tones of a group 6 dB below the best one
+# Purity: the power of a full-frame tone of amplitude A is (A / 2 * sum_w)**2 / 256
+# and the frame energy of two such tones A**2 * sum_w2 (sums over the Q15 Hann
+# window / 32768: 79.99756 and 59.99632), so a clean tone pair has
+# (P_row + P_col) / energy = sum_w**2 / (2 * sum_w2) / 256 = 0.2083334 ("ideal").
+# A frame passes as strong at 0.75, weak at 0.40, hold at 0.20 of that, in Q8:
+# int(ideal * share * 256) (tests/unit/test_dtmf_inband.py recomputes them).
+_STRONG_Q8 = const(40)
+_WEAK_Q8 = const(21)
+_HOLD_Q8 = const(10)
 _NO_DIGIT = const(-1)
 
 
@@ -53,6 +62,7 @@ class InbandDetector:
     """Goertzel DTMF detector for 160-sample frames; process() returns new digits."""
 
     FRAME_BYTES = _FRAME_BYTES
+    reason = ""  # why enabled is False (set on the instance then)
 
     def __init__(self, *args, **kwargs):
         # (min_level_dbm0=-32, normal_twist_db=8, reverse_twist_db=4,
@@ -111,20 +121,21 @@ class InbandDetector:
             if prow * 16 > pcol * self._normal_q4 or pcol * 16 > prow * self._reverse_q4:
                 break
             total = prow + pcol
-            if total < (energy * self._hold_q8) >> 8:
+            if total < (energy * _HOLD_Q8) >> 8:
                 break
             # Frequency deviation: the nominal filter must beat both side filters.
             # Their powers replace their coefficients in place.
             sp = self._side
-            sp[0] = self._low[row]
-            sp[1] = self._high[row]
-            sp[2] = self._low[col]
-            sp[3] = self._high[col]
+            coefs = self._coefs  # [0:8] nominal, [8:16] low, [16:24] high side
+            sp[0] = coefs[8 + row]
+            sp[1] = coefs[16 + row]
+            sp[2] = coefs[8 + col]
+            sp[3] = coefs[16 + col]
             self._goertzel(xw, sp, sp, 4)
             if sp[0] >= prow or sp[1] >= prow or sp[2] >= pcol or sp[3] >= pcol:
                 break
-            hold_only = total < (energy * self._weak_q8) >> 8
-            if total >= (energy * self._strong_q8) >> 8:
+            hold_only = total < (energy * _WEAK_Q8) >> 8
+            if total >= (energy * _STRONG_Q8) >> 8:
                 # A full frame has narrow lobes: the other tones of each group must be
                 # 6 dB down. (A partly filled frame's lobes are wider; it is only ever
                 # evidence next to a strong frame.)

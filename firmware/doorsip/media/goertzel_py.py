@@ -5,8 +5,8 @@
         fills an InbandDetector (dtmf_inband.py) with its tables, thresholds
         and kernels (what InbandDetector's own arguments mean is told there)
     window_frame, goertzel_powers: plain-Python twins of the goertzel_viper
-        kernels (allocation-free on MicroPython); _window_frame_cpython,
-        _goertzel_powers_cpython: the same integers, twice as fast on CPython
+        kernels (allocation-free on MicroPython); goertzel_cpy.py has faster
+        CPython ones (left out of MicroPython builds)
 
 InbandDetector() imports this module and, when it got the viper kernels,
 forgets it again (doorsip.compat.forget): with viper none of this code stays in
@@ -27,9 +27,6 @@ _ROWS = const((697, 770, 852, 941))
 _COLS = const((1209, 1336, 1477, 1633))
 _SIDE = const(0.05)      # side filters at nominal * (1 +- 5 %): the boundary is at 2.5 %
 _FULL_SCALE_0DBM0 = const(22670)  # peak of a 0 dBm0 sine in 16-bit PCM (G.711: +3.17 dBm0 = 32636)
-_STRONG = const(0.75)    # share of the ideal tone-to-energy ratio for a full frame
-_WEAK = const(0.40)      # ... for a partly filled frame
-_HOLD = const(0.20)      # ... for a frame that only keeps a detected digit going
 _TWIST_ALLOWANCE_DB = const(1.5)  # measurement error allowed beyond the twist limits
 
 
@@ -85,68 +82,20 @@ def goertzel_powers(xw, coefs, powers, count):
         k += 1
 
 
-# The CPython twins below repeat the arithmetic of the plain kernels above on
-# purpose: those must allocate nothing on MicroPython (no unpacked tuple, while
-# loops), these unpack and iterate for twice the speed on CPython; tests/unit/
-# test_dtmf_inband.py checks that all of them compute the same integers.
-def _window_frame_cpython(pcm, win, xw, info):
-    """window_frame for CPython: the same integers, about twice as fast there."""
-    import struct
-    samples = struct.unpack_from("<160h", pcm)
-    peak = max(max(samples), -min(samples))
-    extra = 0
-    while (peak >> extra) > _PEAK_MAX:
-        extra += 1
-    shift = 15 + extra
-    energy = 0
-    i = 0
-    for v in samples:
-        y = (v * win[i]) >> shift
-        xw[i] = y
-        energy += y * y
-        i += 1
-    info[0] = extra
-    info[1] = energy
-    return energy
-
-
-def _goertzel_powers_cpython(xw, coefs, powers, count):
-    """goertzel_powers for CPython: the same integers, about twice as fast there."""
-    for k in range(count):
-        ck = coefs[k]
-        s1 = s2 = 0
-        for v in xw:
-            s1, s2 = v + ((ck * s1) >> 13) - s2, s1
-        s1 >>= 4
-        s2 >>= 4
-        pw = s1 * s1 + s2 * s2 - ((ck * s1) >> 13) * s2
-        powers[k] = pw if pw > 0 else 0
-
-
-def _coefs(scale):
-    # Goertzel coefficients 2*cos(w) in Q13 of the eight DTMF frequencies times
-    # scale (all filters are below fs/4, so > 0), filled in place.
-    out = array.array("i", bytes(4 * 8))
-    k = 0
-    for f in _ROWS + _COLS:
-        f = f * scale
-        out[k] = int(round(2 * math.cos(2 * math.pi * f / _RATE) * 8192))
-        k += 1
-    return out
 
 
 def setup(det, min_level_dbm0=-32, normal_twist_db=8, reverse_twist_db=4,
           force_python=False, allow_slow=False):
     """Fill det (an InbandDetector) with its kernels, tables and thresholds."""
     det.implementation = "python"
-    det.enabled = True
-    det.reason = ""
+    det.enabled = True  # (det.reason: the class's "" unless disabled)
     if MICROPYTHON:
         det._window_frame = window_frame  # no allocation per call
         det._goertzel = goertzel_powers
     else:
-        det._window_frame = _window_frame_cpython
-        det._goertzel = _goertzel_powers_cpython
+        from doorsip.media import goertzel_cpy
+        det._window_frame = goertzel_cpy.window_frame
+        det._goertzel = goertzel_cpy.goertzel_powers
     if not force_python:
         try:
             from doorsip.media import goertzel_viper
@@ -165,24 +114,24 @@ def setup(det, min_level_dbm0=-32, normal_twist_db=8, reverse_twist_db=4,
     for n in range(_N):
         win[n] = int(round(32767 * 0.5 * (1 - math.cos(2 * math.pi * (n + 0.5) / _N))))
     det._xw = array.array("h", bytes(2 * _N))
-    det._coefs = _coefs(1)
-    det._low = _coefs(1 - _SIDE)
-    det._high = _coefs(1 + _SIDE)
+    # Goertzel coefficients 2*cos(w) in Q13 (all filters are below fs/4, so > 0):
+    # the eight DTMF frequencies, then the low and the high side filters.
+    coefs = det._coefs = array.array("i", bytes(4 * 24))
+    k = 0
+    for scale in (1, 1 - _SIDE, 1 + _SIDE):
+        for f in _ROWS + _COLS:
+            f = f * scale
+            coefs[k] = int(round(2 * math.cos(2 * math.pi * f / _RATE) * 8192))
+            k += 1
     det._powers = array.array("i", bytes(4 * 8))
     # The side filters' coefficients, overwritten by their powers (the kernels
     # read a filter's coefficient before they write its power).
     det._side = array.array("i", bytes(4 * 4))
-    # Power of a full-frame tone of amplitude A (scale 0) is (A / 2 * sum_w)**2 / 256;
-    # the frame energy of two such tones is A**2 * sum_w2. Thresholds in those units.
+    # Power of a full-frame tone of amplitude A (scale 0) is (A / 2 * sum_w)**2 / 256.
+    # (The purity thresholds, in dtmf_inband, come from the same window.)
     sum_w = 0.0
-    sum_w2 = 0.0
     for w in win:
         sum_w += w / 32768
-        sum_w2 += (w / 32768) ** 2
-    ideal = sum_w * sum_w / (2 * sum_w2) / 256  # (P_row + P_col) / energy for a clean tone
-    det._strong_q8 = int(ideal * _STRONG * 256)
-    det._weak_q8 = int(ideal * _WEAK * 256)
-    det._hold_q8 = int(ideal * _HOLD * 256)
     amp = _FULL_SCALE_0DBM0 * 10 ** (min_level_dbm0 / 20)
     det._level = int((amp / 2 * sum_w) ** 2 / 256)
     # The nominal filter under-reads a tone 1.5 % off by up to 1.4 dB (Hann
