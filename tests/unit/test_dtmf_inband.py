@@ -381,11 +381,14 @@ def test_harmonic_sound_with_harmonics_on_a_key_rejected():
 def test_purity_thresholds_follow_the_window():
     # dtmf_inband keeps the strong/weak/hold thresholds as constants (Q8 shares
     # 0.75/0.40/0.20 of a clean tone pair's (P_row + P_col) / energy): they must
-    # be what the detector's Hann window gives.
+    # be what the detector's Hann window gives. The window, kept as its first half,
+    # must mirror to the whole Q15 Hann window.
     det = InbandDetector()
     sum_w = 0.0
     sum_w2 = 0.0
-    for w in det._win:
+    for n in range(160):  # det._win is the first half of the symmetric window
+        w = det._win[n if n < 80 else 159 - n]
+        assert w == int(round(32767 * 0.5 * (1 - math.cos(2 * math.pi * (n + 0.5) / 160)))), n
         sum_w += w / 32768
         sum_w2 += (w / 32768) ** 2
     ideal = sum_w * sum_w / (2 * sum_w2) / 256

@@ -19,7 +19,7 @@ def window_frame(pcm, win, xw, info):
     energy = 0
     i = 0
     for v in samples:
-        y = (v * win[i]) >> shift
+        y = (v * win[i if i < 80 else 159 - i]) >> shift
         xw[i] = y
         energy += y * y
         i += 1

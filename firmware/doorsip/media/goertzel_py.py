@@ -51,7 +51,10 @@ def window_frame(pcm, win, xw, info):
         v = pcm[2 * i] | (pcm[2 * i + 1] << 8)
         if v & 0x8000:
             v -= 0x10000
-        y = (v * win[i]) >> shift
+        j = i
+        if j >= _N // 2:
+            j = _N - 1 - j
+        y = (v * win[j]) >> shift
         xw[i] = y
         energy += y * y
         i += 1
@@ -107,11 +110,12 @@ def setup(det, min_level_dbm0=-32, normal_twist_db=8, reverse_twist_db=4,
     if MICROPYTHON and det.implementation == "python" and not allow_slow:
         det.enabled = False
         det.reason = "no viper emitter: in-band DTMF disabled (too slow in plain Python)"
-    # Hann window in Q15 (n + 0.5 keeps both ends above zero).
-    # Filled in place: a list of the 160 values first would be a 2 KB block
-    # on MicroPython's 64-bit unix port, for nothing.
-    win = det._win = array.array("H", bytes(2 * _N))
-    for n in range(_N):
+    # Hann window in Q15 (n + 0.5 keeps both ends above zero), symmetric: its
+    # first half only, which the kernels mirror (n and 159 - n give the same
+    # value, checked on both interpreters). Filled in place: a list of the
+    # values first would be a large block on MicroPython, for nothing.
+    win = det._win = array.array("H", bytes(_N))
+    for n in range(_N // 2):
         win[n] = int(round(32767 * 0.5 * (1 - math.cos(2 * math.pi * (n + 0.5) / _N))))
     det._xw = array.array("h", bytes(2 * _N))
     # Goertzel coefficients 2*cos(w) in Q13 (all filters are below fs/4, so > 0):
@@ -130,8 +134,8 @@ def setup(det, min_level_dbm0=-32, normal_twist_db=8, reverse_twist_db=4,
     # Power of a full-frame tone of amplitude A (scale 0) is (A / 2 * sum_w)**2 / 256.
     # (The purity thresholds, in dtmf_inband, come from the same window.)
     sum_w = 0.0
-    for w in win:
-        sum_w += w / 32768
+    for n in range(_N):  # the whole window, in order
+        sum_w += win[n if n < _N // 2 else _N - 1 - n] / 32768
     amp = _FULL_SCALE_0DBM0 * 10 ** (min_level_dbm0 / 20)
     det._level = int((amp / 2 * sum_w) ** 2 / 256)
     # The nominal filter under-reads a tone 1.5 % off by up to 1.4 dB (Hann

@@ -4,8 +4,11 @@
 # frame peak is at most 511 before the Hann window, which bounds the Goertzel state
 # by 511 * sum(window) / sin(w) = 511 * 80 / 0.49 < 84,000 (lowest filter 662 Hz),
 # so coef * state < 16384 * 84,000 < 2**31; the power uses state >> 4.
-# Buffers: pcm S16LE bytes (160 samples), win/xw array('H'/'h') of 160, info/coefs/
-# powers array('i'). ptr16 reads are unsigned, so signed values are sign-extended.
+# Buffers: pcm S16LE bytes (160 samples), win array('H') of 80: the first half of
+# the symmetric window (sample i past the middle takes win[159 - i]), xw array('h')
+# of 160, info/coefs/powers array('i'); powers may be coefs itself (each filter's
+# coefficient is read before its power is written). ptr16 reads are unsigned, so
+# signed values are sign-extended.
 # Left duplicated on purpose: a @micropython.viper kernel cannot share a body with
 # plain Python (ptr8/ptr16/ptr32 views, native ints), so dtmf_inband.py keeps the
 # plain twins of both functions; tests/unit/test_dtmf_inband.py checks they agree.
@@ -42,7 +45,10 @@ def window_frame(pcm, win, xw, info) -> int:
         v = src[2 * i] | (src[2 * i + 1] << 8)
         if v & 0x8000:
             v -= 0x10000
-        y = (v * w[i]) >> shift
+        j = i
+        if j >= _N // 2:
+            j = _N - 1 - j
+        y = (v * w[j]) >> shift
         out[i] = y
         energy += y * y
         i += 1
