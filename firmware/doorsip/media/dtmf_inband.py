@@ -36,7 +36,7 @@ detector is disabled (det.enabled False, det.reason says why) unless
 allow_slow=True. process() allocates nothing; it reads the first 160 samples of a
 frame of at least 320 bytes (bytes, bytearray or memoryview).
 """
-from doorsip.compat import const, forget
+from doorsip.compat import const
 
 _FRAME_BYTES = const(320)
 _RELATIVE_PEAK = const(4)  # other tones of a group 6 dB below the best one
@@ -66,12 +66,10 @@ class InbandDetector:
 
     def __init__(self, *args, **kwargs):
         # (min_level_dbm0=-32, normal_twist_db=8, reverse_twist_db=4,
-        #  force_python=False, allow_slow=False): see goertzel_py.setup.
+        #  force_python=False, allow_slow=False): see goertzel_py.setup, which
+        # also resets the detector and, with viper, forgets goertzel_py again.
         from doorsip.media import goertzel_py
         goertzel_py.setup(self, *args, **kwargs)
-        if self.implementation == "viper":
-            forget(goertzel_py.__name__)  # boot-only code: its heap comes back
-        self.reset()
 
     def reset(self):
         """Forget tone history (new call)."""

@@ -16,7 +16,7 @@ reachable through dtmf_inband's module __getattr__.
 import array
 import math
 
-from doorsip.compat import MICROPYTHON, const
+from doorsip.compat import MICROPYTHON, const, forget
 
 _N = const(160)          # samples per frame (20 ms at 8 kHz)
 _PEAK_MAX = const(511)
@@ -145,3 +145,8 @@ def setup(det, min_level_dbm0=-32, normal_twist_db=8, reverse_twist_db=4,
     # The keypad's sixteen one-character strings become qstrs here (iterating
     # interns each), so InbandDetector.process returns them without allocating.
     tuple("123A456B789C*0#D")
+    det.reset()
+    if det.implementation == "viper":
+        # Boot-only code: with the viper kernels nothing here is used again, so
+        # this module's heap comes back once InbandDetector() returns.
+        forget(__name__)
