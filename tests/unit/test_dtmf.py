@@ -402,3 +402,15 @@ def test_dedup_long_press_by_start_time():
     # a second long press of the same key
     assert d.accept("8", "rfc4733", 15030, 13010)
     assert not d.accept("8", "inband", 13050, 13010)
+
+
+def test_error_texts():
+    # The texts of the ValueErrors raised (kept as the lines of one string).
+    tx = Rfc4733Sender()
+    assert str(raises(ValueError, digit_code, "x")) == "not a DTMF digit: 'x'"
+    assert str(raises(ValueError, Rfc4733Sender, 8000, 20, 0)) == \
+        "dtmf: volume must be 0-63 (-dBm0), end_repeats at least 1"
+    assert str(raises(ValueError, tx.start, "1", 0, 0)) == "duration_ms must be a positive int"
+    assert str(raises(ValueError, info_body, "1", 0)) == "duration_ms must be 1-65535"
+    assert str(raises(ValueError, info_body, "1", 100, "Text/Plain; x=1")) == \
+        "unsupported DTMF content type: text/plain"

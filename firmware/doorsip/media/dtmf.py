@@ -50,6 +50,13 @@ _RX_MASK = const(0x3FFFFFFF)
 _RX_HALF = const(0x20000000)
 _END_BIT = const(0x80)
 _VOLUME_MASK = const(0x3F)
+# The texts of the ValueErrors raised here, line k picked where raised: one str
+# object instead of one per text (a heap object of 56-112 bytes each, for good).
+_TEXTS = const("not a DTMF digit: %r\n"
+               "dtmf: volume must be 0-63 (-dBm0), end_repeats at least 1\n"
+               "duration_ms must be a positive int\n"
+               "duration_ms must be 1-65535\n"
+               "unsupported DTMF content type: %s")
 
 
 def digit_code(digit):
@@ -58,7 +65,7 @@ def digit_code(digit):
         code = DIGITS.find(digit.upper())
         if code >= 0:
             return code
-    raise ValueError("not a DTMF digit: %r" % (digit,))
+    raise ValueError(_TEXTS.split("\n")[0] % (digit,))  # not a DTMF digit: %r
 
 
 class Rfc4733Receiver:
@@ -196,7 +203,7 @@ class Rfc4733Sender:
 
     def __init__(self, clock_rate=8000, interval_ms=20, end_repeats=3, volume=10):
         if not 0 <= volume <= 63 or end_repeats < 1:
-            raise ValueError("dtmf: volume must be 0-63 (-dBm0), end_repeats at least 1")
+            raise ValueError(_TEXTS.split("\n")[1])  # dtmf: volume must be 0-63 ...
         self.payload = bytearray(4)
         self.clock_khz = clock_rate // 1000  # timestamp units per ms
         self._step = self.clock_khz * interval_ms
@@ -217,7 +224,7 @@ class Rfc4733Sender:
         """Begin sending digit for duration_ms, starting at RTP timestamp."""
         code = digit_code(digit)
         if not isinstance(duration_ms, int) or duration_ms <= 0:
-            raise ValueError("duration_ms must be a positive int")
+            raise ValueError(_TEXTS.split("\n")[2])  # duration_ms must be a positive int
         self._code = code
         self._remaining = duration_ms * self.clock_khz
         self._elapsed = 0
@@ -327,13 +334,13 @@ def info_body(digit, duration_ms=160, content_type=CONTENT_DTMF_RELAY):
     """The body of a SIP INFO request carrying digit, as bytes."""
     code = digit_code(digit)
     if not isinstance(duration_ms, int) or not 0 < duration_ms <= 65535:
-        raise ValueError("duration_ms must be 1-65535")
+        raise ValueError(_TEXTS.split("\n")[3])  # duration_ms must be 1-65535
     media = _media_type(content_type)
     if media == CONTENT_DTMF_RELAY:
         return ("Signal=%s\r\nDuration=%d\r\n" % (DIGITS[code], duration_ms)).encode()
     if media == _CONTENT_DTMF:
         return DIGITS[code].encode()
-    raise ValueError("unsupported DTMF content type: %s" % media)
+    raise ValueError(_TEXTS.split("\n")[4] % media)  # unsupported DTMF content type: %s
 
 
 class DigitDeduplicator:
