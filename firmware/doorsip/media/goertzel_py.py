@@ -8,10 +8,10 @@
         kernels (allocation-free on MicroPython); goertzel_cpy.py has faster
         CPython ones (left out of MicroPython builds)
 
-InbandDetector() imports this module and, when it got the viper kernels,
-forgets it again (doorsip.compat.forget): with viper none of this code stays in
-the MicroPython heap. dtmf_inband.window_frame and the other names here remain
-reachable through dtmf_inband's module __getattr__.
+InbandDetector() imports this module and, unless the detector uses the plain
+kernels, forgets it again (doorsip.compat.forget): with viper none of this code
+stays in the MicroPython heap. dtmf_inband.window_frame and the other names here
+remain reachable through dtmf_inband's module __getattr__.
 """
 import array
 import math
@@ -146,7 +146,8 @@ def setup(det, min_level_dbm0=-32, normal_twist_db=8, reverse_twist_db=4,
     # interns each), so InbandDetector.process returns them without allocating.
     tuple("123A456B789C*0#D")
     det.reset()
-    if det.implementation == "viper":
-        # Boot-only code: with the viper kernels nothing here is used again, so
-        # this module's heap comes back once InbandDetector() returns.
+    if det.implementation == "viper" or not det.enabled:
+        # Boot-only code: with the viper kernels (or none: disabled) nothing here
+        # is used again, so this module's heap comes back once InbandDetector()
+        # returns.
         forget(__name__)
