@@ -23,6 +23,16 @@ _DIGIT_GAP_MS = const(100)  # audio between two sent digits (end packets include
 _INFO_GAP_MS = const(200)
 _MAX_ADDR_CACHE = const(16)
 
+# Event names over 10 characters compare as qstrs (shared with useragent and
+# intercom) instead of str objects of this module's own: a dead block names them
+# first (app/intercom.py does the same).
+if 0:
+    call_started = registration_failed = incoming_call = call_failed = None
+    rtcp_received = options_response = None
+
+# The texts of rare logs, line k picked where used: one string object, not four.
+_TEXTS = const("send to %s:%s failed: %s\nin-band DTMF off: %s\ndoorsip run: error: %r\n")
+
 
 class Station:
     """The station; it is also the policy's phone (app/intercom.py): call, cancel,
@@ -60,11 +70,11 @@ class Station:
     def hangup(self, call):
         self._ua("hangup", call, ticks_ms())
 
-    def ring(self, call):
-        self._ua("answer", call, 180, b"", ticks_ms())
-
-    def reject(self, call, status):
+    def ring(self, call, status=180):
         self._ua("answer", call, status, b"", ticks_ms())
+
+    # reject(call, status): the same answer with a final status (one method less).
+    reject = ring
 
     def register(self):
         self._ua("register", ticks_ms())
@@ -93,7 +103,10 @@ class Station:
         if media is not None:
             # Keep the codec in use when the new offer still allows it: a change of
             # codec needs a new media session (RFC 3264 8.3.2 allows either).
-            codecs = (media.codec,) + tuple(c for c in codecs if c != media.codec)
+            codecs = [media.codec]
+            for c in self.codecs:  # a loop: a generator is a function of its own
+                if c != media.codec:
+                    codecs.append(c)
         try:
             body, params = sdp.answer(offer, self.local_host, self.rtp_port, codecs)
         except sdp.SdpError as exc:
@@ -121,7 +134,7 @@ class Station:
             self.keepalive_id = self.ua.options("sip:%s" % self.config["sip"]["registrar"],
                                                 ticks_ms())
         except Exception as exc:
-            self.events.log("keepalive: %s" % exc)
+            self.events.log("%s: %s" % ("keepalive", exc))
 
     # ---- devices -----------------------------------------------------------------
     def _on_button(self, name, now):
@@ -141,14 +154,66 @@ class Station:
     def pump(self):
         """Hand the UA's events to the policy and send what the UA queued."""
         ua = self.ua
+        policy = self.policy
         for _ in range(64):  # bounded: one burst of events per pump
-            event = ua.next_event()
-            if event is None:
+            ev = ua.next_event()
+            if ev is None:
                 break
+            # The UA's event to the policy (one method: each costs heap on MicroPython).
             try:
-                self._on_ua_event(event)
+                kind = ev.kind
+                now = ticks_ms()
+                call = ev.call
+                if kind == "registered":
+                    self.events.emit("registered", {"expires": ev.expires})
+                    policy.on_registered(now)
+                elif kind == "registration_failed":
+                    status = ev.status
+                    unreachable = status is None or status == 408 or 503 <= status <= 504
+                    self.events.emit("registration_failed", {"status": status, "reason": ev.reason})
+                    policy.on_registration_failed(now, unreachable)
+                elif kind == "incoming_call":
+                    policy.on_incoming(call, call.remote_uri or ev.uri, now)
+                elif kind == "ringing":
+                    policy.on_ringing(call, now)
+                elif kind == "answered":
+                    if call.direction == "out":
+                        policy.on_answered(call, now)
+                        if policy.call is call:
+                            from doorsip.sip import sdp
+                            try:
+                                params = sdp.accept_answer(ev.body or call.remote_sdp, self.codecs,
+                                                           self.dtmf_pt or 101)
+                            except sdp.SdpError as exc:
+                                self.events.emit("error", {"what": "sdp", "message": exc.reason})
+                                self.hangup(call)
+                                continue
+                            self.start_media(call, params)
+                elif kind == "call_failed":
+                    policy.on_call_failed(call, ev.status, now)
+                elif kind == "call_ended":
+                    figures = None
+                    if self.media is not None and self.media.call is call:
+                        figures = self.media.figures()
+                        rtcp = self.rtcp
+                        figures["rtcp_received"] = rtcp.received
+                        figures["rtt_ms"] = rtcp.rtt_ms
+                        self.stop_media()
+                    if ev.reason == "cancelled":
+                        policy.on_cancelled(call, now)
+                    else:
+                        policy.on_call_ended(call, ev.reason, figures, now)
+                elif kind == "info":
+                    from doorsip.media.dtmf import parse_info
+                    digit = parse_info(ev.content_type, ev.body)
+                    if digit is not None:
+                        self.dtmf_in(call, digit, "info", now, None)
+                elif kind == "options_response":
+                    if ev.call_id == self.keepalive_id and ev.status == 408:
+                        self.events.emit("registration_failed", {"status": 408, "reason": "keepalive"})
+                        policy.on_registration_failed(now, True)
             except Exception as exc:  # a policy bug must not take the station down
-                self.events.emit("error", {"what": event.kind, "message": repr(exc)})
+                self.events.emit("error", {"what": ev.kind, "message": repr(exc)})
                 if not MICROPYTHON:
                     import traceback
                     traceback.print_exc()
@@ -162,7 +227,7 @@ class Station:
                     addr = cache[dest] = netio.resolve(dest[0], dest[1])
                 netio.sendto(self.sip_sock, data, addr)
             except OSError as exc:
-                self.events.log("send to %s:%s failed: %s" % (dest[0], dest[1], exc))
+                self.events.log(_TEXTS.split("\n")[0] % (dest[0], dest[1], exc))  # send to %s:%s failed
         errors = ua.stats["errors"]
         if errors != self.ua_errors:
             # The UA caught an internal error (out of memory, a bug) and dropped a
@@ -170,60 +235,7 @@ class Station:
             self.ua_errors = errors
             self.events.emit("error", {"what": "sip", "message": ua.last_error})
 
-    def _on_ua_event(self, ev):
-        kind = ev.kind
-        now = ticks_ms()
-        policy = self.policy
-        call = ev.call
-        if kind == "registered":
-            self.events.emit("registered", {"expires": ev.expires})
-            policy.on_registered(now)
-        elif kind == "registration_failed":
-            unreachable = ev.status in (408, 503, 504) or ev.status is None
-            self.events.emit("registration_failed", {"status": ev.status, "reason": ev.reason})
-            policy.on_registration_failed(now, unreachable)
-        elif kind == "incoming_call":
-            policy.on_incoming(call, call.remote_uri or ev.uri, now)
-        elif kind == "ringing":
-            policy.on_ringing(call, now)
-        elif kind == "answered":
-            if call.direction == "out":
-                policy.on_answered(call, now)
-                if policy.call is call:
-                    from doorsip.sip import sdp
-                    try:
-                        params = sdp.accept_answer(ev.body or call.remote_sdp, self.codecs,
-                                                   self.dtmf_pt or 101)
-                    except sdp.SdpError as exc:
-                        self.events.emit("error", {"what": "sdp", "message": exc.reason})
-                        self.hangup(call)
-                        return
-                    self.start_media(call, params)
-        elif kind == "call_failed":
-            policy.on_call_failed(call, ev.status, now)
-        elif kind == "call_ended":
-            figures = None
-            if self.media is not None and self.media.call is call:
-                figures = self.media.figures()
-                rtcp = self.rtcp
-                figures["rtcp_received"] = rtcp.received
-                figures["rtt_ms"] = rtcp.rtt_ms
-                self.stop_media()
-            if ev.reason == "cancelled":
-                policy.on_cancelled(call, now)
-            else:
-                policy.on_call_ended(call, ev.reason, figures, now)
-        elif kind == "info":
-            from doorsip.media.dtmf import parse_info
-            digit = parse_info(ev.content_type, ev.body)
-            if digit is not None:
-                self.dtmf_in(call, digit, "info", now)
-        elif kind == "options_response":
-            if ev.call_id == self.keepalive_id and ev.status == 408:
-                self.events.emit("registration_failed", {"status": 408, "reason": "keepalive"})
-                policy.on_registration_failed(now, True)
-
-    def dtmf_in(self, call, digit, method, now, start_ms=None):
+    def dtmf_in(self, call, digit, method, now, start_ms):
         if method not in self.dtmf_methods:
             return
         if self.dedup.accept(digit, method, now, start_ms):
@@ -239,8 +251,12 @@ class Station:
             if detector.enabled:
                 self.inband = detector
             else:
-                self.events.log("in-band DTMF off: %s" % detector.reason)
-                self.dtmf_methods = [m for m in self.dtmf_methods if m != "inband"]
+                self.events.log(_TEXTS.split("\n")[1] % detector.reason)  # in-band DTMF off
+                methods = []
+                for m in self.dtmf_methods:  # a loop: a comprehension is a function of its own
+                    if m != "inband":
+                        methods.append(m)
+                self.dtmf_methods = methods
 
     def start_media(self, call, params):
         from doorsip.media.stream import MediaSession
@@ -292,16 +308,56 @@ class Station:
         self.pump()
 
     # ---- tasks -----------------------------------------------------------------------
-    def _tick(self, now):
-        # the UA's retransmission and expiry timers
-        deadline = self.ua.next_deadline_ms()
-        if deadline is not None and ticks_diff(now, deadline) >= 0:
-            self.ua.on_timer(now)
-
     async def _ticker(self):
+        # One method for the whole tick (each costs heap on MicroPython): the UA's
+        # timers, the policy's, the devices, the call's media, INFO digits to send.
         while not self.quit.is_set():
             try:
-                wait = self._ticker_step()
+                policy = self.policy
+                ua = self.ua
+                now = ticks_ms()
+                # the UA's retransmission and expiry timers
+                deadline = ua.next_deadline_ms()
+                if deadline is not None and ticks_diff(now, deadline) >= 0:
+                    ua.on_timer(now)
+                deadline = policy.next_deadline_ms()
+                if deadline is not None and ticks_diff(now, deadline) >= 0:
+                    policy.poll(now)
+                self.hw.poll(now)
+                media = self.media
+                while media is not None:
+                    got = media.next_digit()
+                    if got is None:
+                        break
+                    # When the key went down, so one long press seen both in-band and by
+                    # RFC 4733 counts once even past the deduplicator's window.
+                    start = media.dtmf_rx.digit_start_ms if got[1] == "rfc4733" else now - 40
+                    self.dtmf_in(media.call, got[0], got[1], now, start)
+                    if self.media is not media:
+                        media = None  # the digit ended the call
+                if media is not None:
+                    if self.digits_out and not media.dtmf_tx.active \
+                            and ticks_diff(now, self.digit_next) >= 0:
+                        media.send_digit(self.digits_out[0], _DIGIT_MS)
+                        self.digits_out = self.digits_out[1:]
+                        self.digit_next = ticks_add(now, _DIGIT_MS + _DIGIT_GAP_MS)
+                    if self.rtcp.due(now):
+                        self._send_rtcp(self.rtcp.build_report(now))
+                if self.info_out and ticks_diff(now, self.info_next) >= 0:
+                    from doorsip.media.dtmf import info_body, CONTENT_DTMF_RELAY
+                    digit = self.info_out[0]
+                    self.info_out = self.info_out[1:]
+                    self.info_next = ticks_add(now, _INFO_GAP_MS)
+                    self._ua("send_info", self.info_call, CONTENT_DTMF_RELAY,
+                             info_body(digit, 160, CONTENT_DTMF_RELAY))
+                self.pump()
+                # Wake for the next device deadline (a button's debounce ends, a relay
+                # pulse ends) when it is sooner than the regular tick: the bell's
+                # INVITE must not wait up to a whole tick (bench/bench_station.py).
+                wait = _TICK_MS
+                deadline = self.hw.next_deadline_ms()
+                if deadline is not None:
+                    wait = min(wait, max(1, ticks_diff(deadline, ticks_ms())))
             except Exception as exc:
                 # The ticker drives timers, buttons and relays: it must outlive any
                 # error (out of memory included), which is reported, not hidden.
@@ -309,56 +365,10 @@ class Station:
                 wait = _TICK_MS
             await netio.sleep_ms(wait)
 
-    def _ticker_step(self):
-        policy = self.policy
-        now = ticks_ms()
-        self._tick(now)
-        deadline = policy.next_deadline_ms()
-        if deadline is not None and ticks_diff(now, deadline) >= 0:
-            policy.poll(now)
-        self.hw.poll(now)
-        media = self.media
-        if media is not None:
-            self._media_tick(media, now)
-        if self.info_out and ticks_diff(now, self.info_next) >= 0:
-            from doorsip.media.dtmf import info_body, CONTENT_DTMF_RELAY
-            digit = self.info_out[0]
-            self.info_out = self.info_out[1:]
-            self.info_next = ticks_add(now, _INFO_GAP_MS)
-            self._ua("send_info", self.info_call, CONTENT_DTMF_RELAY,
-                     info_body(digit, 160, CONTENT_DTMF_RELAY))
-        self.pump()
-        # Wake for the next device deadline (a button's debounce ends, a relay
-        # pulse ends) when it is sooner than the regular tick: the bell's
-        # INVITE must not wait up to a whole tick (bench/bench_station.py).
-        wait = _TICK_MS
-        deadline = self.hw.next_deadline_ms()
-        if deadline is not None:
-            wait = min(wait, max(1, ticks_diff(deadline, ticks_ms())))
-        return wait
-
-    def _media_tick(self, media, now):
-        while True:
-            got = media.next_digit()
-            if got is None:
-                break
-            # When the key went down, so one long press seen both in-band and by
-            # RFC 4733 counts once even past the deduplicator's window.
-            start = media.dtmf_rx.digit_start_ms if got[1] == "rfc4733" else now - 40
-            self.dtmf_in(media.call, got[0], got[1], now, start)
-            if self.media is not media:
-                return  # the digit ended the call
-        if self.digits_out and not media.dtmf_tx.active and ticks_diff(now, self.digit_next) >= 0:
-            media.send_digit(self.digits_out[0], _DIGIT_MS)
-            self.digits_out = self.digits_out[1:]
-            self.digit_next = ticks_add(now, _DIGIT_MS + _DIGIT_GAP_MS)
-        if self.rtcp.due(now):
-            self._send_rtcp(self.rtcp.build_report(now))
-
     async def run(self, commands=None):
         from doorsip.media.stream import PacketReceiver
         sip_rx = self.sip_rx
-        rtcp_rx = PacketReceiver(self.rtcp_sock, self._on_rtcp, bufsize=600)
+        rtcp_rx = PacketReceiver(self.rtcp_sock, self._on_rtcp, 600)
         sip_rx.start()
         rtcp_rx.start()
         ticker = asyncio.create_task(self._ticker())
@@ -402,7 +412,10 @@ class Station:
                     break
                 await netio.sleep_ms(_TICK_MS)
                 self.sip_rx.drain()
-                self._tick(ticks_ms())
+                now = ticks_ms()
+                deadline = self.ua.next_deadline_ms()  # the UA's timers, as the ticker
+                if deadline is not None and ticks_diff(now, deadline) >= 0:
+                    self.ua.on_timer(now)
                 self.pump()
         finally:
             try:
@@ -441,7 +454,7 @@ def main(argv=None):
         pass  # Ctrl-C (`doorsip run --runtime micropython` sends `quit` instead)
     except Exception as exc:
         events.emit("error", {"what": "station", "message": repr(exc)})
-        sys.stderr.write("doorsip run: error: %r\n" % (exc,))
+        sys.stderr.write(_TEXTS.split("\n")[2] % (exc,) + "\n")  # doorsip run: error
         status = 1
     if not station.stopping:
         # The loop was interrupted, so run() never reached its shutdown: do it in a
