@@ -13,6 +13,7 @@ _LOCALHOST = const("127.0.0.1")
 _LOOPBACK_NET = const("127.")
 _LOCALHOST_NAME = const("localhost")
 _SIP_FIRST = const(1500)
+_GC_EVERY = const(4096)  # bytes allocated between collections (see boot)
 _JITTER_RING = const(16 * 160)  # jitter.JitterBuffer's default slots * frame_samples
 
 
@@ -180,6 +181,19 @@ def boot(cls, argv, events):
         sys.stderr.write("doorsip run: error: %r\n" % (exc,))
         return 1
     station.commands = sys.stdin if board.get("pins") == "sim" else None
+    import gc
+    if hasattr(gc, "threshold"):  # MicroPython
+        # Collect after every _GC_EVERY bytes allocated, not only when the heap is
+        # exhausted. MicroPython allocates first-fit from the lowest free block and
+        # never moves objects: collected only when full, the heap fills to the top
+        # with garbage, so what a call keeps (transactions, dialog, the received
+        # datagrams they hold) lands anywhere and, once the garbage around it is
+        # freed, cuts the free heap into pieces too small for one SIP datagram.
+        # Collected early, the garbage's room is reused at once and the long-lived
+        # objects pack low. Measured, three door calls in a row: 184K passes 8
+        # times in 8 (was 0 in 8), 192K 8 in 8 (was 4 in 6); one collection of
+        # the station's heap takes ~65 us on the PC.
+        gc.threshold(_GC_EVERY)
     try:
         import signal
     except ImportError:  # MicroPython unix port: no signal module; stdin EOF or quit stops it
