@@ -25,7 +25,7 @@ def add_arguments(parser):
     parser.add_argument("--config", required=True, help="station configuration (JSON)")
     parser.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython",
                         help="interpreter for --board sim (default cpython)")
-    parser.add_argument("--heap", default="256K", help="MicroPython heap size, e.g. 256K (default 256K)")
+    parser.add_argument("--heap", default="192K", help="MicroPython heap size, e.g. 256K (default 192K)")
     parser.add_argument("--mic", help="WAV file (8 kHz mono 16-bit) fed to the microphone")
     parser.add_argument("--speaker", help="WAV file recording the loudspeaker")
 

@@ -1,15 +1,21 @@
-# The door station under MicroPython with the firmware as .mpy in the heap of
-# stations.HEAP: the whole door call works there (see also test_station_protocol.py,
-# which runs the door-indoor call with the door on MicroPython), and 50 consecutive
-# calls to a SIPp callee that answers and hangs up at once leave no heap behind.
+# The door station under MicroPython with the firmware as .mpy: the whole door call
+# works in stations.HEAP, 192K (test_station_protocol.py runs the door-indoor call
+# with the door on MicroPython there), and 50 consecutive calls to a SIPp callee
+# that answers and hangs up at once leave no heap behind (in HEAP below).
 # status reports heap_used after gc.collect(); the 50 calls run once per module.
 import time
 
 import pytest
 
-from stations import HEAP, Stations, door_config, free_udp_ports
+from stations import Stations, door_config, free_udp_ports
 
 CALLS = 50
+# The 50 calls follow each other within seconds, and every ended call leaves its
+# transactions (~3.6 KB) for 32 s (below): a dozen calls' worth linger at once,
+# more than the 192K of stations.HEAP holds next to the station (measured: a call
+# partway found no room). A door station does not see 50 calls in 32 s; this is a
+# stress of the bookkeeping, in a heap with room for it.
+HEAP = "256K"
 MAX_GROWTH = 2048  # bytes: settled heap_used after call 50 minus after call 1
 # Completed transactions linger up to 64*T1 = 32 s to absorb retransmissions
 # (RFC 3261 17.1.1.2 timer D, 17.2.2 timer J, RFC 6026 timer M); "settled" means
