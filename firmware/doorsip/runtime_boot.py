@@ -191,7 +191,7 @@ def boot(cls, argv, events):
         # freed, cuts the free heap into pieces too small for one SIP datagram.
         # Collected early, the garbage's room is reused at once and the long-lived
         # objects pack low. Measured, three door calls in a row: 184K passes 8
-        # times in 8 (was 0 in 8), 192K 8 in 8 (was 4 in 6); one collection of
+        # times in 8 (was 0 in 6), 192K 8 in 8 (was 5 in 6); one collection of
         # the station's heap takes ~65 us on the PC.
         gc.threshold(_GC_EVERY)
     try:
