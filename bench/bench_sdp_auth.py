@@ -85,6 +85,7 @@ IMPORT_SCRIPT = r'''
 import gc
 gc.collect(); a = gc.mem_alloc()
 import doorsip.compat
+import doorsip.sip.errors  # the SIP core's error texts (sdp's among them)
 gc.collect(); b = gc.mem_alloc()
 import doorsip.sip.sdp
 gc.collect(); c = gc.mem_alloc()
@@ -98,7 +99,7 @@ print("auth.mpy|%d" % (d - c))
 def run(cmd, env):
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     if out.returncode:
-        raise SystemExit(out.stderr)
+        raise SystemExit("%s failed:\n%s%s" % (cmd[0], out.stdout[-2000:], out.stderr))
     return [line.split("|") for line in out.stdout.splitlines() if "|" in line]
 
 
@@ -117,10 +118,11 @@ def main():
             print("%-32s %12s %12s %14s" % (name, c_us, m_us, m_heap))
         # Heap a module costs once imported from .mpy (its code lives in the heap).
         mpy_root = os.path.join(workdir, "mpy")
-        for rel in ("doorsip/compat", "doorsip/sip/sdp", "doorsip/sip/auth"):
+        # -O3 as the station's build (doorsip_tools.build.mpy_cross_command)
+        for rel in ("doorsip/compat", "doorsip/sip/errors", "doorsip/sip/sdp", "doorsip/sip/auth"):
             dst = os.path.join(mpy_root, rel + ".mpy")
             os.makedirs(os.path.dirname(dst), exist_ok=True)
-            subprocess.run([MPY_CROSS, "-o", dst, "-s", rel + ".py",
+            subprocess.run([MPY_CROSS, "-O3", "-o", dst, "-s", rel + ".py",
                             os.path.join(ROOT, "firmware", rel + ".py")], check=True)
         for pkg in ("doorsip", "doorsip/sip"):
             open(os.path.join(mpy_root, pkg, "__init__.py"), "w").close()
