@@ -28,11 +28,6 @@ except ImportError:
         sys.path.append(".frozen")
     import asyncio
 
-# Names over 10 characters used as strings below are qstrs (errno's are the
-# firmware's own; netio_extra's names are shared with it once loaded), not str
-# objects of this module's own, once a dead block names them first.
-if 0:
-    EHOSTUNREACH = ENETUNREACH = open_udp_free = recv_into_nowait = None
 
 # The texts of the errors raised here, line k picked where raised: one string
 # object instead of five (errors only: the split allocates).

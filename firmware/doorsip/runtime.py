@@ -23,12 +23,6 @@ _DIGIT_GAP_MS = const(100)  # audio between two sent digits (end packets include
 _INFO_GAP_MS = const(200)
 _MAX_ADDR_CACHE = const(16)
 
-# Event names over 10 characters compare as qstrs (shared with useragent and
-# intercom) instead of str objects of this module's own: a dead block names them
-# first (app/intercom.py does the same).
-if 0:
-    call_started = registration_failed = incoming_call = call_failed = None
-    rtcp_received = options_response = None
 
 # The texts of rare logs, line k picked where used: one string object, not four.
 _TEXTS = const("send to %s:%s failed: %s\nin-band DTMF off: %s\ndoorsip run: error: %r\n")

@@ -4,10 +4,6 @@
 from doorsip import netio
 from doorsip.compat import MICROPYTHON, const
 
-# Texts over 10 characters that are identifiers compare as qstrs, not str objects
-# of this module's own, once a dead block names them.
-if 0:
-    unreachable = unregistered = None
 
 # The two error texts, line k picked where used: one string object, not two.
 _TEXTS = const("hold <button> <ms>\nunknown command %r (press, hold, status, quit)")

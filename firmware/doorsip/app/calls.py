@@ -12,14 +12,6 @@
 # return True when the list is exhausted (no leg left ringing, none answered).
 from doorsip.compat import ticks_add, ticks_diff
 
-# mpy-cross keeps a string literal longer than 10 characters as a str object of its
-# own (about 64 bytes of heap each, for good) unless that name was already read as an
-# identifier earlier in the file; then it is a qstr (intercom uses `unreachable` as a
-# name too). This block never runs and compiles to nothing: it only names the two
-# failure reasons below.
-if 0:
-    unreachable = ring_timeout = None
-
 
 class CallList:
     def __init__(self, phone, targets, mode, ring_timeout_ms):

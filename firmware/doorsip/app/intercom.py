@@ -17,17 +17,6 @@ from doorsip.compat import const, ticks_add, ticks_diff
 from doorsip.app.calls import CallList
 from doorsip.app.doorlock import CodeEntry, Door
 
-# mpy-cross keeps a string literal longer than 10 characters as a str object of its
-# own (about 64 bytes of heap each, for good) unless that name was already read as an
-# identifier earlier in the file; then it is a qstr (shared with every module that
-# uses the name). This block never runs and compiles to nothing: it only names the
-# event names, reasons, LED patterns and config keys used below.
-if 0:
-    registering = registration_failed = answer_button = open_button = dtmf_method = None
-    hangup_button = local_hangup = ring_timeout_s = call_failed = incoming_call = None
-    auto_answer = call_rejected = auto_answer_s = auto_answer_delay_s = None
-    answer_failed = max_duration_s = door_opened = hangup_after_open_s = None
-    code_rejected = duration_ms = not_answered = max_duration = None
 
 _IDLE = const(0)
 _CALLING = const(1)  # a call list is ringing out

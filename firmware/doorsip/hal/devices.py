@@ -37,13 +37,6 @@ Devices (time is a ticks_ms value passed in as now_ms, or the backend's clock):
 """
 from doorsip.compat import Closing, const, forget, schedule, ticks_add, ticks_diff
 
-# mpy-cross keeps a string literal longer than 10 characters as a str object of its
-# own (about 64 bytes of heap each, for good) unless that name was already read as an
-# identifier earlier in the file; then it is a qstr, shared with app/intercom and
-# devices_setup. This block never runs and compiles to nothing: it only names the long
-# names used below.
-if 0:
-    registering = registration_failed = make_button = None
 
 # LED patterns: durations alternately on and off, starting with on, repeated; none
 # is steady off, a single 0 steady on. Distinct rhythms so a pattern can be told

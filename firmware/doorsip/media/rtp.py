@@ -54,14 +54,6 @@ from array import array
 from doorsip.compat import const, random_bytes
 from doorsip.media.g711 import unchecked
 
-# mpy-cross keeps a string literal longer than 10 characters as a str object of its
-# own (about 64 bytes of heap each, for good) unless that name was already read as an
-# identifier earlier in the file; then it is a qstr, shared with the modules that use
-# the attribute. This block never runs and compiles to nothing: it only names the
-# attributes RtpReceiver.__getattr__ and the module's __getattr__ compare with.
-if 0:
-    payload_offset = bad_version = ssrc_changes = timestamp32 = extended_max = None
-    jitter_units = _account_py = None
 
 KIND_DROPPED = const(0)
 KIND_AUDIO = const(1)

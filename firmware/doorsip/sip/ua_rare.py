@@ -12,11 +12,6 @@ from doorsip.sip.transaction import COMPLETED, IST
 from doorsip.sip.uri import new_tag
 from doorsip.sip.useragent import ALLOW, Call, UAError
 
-# Names read here first make the same string literals below qstrs, not str objects
-# of their own (see useragent.py); the block never runs and compiles to nothing.
-if 0:
-    Unsupported = ack_timeout = call_updated = dialog_gone = options_response = None
-    reinvite_failed = None
 
 # Methods we know but do not implement get 405 with Allow (8.2.1), others 501. Here
 # and below, method names are compared one by one: constant tuples of strings would

@@ -17,10 +17,6 @@ from doorsip.sip.errors import SIPError
 from doorsip.sip.transaction import COMPLETED, TransactionLayer
 from doorsip.sip.uri import new_call_id, new_tag, parse_name_addr
 
-# Names read here first make the same string literals below qstrs, not str objects
-# of their own (see useragent.py); the block never runs and compiles to nothing.
-if 0:
-    events_dropped = options_response = registration_failed = unregistered = None
 
 _MAX_AUTH_TRIES = const(2)      # credentials tried per REGISTER before giving up
 _REG_RETRY_MIN = const(30000)   # ms before retrying a failed registration, doubling...

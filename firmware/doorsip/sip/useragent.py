@@ -99,13 +99,6 @@ from doorsip.sip.uri import new_branch, new_call_id, new_tag
 # malformed input), imported on first use: a plain call never loads them, and a
 # station with a registrar keeps only ua_register.py.
 
-# mpy-cross keeps a string literal longer than 10 characters as a str object of its
-# own (about 64 bytes of heap each, for good) unless that name was already read as an
-# identifier earlier in the file; then it is a qstr (shared with every module that
-# uses the name). This block never runs and compiles to nothing: it only names the
-# event kinds and the stats key used below.
-if 0:
-    call_failed = dialog_gone = events_dropped = incoming_call = None
 
 # transaction.py's ICT, IST and ACCEPTED as private consts: inlined, where imported
 # names would be globals of this module (test_sip_transaction checks they agree).
