@@ -55,6 +55,17 @@ class Closing:
         self.close()
 
 
+def text_line(text, k):
+    """Line k (from 0) of text. Modules keep their error texts as the lines of one
+    string: one heap object on MicroPython instead of one str object per text.
+    Errors only: the lookup walks the lines."""
+    i = 0
+    for _ in range(k):
+        i = text.find("\n", i) + 1
+    end = text.find("\n", i)
+    return text[i:] if end < 0 else text[i:end]
+
+
 def forget(name):
     """Drop module `name` (dotted) from sys.modules and its package, so the heap
     its code takes comes back once nothing else holds its functions: boot-only

@@ -18,6 +18,8 @@ One task at a time may wait on a given socket.
 import errno
 import socket
 
+from doorsip.compat import text_line
+
 try:
     import asyncio
 except ImportError:
@@ -67,16 +69,16 @@ else:  # CPython
 def resolve(host, port):
     """Native IPv4 sockaddr for (host, port); OSError naming the host when unknown."""
     if not isinstance(port, int) or not 0 <= port <= 65535:
-        raise ValueError(_TEXTS.split("\n")[0] % (port,))  # bad UDP port
+        raise ValueError(text_line(_TEXTS, 0) % (port,))  # bad UDP port
     try:
         infos = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)
     except OSError as exc:
         raise OSError(exc.args[0] if exc.args else errno.ENOENT,
-                      _TEXTS.split("\n")[1] % host)  # cannot resolve
+                      text_line(_TEXTS, 1) % host)  # cannot resolve
     for info in infos:
         if info[0] == socket.AF_INET:
             return info[-1]
-    raise OSError(errno.ENOENT, _TEXTS.split("\n")[2] % host)  # no IPv4 address
+    raise OSError(errno.ENOENT, text_line(_TEXTS, 2) % host)  # no IPv4 address
 
 
 def open_udp(port, host="0.0.0.0"):
@@ -89,7 +91,7 @@ def open_udp(port, host="0.0.0.0"):
     except OSError as exc:
         sock.close()
         raise OSError(exc.args[0] if exc.args else errno.EADDRINUSE,
-                      _TEXTS.split("\n")[3] % (host, port))  # cannot bind UDP
+                      text_line(_TEXTS, 3) % (host, port))  # cannot bind UDP
     sock.setblocking(False)
     return sock
 
@@ -145,7 +147,7 @@ def addr_text(addr):
     if isinstance(addr, tuple) or isinstance(addr, list):
         return str(addr[0]), int(addr[1])
     if not isinstance(addr, (bytes, bytearray)) or len(addr) < 8:
-        raise ValueError(_TEXTS.split("\n")[4] % (addr,))  # not a socket address
+        raise ValueError(text_line(_TEXTS, 4) % (addr,))  # not a socket address
     try:
         family, ip, port = socket.sockaddr(addr)
     except AttributeError:

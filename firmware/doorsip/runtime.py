@@ -13,7 +13,7 @@
 import sys
 
 from doorsip import netio
-from doorsip.compat import MICROPYTHON, const, ticks_add, ticks_diff, ticks_ms
+from doorsip.compat import MICROPYTHON, const, text_line, ticks_add, ticks_diff, ticks_ms
 
 asyncio = netio.asyncio
 
@@ -221,7 +221,8 @@ class Station:
                     addr = cache[dest] = netio.resolve(dest[0], dest[1])
                 netio.sendto(self.sip_sock, data, addr)
             except OSError as exc:
-                self.events.log(_TEXTS.split("\n")[0] % (dest[0], dest[1], exc))  # send to %s:%s failed
+                # send to %s:%s failed
+                self.events.log(text_line(_TEXTS, 0) % (dest[0], dest[1], exc))
         errors = ua.stats["errors"]
         if errors != self.ua_errors:
             # The UA caught an internal error (out of memory, a bug) and dropped a
@@ -245,7 +246,7 @@ class Station:
             if detector.enabled:
                 self.inband = detector
             else:
-                self.events.log(_TEXTS.split("\n")[1] % detector.reason)  # in-band DTMF off
+                self.events.log(text_line(_TEXTS, 1) % detector.reason)  # in-band DTMF off
                 methods = []
                 for m in self.dtmf_methods:  # a loop: a comprehension is a function of its own
                     if m != "inband":
@@ -448,7 +449,7 @@ def main(argv=None):
         pass  # Ctrl-C (`doorsip run --runtime micropython` sends `quit` instead)
     except Exception as exc:
         events.emit("error", {"what": "station", "message": repr(exc)})
-        sys.stderr.write(_TEXTS.split("\n")[2] % (exc,) + "\n")  # doorsip run: error
+        sys.stderr.write(text_line(_TEXTS, 2) % (exc,) + "\n")  # doorsip run: error
         status = 1
     if not station.stopping:
         # The loop was interrupted, so run() never reached its shutdown: do it in a

@@ -2,7 +2,7 @@
 # hold, status, quit) driving a runtime.Station. Only a station started with a
 # command stream loads this module; hardware boards never do.
 from doorsip import netio
-from doorsip.compat import MICROPYTHON, const
+from doorsip.compat import MICROPYTHON, const, text_line
 
 
 # The two error texts, line k picked where used: one string object, not two.
@@ -33,7 +33,7 @@ async def serve(station, stream):
                     try:
                         ms = int(words[2])
                     except (IndexError, ValueError):
-                        events.emit("error", {"what": "command", "message": _TEXTS.split("\n")[0]})
+                        events.emit("error", {"what": "command", "message": text_line(_TEXTS, 0)})
                         continue
                 # Drive the simulated pin through a press: the Button device debounces
                 # it and fires when_pressed, exactly as a real contact would.
@@ -69,7 +69,7 @@ async def serve(station, stream):
                 station.quit.set()
             elif verb is not None:
                 events.emit("error", {"what": "command",
-                                      "message": _TEXTS.split("\n")[1] % line})  # unknown command
+                                      "message": text_line(_TEXTS, 1) % line})  # unknown command
         except Exception as exc:
             events.emit("error", {"what": "command", "message": repr(exc)})
     station.quit.set()

@@ -26,7 +26,7 @@ event codes 0-15). Every digit is reported once with its method: "rfc4733",
 
 Receive and the per-tick send allocate nothing (tests/mpy/test_dtmf_heap_lock.py).
 """
-from doorsip.compat import const, ticks_add, ticks_diff
+from doorsip.compat import const, text_line, ticks_add, ticks_diff
 
 DIGITS = "0123456789*#ABCD"
 # DIGITS[code] is the digit's one-character string without allocating: MicroPython
@@ -65,7 +65,7 @@ def digit_code(digit):
         code = DIGITS.find(digit.upper())
         if code >= 0:
             return code
-    raise ValueError(_TEXTS.split("\n")[0] % (digit,))  # not a DTMF digit: %r
+    raise ValueError(text_line(_TEXTS, 0) % (digit,))  # not a DTMF digit: %r
 
 
 class Rfc4733Receiver:
@@ -203,7 +203,7 @@ class Rfc4733Sender:
 
     def __init__(self, clock_rate=8000, interval_ms=20, end_repeats=3, volume=10):
         if not 0 <= volume <= 63 or end_repeats < 1:
-            raise ValueError(_TEXTS.split("\n")[1])  # dtmf: volume must be 0-63 ...
+            raise ValueError(text_line(_TEXTS, 1))  # dtmf: volume must be 0-63 ...
         self.payload = bytearray(4)
         self.clock_khz = clock_rate // 1000  # timestamp units per ms
         self._step = self.clock_khz * interval_ms
@@ -224,7 +224,7 @@ class Rfc4733Sender:
         """Begin sending digit for duration_ms, starting at RTP timestamp."""
         code = digit_code(digit)
         if not isinstance(duration_ms, int) or duration_ms <= 0:
-            raise ValueError(_TEXTS.split("\n")[2])  # duration_ms must be a positive int
+            raise ValueError(text_line(_TEXTS, 2))  # duration_ms must be a positive int
         self._code = code
         self._remaining = duration_ms * self.clock_khz
         self._elapsed = 0
@@ -334,13 +334,13 @@ def info_body(digit, duration_ms=160, content_type=CONTENT_DTMF_RELAY):
     """The body of a SIP INFO request carrying digit, as bytes."""
     code = digit_code(digit)
     if not isinstance(duration_ms, int) or not 0 < duration_ms <= 65535:
-        raise ValueError(_TEXTS.split("\n")[3])  # duration_ms must be 1-65535
+        raise ValueError(text_line(_TEXTS, 3))  # duration_ms must be 1-65535
     media = _media_type(content_type)
     if media == CONTENT_DTMF_RELAY:
         return ("Signal=%s\r\nDuration=%d\r\n" % (DIGITS[code], duration_ms)).encode()
     if media == _CONTENT_DTMF:
         return DIGITS[code].encode()
-    raise ValueError(_TEXTS.split("\n")[4] % media)  # unsupported DTMF content type: %s
+    raise ValueError(text_line(_TEXTS, 4) % media)  # unsupported DTMF content type: %s
 
 
 class DigitDeduplicator:

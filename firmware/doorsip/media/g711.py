@@ -17,7 +17,7 @@ writable memoryview. Nothing is allocated per call. The viper kernels
 functions (g711_py.py, loaded on first use) are the plain-Python versions
 with identical output.
 """
-from doorsip.compat import const
+from doorsip.compat import const, text_line
 
 SILENCE_ULAW = const(0xFF)
 SILENCE_ALAW = const(0xD5)
@@ -40,32 +40,32 @@ if g711_viper is not None:
     # error here, never a write past its end.
     def ulaw_encode_into(pcm, out, n):
         if n < 0 or len(pcm) < n + n or len(out) < n:
-            raise ValueError(_TEXTS.split("\n")[0])  # buffer too short
+            raise ValueError(text_line(_TEXTS, 0))  # buffer too short
         g711_viper.ulaw_encode_into(pcm, out, n)
 
     def alaw_encode_into(pcm, out, n):
         if n < 0 or len(pcm) < n + n or len(out) < n:
-            raise ValueError(_TEXTS.split("\n")[0])  # buffer too short
+            raise ValueError(text_line(_TEXTS, 0))  # buffer too short
         g711_viper.alaw_encode_into(pcm, out, n)
 
     def ulaw_decode_into(codes, out, n):
         if n < 0 or len(codes) < n or len(out) < n + n:
-            raise ValueError(_TEXTS.split("\n")[0])  # buffer too short
+            raise ValueError(text_line(_TEXTS, 0))  # buffer too short
         g711_viper.ulaw_decode(codes, 0, out, n)
 
     def alaw_decode_into(codes, out, n):
         if n < 0 or len(codes) < n or len(out) < n + n:
-            raise ValueError(_TEXTS.split("\n")[0])  # buffer too short
+            raise ValueError(text_line(_TEXTS, 0))  # buffer too short
         g711_viper.alaw_decode(codes, 0, out, n)
 
     def copy_into(dst, dst_off, src, src_off, n):
         if n < 0 or dst_off < 0 or src_off < 0 or dst_off + n > len(dst) or src_off + n > len(src):
-            raise ValueError(_TEXTS.split("\n")[1])  # copy: range outside
+            raise ValueError(text_line(_TEXTS, 1))  # copy: range outside
         g711_viper.copy(dst, dst_off, src, src_off, n)
 
     def scale_into(pcm, n, gain16):
         if n < 0 or n + n > len(pcm) or not 0 <= gain16 <= 16:
-            raise ValueError(_TEXTS.split("\n")[2])  # scale: bad length or gain
+            raise ValueError(text_line(_TEXTS, 2))  # scale: bad length or gain
         g711_viper.scale_into(pcm, n, gain16)
 
     # Unchecked: for callers that have checked the ranges themselves (jitter.py).
@@ -96,7 +96,7 @@ def codec_functions(name):
         return ulaw_encode_into, ulaw_decode_into, SILENCE_ULAW
     if name == "PCMA":
         return alaw_encode_into, alaw_decode_into, SILENCE_ALAW
-    raise ValueError(_TEXTS.split("\n")[3] % (name,))  # unknown codec
+    raise ValueError(text_line(_TEXTS, 3) % (name,))  # unknown codec
 
 
 def unchecked(function):

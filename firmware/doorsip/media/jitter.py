@@ -29,7 +29,7 @@ by one frame (up to max_ms) and holds playout one frame; after 5 s without one
 the target shrinks by a frame (down to min_ms) and a frame is dropped. A missing
 frame is concealed by the last frame at 3/4, 1/2, 1/4 level, then silence.
 """
-from doorsip.compat import const
+from doorsip.compat import const, text_line
 from doorsip.media.g711 import copy_raw, scale_into, unchecked
 
 # put's and get_into's results (the numbers above); only PUT_BAD is imported.
@@ -61,7 +61,7 @@ class JitterBuffer:
     def __init__(self, decode_into, silence_code=0xFF, frame_samples=160, frame_ms=20,
                  slots=16, start_ms=40, min_ms=20, max_ms=200, ring=None):
         if not 0 < min_ms <= start_ms <= max_ms or max_ms // frame_ms + _SLACK >= slots:
-            raise ValueError(_TEXTS.split("\n")[0])  # need min <= start <= max ...
+            raise ValueError(text_line(_TEXTS, 0))  # need min <= start <= max ...
         # Our G.711 decoders come with an offset kernel: a frame is then decoded
         # straight from the packet it came in (an immutable bytes object), with
         # no copy. Other decoders get a copy in the ring.
@@ -78,7 +78,7 @@ class JitterBuffer:
         if ring is None:
             ring = bytearray(slots * frame_samples)
         elif len(ring) != slots * frame_samples:
-            raise ValueError(_TEXTS.split("\n")[1])  # the ring must hold ...
+            raise ValueError(text_line(_TEXTS, 1))  # the ring must hold ...
         data = ring
         self._data = data
         # One view per slot, made once: slicing at play time would allocate.
@@ -221,7 +221,7 @@ class JitterBuffer:
         """Write the next frame (S16LE) into out; how it was made."""
         spf = self.frame_samples
         if len(out) < spf + spf:
-            raise ValueError(_TEXTS.split("\n")[2])  # output buffer shorter than a frame
+            raise ValueError(text_line(_TEXTS, 2))  # output buffer shorter than a frame
         if not self._playing:
             if self._count and self.buffered() >= self._target:
                 self._playing = True

@@ -26,7 +26,7 @@ MediaSession(sock, remote, codec, payload_type, dtmf_pt, audio_in, audio_out, ..
     wires both to RTP, the jitter buffer, G.711 and RFC 4733 for one call (below).
 """
 from doorsip import netio
-from doorsip.compat import const, ticks_add, ticks_diff, ticks_ms, ticks_us
+from doorsip.compat import const, text_line, ticks_add, ticks_diff, ticks_ms, ticks_us
 
 asyncio = netio.asyncio
 
@@ -74,7 +74,7 @@ class _Task:
 class PacedSender(_Task):
     def __init__(self, produce, deliver=None, frame_ms=_FRAME_MS, max_late=3, on_skip=None):
         if not 0 < frame_ms < 100000 or max_late < 0:
-            raise ValueError(_TEXTS.split("\n")[0])  # frame_ms must be ...
+            raise ValueError(text_line(_TEXTS, 0))  # frame_ms must be ...
         self.produce = produce
         self.deliver = deliver
         self.on_skip = on_skip
@@ -138,7 +138,7 @@ class PacedSender(_Task):
 class PacketReceiver(_Task):
     def __init__(self, sock, handle, bufsize=600, max_per_wake=8, reserve=False, first=0):
         if max_per_wake < 1:
-            raise ValueError(_TEXTS.split("\n")[1])  # max_per_wake must be >= 1
+            raise ValueError(text_line(_TEXTS, 1))  # max_per_wake must be >= 1
         self.sock = sock
         self.handle = handle
         self.bufsize = bufsize
@@ -332,7 +332,7 @@ class MediaSession:
     def send_digit(self, digit, duration_ms=160):
         """Send digit as RFC 4733 events in place of audio (ValueError if not a digit)."""
         if self.dtmf_pt is None:
-            raise ValueError(_TEXTS.split("\n")[2])  # no telephone-event payload type
+            raise ValueError(text_line(_TEXTS, 2))  # no telephone-event payload type
         self.dtmf_tx.start(digit, duration_ms, self.rtp_tx.timestamp)
 
     def next_digit(self):

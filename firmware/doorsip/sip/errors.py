@@ -5,6 +5,9 @@ Code heap: the error texts of uri.py, message.py and sdp.py are the lines of one
 ~80 string constants of their own (a heap object of 48-100 bytes each on MicroPython)."""
 
 
+from doorsip.compat import text_line
+
+
 class SIPError(Exception):
     """.status is the SIP status code to answer with (400 unless another fits), .reason its text."""
 
@@ -47,10 +50,7 @@ _TEXT = (
 
 def text(k):
     """Line k (from 0) of _TEXT."""
-    i = 0
-    for _ in range(k):
-        i = _TEXT.find("\n", i) + 1
-    return _TEXT[i:_TEXT.find("\n", i)]
+    return text_line(_TEXT, k)
 
 
 def bad_request(what):

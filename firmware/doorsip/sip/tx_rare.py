@@ -37,5 +37,6 @@ def illegal(tx, event):
 def bug(k):
     """Text k of a TransactionError only a bug can cause (one string: no str object
     per text while this module is loaded)."""
-    return ("respond() on a client transaction\nbranch already in use\n"
-            "request already has a transaction").split("\n")[k]
+    from doorsip.compat import text_line
+    return text_line("respond() on a client transaction\nbranch already in use\n"
+                     "request already has a transaction", k)

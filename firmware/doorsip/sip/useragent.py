@@ -86,7 +86,7 @@ out what the UA queues. Times are ticks in ms (compat.ticks_ms/ticks_diff arithm
     while (event := ua.next_event()) is not None: app.handle(event)
   Commands queue datagrams too: drain ua.datagrams() after calling one.
 """
-from doorsip.compat import const, ticks_add, ticks_diff
+from doorsip.compat import const, text_line, ticks_add, ticks_diff
 from doorsip.sip.dialog import Dialog, request_headers, request_key, response_key, uri_dest
 from doorsip.sip.errors import SIPError
 from doorsip.sip.message import build_request, build_response, parse
@@ -237,7 +237,7 @@ class UserAgent:
         try:
             default_dest = uri_dest(uri)
         except SIPError:
-            raise UAError(_TEXTS.split("\n")[0] % (uri,))   # not a SIP URI: %r
+            raise UAError(text_line(_TEXTS, 0) % (uri,))   # not a SIP URI: %r
         routes = ()
         if self.proxy:
             # An outbound proxy is a loose-routing first hop (RFC 3261 8.1.2).
@@ -324,7 +324,7 @@ class UserAgent:
     def invite(self, target, body, now_ms=None, headers=()):
         now_ms = self._time(now_ms)
         if len(self._calls) >= self.max_calls:
-            raise UAError(_TEXTS.split("\n")[1])   # too many calls
+            raise UAError(text_line(_TEXTS, 1))   # too many calls
         call = Call(self._next_id, "out", new_call_id(self.local_host))
         self._next_id += 1
         self._calls[call.id] = call
@@ -392,7 +392,7 @@ class UserAgent:
     # ---------------------------------------------------------------- in-dialog, both ways
     def _in_dialog(self, call, method, now_ms, headers, body):
         if call.state != "confirmed" or call.dialog is None:
-            raise UAError(_TEXTS.split("\n")[2] % call.id)   # call %d is not answered
+            raise UAError(text_line(_TEXTS, 2) % call.id)   # call %d is not answered
         try:
             data, dest, branch, cseq = call.dialog.request(method, self.local_host,
                                                            self.local_port, headers, body)
@@ -407,7 +407,7 @@ class UserAgent:
         if call.ending:
             return
         if call.state != "confirmed" or call.dialog is None:
-            raise UAError(_TEXTS.split("\n")[2] % call.id)   # call %d is not answered
+            raise UAError(text_line(_TEXTS, 2) % call.id)   # call %d is not answered
         call.ending = True
         call.end_reason = "local_bye"
         if call.awaiting_ack:
@@ -443,9 +443,9 @@ class UserAgent:
         now_ms = self._time(now_ms)
         tx = call.invite_tx
         if call.direction != "in" or tx is None or call.state == "ended" or tx.last_status >= 200:
-            raise UAError(_TEXTS.split("\n")[3] % call.id)   # answer: ... cannot be answered now
+            raise UAError(text_line(_TEXTS, 3) % call.id)   # answer: ... cannot be answered now
         if not 100 <= status <= 699:
-            raise UAError(_TEXTS.split("\n")[4] % (status,))   # answer: %r is not a SIP status
+            raise UAError(text_line(_TEXTS, 4) % (status,))   # answer: %r is not a SIP status
         req = tx.request
         extra = []
         if 100 < status < 300:
